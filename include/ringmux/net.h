@@ -1,0 +1,19 @@
+/* Socket helpers used at start-up and when opening backend connections. */
+#ifndef RINGMUX_NET_H
+#define RINGMUX_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "ringmux/config.h"
+
+/* Bound, listening, non-blocking TCP socket for addr (SO_REUSEPORT when
+ * reuseport, so every worker can have its own).  -1 with err filled. */
+int net_listen(const struct rm_addr *addr, bool reuseport, char *err, size_t errlen);
+/* Resolve a numeric rm_addr into a sockaddr (no DNS: hosts are numeric). */
+int net_sockaddr(const struct rm_addr *addr, struct sockaddr_storage *ss, socklen_t *len);
+/* Set TCP_NODELAY and keepalive on a connected socket. */
+void net_tune(int fd);
+
+#endif

@@ -1,0 +1,108 @@
+/* The client session: one state enum, one dispatch (sess_on_data), one
+ * teardown path (sess_close). */
+#ifndef RINGMUX_SESSION_H
+#define RINGMUX_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ringmux/auth.h"
+#include "ringmux/conn.h"
+#include "ringmux/list.h"
+#include "ringmux/sql.h"
+#include "ringmux/state.h"
+
+struct rm_worker;
+struct rm_bconn;
+struct rm_pool;
+
+/* Backpressure: stop reading the backend while this much is queued for the
+ * client; resume below the low mark. */
+#define SESS_BACKPRESSURE_HIGH (256 * 1024)
+#define SESS_BACKPRESSURE_LOW (64 * 1024)
+
+enum sess_state {
+    SESS_HANDSHAKE,   /* greeting sent, waiting for HandshakeResponse41 */
+    SESS_AUTH_SWITCH, /* auth switch request sent, waiting for the response */
+    SESS_CHECK_DB,    /* authenticated; validating the requested database on a backend */
+    SESS_IDLE,        /* waiting for a command */
+    SESS_WAIT,        /* command read; queued for a backend connection */
+    SESS_SYNC,        /* replaying state onto the borrowed connection */
+    SESS_FORWARD,     /* command sent; streaming the response to the client */
+    SESS_INFILE,      /* streaming the client's LOCAL INFILE data to the backend */
+    SESS_CLOSING,     /* flushing a final packet, then closing */
+    SESS_DEAD,        /* closed */
+};
+const char *sess_state_str(enum sess_state s);
+
+struct rm_session {
+    struct rm_conn c;             /* client socket; must be first */
+    uint32_t id;                  /* connection id shown to the client */
+    enum sess_state state;
+    struct rm_link link;          /* in worker->sessions */
+    struct rm_link wait_link;     /* in worker->waiters while SESS_WAIT */
+    uint64_t wait_since_ms;       /* when it started waiting */
+    uint64_t last_active_ms;      /* for idle_client_timeout */
+
+    /* Connection phase. */
+    uint8_t scramble[AUTH_SCRAMBLE_LEN];
+    uint8_t seq;                  /* next sequence id while the proxy talks */
+    uint32_t caps;                /* negotiated capabilities */
+    uint8_t collation;
+    char *user;                   /* authenticated user (copy) */
+    char *password;               /* its configured password (copy; for backend logins) */
+    char *pending_db;             /* database requested at connect, being validated */
+
+    struct rm_pool *pool;         /* where its backend connections come from */
+    struct rm_bconn *bc;          /* attached backend connection, or NULL */
+    struct rm_state st;           /* tracked state */
+    enum cls_pin pin;             /* why it is pinned; PIN_NONE when not */
+    bool hold;                    /* keep bc after the current command (warnings, one-shot SET TRANSACTION) */
+    bool in_trans;                /* last status had SERVER_STATUS_IN_TRANS */
+    uint16_t status;              /* last server status seen */
+
+    /* The command being served. */
+    struct rm_buf cmd;            /* raw command packet(s) incl. headers */
+    uint8_t cmd_byte;             /* its command */
+    struct cls_result cls;        /* classification of a COM_QUERY */
+    uint32_t last_bc_id;          /* backend conn that ran the previous command */
+    uint64_t last_bc_uses;        /* its use counter right after that command */
+    uint64_t last_insert_id;      /* LAST_INSERT_ID() as this session would see it */
+    bool cmd_option_on;           /* COM_SET_OPTION in flight: multi-statements on? */
+    bool refresh_collation;       /* character_set_connection changed: collation_connection did too */
+    bool lost_trans;              /* its transaction died with a backend conn: tell it */
+    uint8_t resp_seq;             /* sequence id after the last response packet relayed */
+    size_t infile_left;           /* bytes of a LOCAL INFILE packet still to forward */
+};
+
+/* Accept a new client socket on worker w: send the greeting. */
+void sess_accept(struct rm_worker *w, int fd);
+/* Client bytes arrived: consume what can be acted on now (*used). */
+void sess_on_data(struct rm_session *s, const uint8_t *data, size_t len, size_t *used);
+void sess_on_eof(struct rm_session *s, int err);
+void sess_on_flushed(struct rm_session *s);
+void sess_free(struct rm_session *s);
+/* The one teardown path: detach or abandon the backend, count, close. */
+void sess_close(struct rm_session *s, const char *reason);
+
+/* Called by the pool when a borrowed connection is ready for s. */
+void sess_on_backend(struct rm_session *s, struct rm_bconn *b);
+/* Called by the pool when no connection could be had (borrow timeout or
+ * backend failure); sends the client an ERR and returns to idle. */
+void sess_backend_failed(struct rm_session *s, uint16_t code, const char *sqlstate, const char *msg);
+/* Backend side: a packet of the response to the session's command. */
+void sess_on_response_packet(struct rm_session *s, const uint8_t *pkt, size_t n, bool whole);
+/* Backend side: the response is complete (or a result ended). */
+void sess_on_response_done(struct rm_session *s);
+/* Backend side: the backend asked for LOCAL INFILE data. */
+void sess_on_infile_request(struct rm_session *s);
+/* Backend side: the internal sync step finished (ok=false: failed with err text). */
+void sess_on_sync_step(struct rm_session *s, bool ok, const uint8_t *errpkt, size_t errlen);
+/* Backend died while attached. */
+void sess_on_backend_lost(struct rm_session *s, bool mid_response);
+/* Close sessions past idle_client_timeout or stuck in the handshake. */
+void sess_check_timeouts(struct rm_worker *w);
+/* Pin the session for reason (counted once per session). */
+void sess_pin(struct rm_session *s, enum cls_pin reason);
+
+#endif

@@ -1,0 +1,90 @@
+/* A worker: one thread, one io_uring, its own listener socket
+ * (SO_REUSEPORT), the client sessions it accepted and its shard of the
+ * backend pool.  Nothing here is touched by another thread except the
+ * fields of struct rm_shared, which are atomics or immutable snapshots. */
+#ifndef RINGMUX_WORKER_H
+#define RINGMUX_WORKER_H
+
+#include <liburing.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ringmux/config.h"
+#include "ringmux/conn.h"
+#include "ringmux/handshake.h"
+#include "ringmux/list.h"
+#include "ringmux/metrics.h"
+
+#define RM_MAX_WORKERS 256
+
+struct rm_session;
+struct rm_bconn;
+struct rm_pool;
+
+/* Process-wide state shared by all workers. */
+struct rm_shared {
+    _Atomic(struct rm_config *) cfg;    /* current config; old ones live until exit */
+    struct hs_server_info server;       /* what clients are told about the server */
+    atomic_int backend_total;           /* open + opening backend conns, all workers */
+    atomic_int clients_total;           /* open client sessions, all workers */
+    atomic_int waiting[RM_MAX_WORKERS]; /* sessions queued for a backend, per worker */
+    atomic_uint next_session_id;        /* connection ids handed to clients */
+    atomic_bool stopping;               /* graceful shutdown requested */
+    int n_workers;
+    struct rm_worker *workers;          /* array of n_workers */
+    struct rm_metrics **metrics;        /* per-worker metric sets, for the admin endpoint */
+};
+
+
+struct rm_worker {
+    int idx;                       /* 0..n_workers-1 */
+    pthread_t thread;
+    struct rm_shared *sh;
+    struct io_uring ring;
+    int listen_fd;                 /* client listener (rw endpoint) */
+    int admin_fd;                  /* admin HTTP listener, worker 0 only, -1 otherwise */
+    int wake_fd;                   /* eventfd: main thread pokes (reload, stop) */
+    uint64_t wake_val;             /* eventfd read target */
+
+    /* Provided-buffer ring for every recv of this worker. */
+    struct io_uring_buf_ring *br;
+    uint8_t *bufs;
+    unsigned nbufs, bufsz;
+
+    /* Conn table: slot -> conn, with a free-slot stack. */
+    struct rm_conn **conns;
+    uint32_t nslots, capslots;
+    uint32_t *free_slots;
+    uint32_t nfree;
+
+    struct rm_link sessions;       /* all client sessions of this worker */
+    struct rm_link waiters;        /* sessions waiting for a backend conn, FIFO */
+    struct rm_link pools;          /* struct rm_pool list */
+    struct rm_link graveyard;      /* dead objects waiting for inflight == 0 */
+
+    struct rm_config *cfg;         /* config snapshot used this loop turn */
+    uint64_t now_ms;               /* monotonic clock, updated every loop turn */
+    uint64_t last_maint_ms;        /* last pool maintenance pass */
+    struct rm_metrics met;
+    bool kick_waiters;             /* a slot or conn freed: serve the FIFO this loop turn */
+    bool stopped;                  /* loop should exit once drained */
+    uint32_t next_bconn_id;
+    int n_bconns;                  /* backend conns of this worker (any state) */
+    uint64_t stop_deadline_ms;     /* graceful stop gives up waiting after this */
+    uint64_t connect_after_ms;     /* backoff: no backend connect before this */
+    uint32_t connect_backoff_ms;   /* current backoff step */
+    char backend_error[192];       /* last connect/login failure, "" if none */
+};
+
+int worker_init(struct rm_worker *w, struct rm_shared *sh, int idx);
+void *worker_main(void *arg);
+void worker_destroy(struct rm_worker *w);
+/* Ask a worker to re-read shared state (config reload, stop). Thread-safe. */
+void worker_wake(struct rm_worker *w);
+
+/* An SQE from w's ring, submitting first if the SQ is full. */
+struct io_uring_sqe *worker_sqe(struct rm_worker *w);
+
+#endif

@@ -1,0 +1,836 @@
+/* Configuration loading (see include/ringmux/config.h).
+ *
+ * One static table, cfg_keys[], describes every key: section, name, type,
+ * default, bounds, reloadability, the struct rm_config field and a help
+ * line.  Parsing, default-filling, validation, cfg_print_help() and
+ * cfg_write_example() all walk it; adding a key means adding a row.
+ *
+ * inih does the name/value split, trimming and inline ";" comments.  Its
+ * handler gets no line number in the Debian build and it reports only the
+ * first syntax error, so cfg_read_line() sits in front of it: it counts
+ * lines, tracks the section itself, reports malformed, over-long and NUL
+ * lines, and hands inih only key lines (everything else becomes blank). */
+#include "ringmux/config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum cfg_section { SEC_RINGMUX, SEC_BACKEND, SEC_POOL, SEC_USERS, SEC_COUNT };
+
+/* Parser positions that are not a known section. */
+enum { SEC_NONE = -1 /* before any header */, SEC_BAD = -2 /* after a bad header */ };
+
+struct cfg_section_def {
+    const char *name;   /* name inside the brackets */
+    const char *help;   /* comment printed above the section */
+};
+
+static const struct cfg_section_def cfg_sections[SEC_COUNT] = {
+    [SEC_RINGMUX] = {"ringmux",
+                     "Process-wide settings: listening sockets, threads, logging and limits."},
+    [SEC_BACKEND] = {"backend",
+                     "The MySQL or MariaDB server that client sessions are multiplexed onto."},
+    [SEC_POOL] = {"pool", "The pool of backend connections shared by all client sessions."},
+    [SEC_USERS] = {"users",
+                   "Accounts clients log in with; the proxy logs in to the backend as the\n"
+                   "same user with the same password.  One line per user: name = password.\n"
+                   "Names are case-sensitive; a password may be empty.  Leading and trailing\n"
+                   "spaces are stripped, and \" ;\" starts a comment, so a password cannot\n"
+                   "begin or end with a space or contain \" ;\".  At least one user is required."},
+};
+
+enum cfg_type { CFG_STR, CFG_INT, CFG_ENUM, CFG_DURATION, CFG_SIZE, CFG_ADDR };
+
+/* What each type accepts, as shown in errors and help; the key's bounds
+ * follow (names for an enum). */
+static const char *const cfg_type_form[] = {
+    [CFG_STR] = "text",
+    [CFG_INT] = "an integer in ",
+    [CFG_ENUM] = "one of ",
+    [CFG_DURATION] = "a duration like 5s, 500ms, 2m or 1h, in ",
+    [CFG_SIZE] = "a size like 512, 64k, 16M or 1G, in ",
+    [CFG_ADDR] = "host:port (IPv4, localhost or [IPv6]) with port ",
+};
+
+#define CFG_RELOAD 1u    /* takes effect on reload; otherwise needs a restart */
+#define CFG_REQUIRED 2u  /* no default: the file must set it */
+
+/* One configuration key. */
+struct cfg_key {
+    enum cfg_section sec;      /* section it lives in */
+    const char *name;          /* key name (matched case-insensitively) */
+    enum cfg_type type;        /* value syntax and field type */
+    size_t off;                /* offsetof(struct rm_config, field) */
+    const char *def;           /* default as text; NULL when unset or required */
+    int64_t min, max;          /* bounds (ms, bytes, port); unused for enum/text */
+    unsigned flags;            /* CFG_RELOAD, CFG_REQUIRED */
+    const char *help;          /* one-line description */
+    const char *const *words;  /* words meaning 0, 1, ...: enum names, "auto" */
+    const char *example;       /* value shown in the example file when def is NULL */
+};
+
+#define MS_1H (3600 * 1000LL)
+#define DUR_MAX (8760 * MS_1H) /* a year: keeps ms -> ns conversions far from overflow */
+
+static const char *const cfg_w_auto[] = {"auto", NULL};
+static const char *const cfg_w_levels[] = {"error", "warn", "info", "debug", NULL};
+
+/* KEY(section, name, type, field, default, min, max, flags, help); rows may
+ * add .words or .example after it. */
+#define KEY(sec_, name_, type_, field_, def_, min_, max_, flags_, help_)                     \
+    .sec = (sec_), .name = (name_), .type = (type_), .off = offsetof(struct rm_config, field_), \
+    .def = (def_), .min = (min_), .max = (max_), .flags = (flags_), .help = (help_)
+
+static const struct cfg_key cfg_keys[] = {
+    {KEY(SEC_RINGMUX, "listen", CFG_ADDR, listen, "127.0.0.1:6033", 1, 65535, 0,
+         "Address clients connect to with the MySQL protocol.")},
+    {KEY(SEC_RINGMUX, "workers", CFG_INT, workers, "auto", 1, 256, 0,
+         "Worker threads, each with its own io_uring; auto = one per online CPU."),
+     .words = cfg_w_auto},
+    {KEY(SEC_RINGMUX, "log_level", CFG_ENUM, log_level, "info", 0, 0, CFG_RELOAD,
+         "Least severe messages written to the log."),
+     .words = cfg_w_levels},
+    {KEY(SEC_RINGMUX, "max_client_connections", CFG_INT, max_client_connections, "10000", 1,
+         1000000, CFG_RELOAD, "Client connections accepted at once; more are refused.")},
+    {KEY(SEC_RINGMUX, "idle_client_timeout", CFG_DURATION, idle_client_timeout_ms, "0", 0, DUR_MAX,
+         CFG_RELOAD, "Close a client connection idle for this long; 0 = never.")},
+    {KEY(SEC_RINGMUX, "max_allowed_packet", CFG_SIZE, max_allowed_packet, "64M", 1 << 10, 1 << 30,
+         0, "Largest packet accepted from clients or the backend (as MySQL's own).")},
+    {KEY(SEC_RINGMUX, "admin_listen", CFG_ADDR, admin, "127.0.0.1:0", 0, 65535, 0,
+         "Address of the MySQL-protocol admin console; port 0 = disabled.")},
+
+    {KEY(SEC_BACKEND, "address", CFG_ADDR, backend, NULL, 1, 65535, CFG_REQUIRED,
+         "Address of the MySQL server."),
+     .example = "127.0.0.1:3306"},
+
+    {KEY(SEC_POOL, "max_backend_connections", CFG_INT, max_backend_connections, "32", 1, 100000,
+         CFG_RELOAD, "Most connections open to the backend at once.")},
+    {KEY(SEC_POOL, "min_idle_backend_connections", CFG_INT, min_idle_backend_connections, "0", 0,
+         100000, CFG_RELOAD, "Idle connections kept ready; at most max_backend_connections.")},
+    {KEY(SEC_POOL, "connection_borrow_timeout", CFG_DURATION, connection_borrow_timeout_ms, "5s", 0,
+         DUR_MAX, CFG_RELOAD, "How long a query waits for a free backend connection, then fails.")},
+    {KEY(SEC_POOL, "backend_idle_timeout", CFG_DURATION, backend_idle_timeout_ms, "60s", 0, DUR_MAX,
+         CFG_RELOAD, "Close a backend connection idle for this long; 0 = never.")},
+    {KEY(SEC_POOL, "backend_max_lifetime", CFG_DURATION, backend_max_lifetime_ms, "1h", 0, DUR_MAX,
+         CFG_RELOAD, "Retire a backend connection this long after it opened; 0 = never.")},
+    {KEY(SEC_POOL, "backend_connect_timeout", CFG_DURATION, backend_connect_timeout_ms, "5s", 1,
+         DUR_MAX, CFG_RELOAD, "Give up connecting and logging in to the backend after this long.")},
+    {KEY(SEC_POOL, "init_query", CFG_STR, init_query, NULL, 0, 0, CFG_RELOAD,
+         "SQL run once on each new backend connection; unset or empty = none."),
+     .example = "SET time_zone = '+00:00'"},
+};
+
+#define CFG_NKEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
+#define MAX_USER_NAME 80 /* MariaDB's limit on user names, in bytes here */
+
+/* A parsed value before it is stored in its field. */
+union cfg_val {
+    int64_t i;            /* CFG_INT, CFG_ENUM, CFG_DURATION, CFG_SIZE */
+    struct rm_addr addr;  /* CFG_ADDR */
+    const char *s;        /* CFG_STR, borrowed from the parser */
+};
+
+/* State of one cfg_load() call; the reader and the handler share it. */
+struct cfg_parse {
+    struct rm_config *c;     /* config being filled */
+    const char *path;        /* file name used in messages */
+    FILE *f;                 /* the open file */
+    char *line;              /* getline() buffer */
+    size_t cap;              /* its size */
+    int lineno;              /* line the reader last returned */
+    int sec;                 /* current section: enum cfg_section, SEC_NONE or SEC_BAD */
+    int set_at[CFG_NKEYS];   /* line each key was set on, 0 = not set */
+    int *user_lines;         /* line each user was defined on */
+    size_t user_cap;         /* capacity of c->users and user_lines */
+    char *err;               /* caller's error buffer, may be NULL */
+    size_t errlen;           /* its size */
+    size_t errused;          /* bytes written, without the NUL */
+    unsigned nerr;           /* errors found */
+    unsigned ndropped;       /* errors that did not fit in err */
+};
+
+/* ---- error reporting ---------------------------------------------------- */
+
+/* Record one error line "FILE:LINE: msg" ("FILE: msg" when line is 0).  A
+ * line that does not fit whole is dropped and counted instead. */
+__attribute__((format(printf, 3, 4))) static void cfg_err(struct cfg_parse *p, int line,
+                                                          const char *fmt, ...)
+{
+    char msg[768];
+    int n = line > 0 ? snprintf(msg, sizeof(msg), "%s:%d: ", p->path, line)
+                     : snprintf(msg, sizeof(msg), "%s: ", p->path);
+    if (n < 0 || (size_t)n >= sizeof(msg))
+        n = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+    va_end(ap);
+
+    p->nerr++;
+    size_t len = strlen(msg), sep = p->errused ? 1 : 0;
+    if (!p->err || p->errused + sep + len >= p->errlen) {
+        p->ndropped++;
+        return;
+    }
+    if (sep)
+        p->err[p->errused++] = '\n';
+    memcpy(p->err + p->errused, msg, len + 1);
+    p->errused += len;
+}
+
+/* Copy s into buf (size len > 4) as something safe to print: control and
+ * non-ASCII bytes become '?', long text is cut with "...". */
+static const char *cfg_show(const char *s, char *buf, size_t len)
+{
+    size_t i = 0;
+    for (; s[i] && i < len - 1; i++)
+        buf[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+    buf[i] = '\0';
+    if (s[i])
+        memcpy(buf + len - 4, "...", 4);
+    return buf;
+}
+
+/* Append printf output at buf + *n (buf has len bytes), clamping *n so a
+ * full buffer stays NUL-terminated and later appends do nothing. */
+__attribute__((format(printf, 4, 5))) static void cfg_cat(char *buf, size_t len, size_t *n,
+                                                          const char *fmt, ...)
+{
+    if (*n >= len)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(buf + *n, len - *n, fmt, ap);
+    va_end(ap);
+    *n = w < 0 ? len : *n + (size_t)w;
+}
+
+/* ---- value syntax ------------------------------------------------------- */
+
+/* A unit suffix and what it multiplies by. */
+struct cfg_unit {
+    const char *suffix;
+    int64_t mult;
+};
+
+static const struct cfg_unit cfg_dur_units[] = {
+    {"ms", 1}, {"s", 1000}, {"m", 60 * 1000}, {"h", MS_1H}, {NULL, 0}};
+static const struct cfg_unit cfg_size_units[] = {
+    {"", 1}, {"k", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, /* first: used for printing */
+    {"K", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {NULL, 0}};
+
+/* Parse "DIGITS SUFFIX" where SUFFIX is one of units; -1 on anything else
+ * or on overflow. */
+static int cfg_parse_scaled(const char *s, const struct cfg_unit *units, int64_t *out)
+{
+    int64_t v = 0;
+    const char *d = s;
+    for (; *d >= '0' && *d <= '9'; d++) {
+        if (v > (INT64_MAX - (*d - '0')) / 10)
+            return -1;
+        v = v * 10 + (*d - '0');
+    }
+    if (d == s)
+        return -1;
+    for (const struct cfg_unit *u = units; u->suffix; u++) {
+        if (strcmp(d, u->suffix) == 0) {
+            if (v > INT64_MAX / u->mult)
+                return -1;
+            *out = v * u->mult;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int cfg_parse_duration_ms(const char *s, int64_t *out)
+{
+    if (strcmp(s, "0") == 0) {
+        *out = 0;
+        return 0;
+    }
+    return cfg_parse_scaled(s, cfg_dur_units, out);
+}
+
+int cfg_parse_size(const char *s, int64_t *out)
+{
+    return cfg_parse_scaled(s, cfg_size_units, out);
+}
+
+int cfg_parse_addr(const char *s, struct rm_addr *out)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s)
+        return -1;
+    size_t hlen = (size_t)(colon - s);
+    const char *port = colon + 1;
+    size_t plen = strlen(port);
+    if (plen < 1 || plen > 5 || strspn(port, "0123456789") != plen || atol(port) > 65535)
+        return -1;
+
+    char host[sizeof(out->host)];
+    unsigned char bin[16];
+    int family = AF_INET;
+    if (s[0] == '[') {
+        /* IPv6 literal: "[addr]:port", stored without the brackets */
+        if (hlen < 3 || s[hlen - 1] != ']')
+            return -1;
+        s++;
+        hlen -= 2;
+        family = AF_INET6;
+    }
+    if (hlen >= sizeof(host))
+        return -1;
+    memcpy(host, s, hlen);
+    host[hlen] = '\0';
+    if (family == AF_INET && strcasecmp(host, "localhost") == 0)
+        strcpy(host, "127.0.0.1");
+    else if (inet_pton(family, host, bin) != 1)
+        return -1;
+    strcpy(out->host, host);
+    out->port = (uint16_t)atol(port);
+    return 0;
+}
+
+/* Parse an optionally negative decimal integer; out-of-int64 values
+ * saturate so that the bounds check reports them. */
+static int cfg_parse_int(const char *s, int64_t *out)
+{
+    const char *d = s + (s[0] == '-');
+    if (!*d || strspn(d, "0123456789") != strlen(d))
+        return -1;
+    *out = strtoll(s, NULL, 10);
+    return 0;
+}
+
+/* Index of s in a NULL-terminated word list (case-insensitive), or -1. */
+static int cfg_word(const char *const *words, const char *s)
+{
+    for (int i = 0; words && words[i]; i++)
+        if (strcasecmp(words[i], s) == 0)
+            return i;
+    return -1;
+}
+
+/* ---- the key table at work ---------------------------------------------- */
+
+/* Write v in k's unit, in the form the file accepts: 1024 bytes -> "1k". */
+static void cfg_fmt_num(const struct cfg_key *k, int64_t v, char *buf, size_t len)
+{
+    const struct cfg_unit *units = k->type == CFG_DURATION ? cfg_dur_units
+                                   : k->type == CFG_SIZE   ? cfg_size_units
+                                                           : NULL;
+    const struct cfg_unit *best = NULL;
+    for (const struct cfg_unit *u = units; v != 0 && u && u->suffix; u++)
+        if (v % u->mult == 0 && (!best || u->mult > best->mult))
+            best = u;
+    snprintf(buf, len, "%lld%s", (long long)(best ? v / best->mult : v),
+             best ? best->suffix : "");
+}
+
+/* Describe what k accepts, e.g. "auto or an integer in 1..256". */
+static const char *cfg_expect(const struct cfg_key *k, char *buf, size_t len)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    if (k->type == CFG_INT && k->words)
+        cfg_cat(buf, len, &n, "%s or ", k->words[0]);
+    cfg_cat(buf, len, &n, "%s", cfg_type_form[k->type]);
+    if (k->type == CFG_ENUM) {
+        for (int i = 0; k->words[i]; i++)
+            cfg_cat(buf, len, &n, "%s%s", i ? ", " : "", k->words[i]);
+    } else if (k->type != CFG_STR) {
+        char lo[32], hi[32];
+        cfg_fmt_num(k, k->min, lo, sizeof(lo));
+        cfg_fmt_num(k, k->max, hi, sizeof(hi));
+        cfg_cat(buf, len, &n, "%s..%s", lo, hi);
+    }
+    return buf;
+}
+
+/* Report a problem with k's value: "[sec] key: what; expected FORM". */
+static void cfg_bad(struct cfg_parse *p, int line, const struct cfg_key *k, const char *what)
+{
+    char form[160];
+    cfg_err(p, line, "[%s] %s: %s; expected %s", cfg_sections[k->sec].name, k->name, what,
+            cfg_expect(k, form, sizeof(form)));
+}
+
+/* Parse text as k's type into v: 0 ok, -1 bad syntax, -2 out of bounds. */
+static int cfg_parse_value(const struct cfg_key *k, const char *text, union cfg_val *v)
+{
+    int w = cfg_word(k->words, text);
+    if (w >= 0) {
+        v->i = w; /* named values are exempt from bounds */
+        return 0;
+    }
+    int rc;
+    switch (k->type) {
+    case CFG_STR:
+        v->s = text;
+        return 0;
+    case CFG_INT:
+        rc = cfg_parse_int(text, &v->i);
+        break;
+    case CFG_DURATION:
+        rc = cfg_parse_duration_ms(text, &v->i);
+        break;
+    case CFG_SIZE:
+        rc = cfg_parse_size(text, &v->i);
+        break;
+    case CFG_ADDR:
+        rc = cfg_parse_addr(text, &v->addr);
+        break;
+    default: /* CFG_ENUM: only its words are accepted */
+        return -1;
+    }
+    if (rc < 0)
+        return -1;
+    int64_t bounded = k->type == CFG_ADDR ? v->addr.port : v->i;
+    return bounded < k->min || bounded > k->max ? -2 : 0;
+}
+
+/* Store v in k's field of c (a string is copied; empty text means unset).
+ * Returns -1 only when out of memory. */
+static int cfg_store(struct rm_config *c, const struct cfg_key *k, const union cfg_val *v)
+{
+    void *field = (char *)c + k->off;
+    switch (k->type) {
+    case CFG_STR: {
+        char *s = NULL;
+        if (v->s && *v->s && !(s = strdup(v->s)))
+            return -1;
+        free(*(char **)field);
+        *(char **)field = s;
+        break;
+    }
+    case CFG_INT:
+    case CFG_ENUM:
+        *(int *)field = (int)v->i;
+        break;
+    case CFG_DURATION:
+    case CFG_SIZE:
+        *(int64_t *)field = v->i;
+        break;
+    case CFG_ADDR:
+        *(struct rm_addr *)field = v->addr;
+        break;
+    }
+    return 0;
+}
+
+/* True when k's field holds the same value in a and b. */
+static bool cfg_same(const struct rm_config *a, const struct rm_config *b, const struct cfg_key *k)
+{
+    const void *fa = (const char *)a + k->off, *fb = (const char *)b + k->off;
+    switch (k->type) {
+    case CFG_STR: {
+        const char *sa = *(char *const *)fa, *sb = *(char *const *)fb;
+        return sa == sb || (sa && sb && strcmp(sa, sb) == 0);
+    }
+    case CFG_INT:
+    case CFG_ENUM:
+        return *(const int *)fa == *(const int *)fb;
+    case CFG_DURATION:
+    case CFG_SIZE:
+        return *(const int64_t *)fa == *(const int64_t *)fb;
+    case CFG_ADDR: {
+        const struct rm_addr *x = fa, *y = fb;
+        return x->port == y->port && strcmp(x->host, y->host) == 0;
+    }
+    }
+    return false;
+}
+
+static const struct cfg_key *cfg_key_find(int sec, const char *name)
+{
+    for (size_t i = 0; i < CFG_NKEYS; i++)
+        if ((int)cfg_keys[i].sec == sec && strcasecmp(cfg_keys[i].name, name) == 0)
+            return &cfg_keys[i];
+    return NULL;
+}
+
+static int cfg_section_find(const char *name)
+{
+    for (int s = 0; s < SEC_COUNT; s++)
+        if (strcasecmp(cfg_sections[s].name, name) == 0)
+            return s;
+    return SEC_BAD;
+}
+
+/* ---- reading the file --------------------------------------------------- */
+
+/* Handle a "[name]" line (s is trimmed): switch to that section or report
+ * why not. */
+static void cfg_section_line(struct cfg_parse *p, char *s)
+{
+    char shown[80];
+    char *end = strchr(s, ']');
+    char *rest = end ? end + 1 : NULL;
+    while (rest && (*rest == ' ' || *rest == '\t'))
+        rest++;
+    if (!end || (*rest && *rest != ';' && *rest != '#')) {
+        p->sec = SEC_BAD;
+        cfg_err(p, p->lineno, "malformed section header \"%s\"; expected [name]",
+                cfg_show(s, shown, sizeof(shown)));
+        return;
+    }
+    *end = '\0';
+    s++;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    for (char *t = end; t > s && (t[-1] == ' ' || t[-1] == '\t');)
+        *--t = '\0';
+    p->sec = cfg_section_find(s);
+    if (p->sec == SEC_BAD)
+        cfg_err(p, p->lineno,
+                "[%s]: unknown section; expected one of [ringmux], [backend], [pool], [users]",
+                cfg_show(s, shown, sizeof(shown)));
+}
+
+/* True when inih will find a '=' or ':' in s: it stops looking at a ';'
+ * that follows whitespace (an inline comment). */
+static bool cfg_has_separator(const char *s)
+{
+    for (bool was_space = false; *s; s++) {
+        if (*s == '=' || *s == ':')
+            return true;
+        if (was_space && *s == ';')
+            return false;
+        was_space = *s == ' ' || *s == '\t' || *s == '\r' || *s == '\v' || *s == '\f';
+    }
+    return false;
+}
+
+/* inih reader: returns the next line with surrounding whitespace removed
+ * (so inih never sees a continuation line) and lines other than key lines
+ * blanked; counts lines in p->lineno and reports what inih would reject. */
+static char *cfg_read_line(char *buf, int num, void *stream)
+{
+    struct cfg_parse *p = stream;
+    ssize_t n = getline(&p->line, &p->cap, p->f);
+    if (n < 0)
+        return NULL;
+    p->lineno++;
+    buf[0] = '\0';
+
+    char *s = p->line, shown[80];
+    if ((size_t)n != strlen(s)) {
+        cfg_err(p, p->lineno, "line contains a NUL byte; expected plain text");
+        return buf;
+    }
+    if (p->lineno == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0)
+        s += 3; /* UTF-8 byte order mark */
+    s += strspn(s, " \t\r\n\v\f");
+    char *e = s + strlen(s);
+    while (e > s && strchr(" \t\r\n\v\f", e[-1]))
+        *--e = '\0';
+    if (*s == '\0' || *s == '#' || *s == ';')
+        return buf;
+    if (*s == '[') {
+        cfg_section_line(p, s);
+        return buf;
+    }
+    if (e - s >= num) {
+        cfg_err(p, p->lineno, "line is %zu characters long; expected at most %d",
+                (size_t)(e - s), num - 1);
+        return buf;
+    }
+    if (!cfg_has_separator(s)) {
+        const char *sec = p->sec >= 0 ? cfg_sections[p->sec].name : NULL;
+        cfg_err(p, p->lineno, "%s%s%scannot parse \"%s\"; expected %s", sec ? "[" : "",
+                sec ? sec : "", sec ? "]: " : "", cfg_show(s, shown, sizeof(shown)),
+                p->sec == SEC_USERS ? "name = password" : "key = value");
+        return buf;
+    }
+    memcpy(buf, s, (size_t)(e - s) + 1);
+    return buf;
+}
+
+/* Add one [users] line. */
+static void cfg_user_line(struct cfg_parse *p, const char *name, const char *password)
+{
+    struct rm_config *c = p->c;
+    char shown[80];
+    if (!*name) {
+        cfg_err(p, p->lineno, "[users]: empty user name; expected name = password");
+        return;
+    }
+    if (strlen(name) > MAX_USER_NAME) {
+        cfg_err(p, p->lineno, "[users] %s: user name too long; expected at most %d bytes",
+                cfg_show(name, shown, sizeof(shown)), MAX_USER_NAME);
+        return;
+    }
+    for (size_t i = 0; i < c->n_users; i++) {
+        if (strcmp(c->users[i].name, name) == 0) {
+            cfg_err(p, p->lineno,
+                    "[users] %s: duplicate user (first defined at line %d); "
+                    "expected each user once",
+                    cfg_show(name, shown, sizeof(shown)), p->user_lines[i]);
+            return;
+        }
+    }
+    if (c->n_users == p->user_cap) {
+        size_t cap = p->user_cap ? 2 * p->user_cap : 8;
+        struct rm_user *u = realloc(c->users, cap * sizeof(*u));
+        if (u)
+            c->users = u;
+        int *l = u ? realloc(p->user_lines, cap * sizeof(*l)) : NULL;
+        if (!l) {
+            cfg_err(p, p->lineno, "[users]: out of memory");
+            return;
+        }
+        p->user_lines = l;
+        p->user_cap = cap;
+    }
+    struct rm_user *u = &c->users[c->n_users];
+    u->name = strdup(name);
+    u->password = strdup(password);
+    if (!u->name || !u->password) {
+        free(u->name);
+        free(u->password);
+        cfg_err(p, p->lineno, "[users]: out of memory");
+        return;
+    }
+    p->user_lines[c->n_users++] = p->lineno;
+}
+
+/* inih handler for each "name = value" line.  Errors are recorded in p, so
+ * it always returns 1 (inih's own error count is not used). */
+static int cfg_on_key(void *user, const char *section, const char *name, const char *value)
+{
+    struct cfg_parse *p = user;
+    char shown[80], keys[512];
+    (void)section; /* p->sec is authoritative: inih never sees headers */
+
+    if (p->sec == SEC_BAD)
+        return 1; /* already reported at the header */
+    if (p->sec == SEC_NONE) {
+        cfg_err(p, p->lineno, "%s: key outside any section; expected a [section] line before it",
+                cfg_show(name, shown, sizeof(shown)));
+        return 1;
+    }
+    if (p->sec == SEC_USERS) {
+        cfg_user_line(p, name, value);
+        return 1;
+    }
+    const struct cfg_key *k = cfg_key_find(p->sec, name);
+    if (!k) {
+        size_t n = 0;
+        keys[0] = '\0';
+        for (size_t i = 0; i < CFG_NKEYS; i++)
+            if ((int)cfg_keys[i].sec == p->sec)
+                cfg_cat(keys, sizeof(keys), &n, "%s%s", n ? ", " : "", cfg_keys[i].name);
+        cfg_err(p, p->lineno, "[%s] %s: unknown key; expected one of %s",
+                cfg_sections[p->sec].name, cfg_show(name, shown, sizeof(shown)), keys);
+        return 1;
+    }
+    int *set_at = &p->set_at[k - cfg_keys];
+    char what[160];
+    if (*set_at) {
+        snprintf(what, sizeof(what), "duplicate key (first set at line %d)", *set_at);
+        cfg_bad(p, p->lineno, k, what);
+        return 1;
+    }
+    *set_at = p->lineno;
+
+    union cfg_val v;
+    int rc = cfg_parse_value(k, value, &v);
+    if (rc < 0) {
+        snprintf(what, sizeof(what), "%s \"%s\"", rc == -2 ? "out of range:" : "bad value",
+                 cfg_show(value, shown, sizeof(shown)));
+        cfg_bad(p, p->lineno, k, what);
+    } else if (cfg_store(p->c, k, &v) < 0) {
+        cfg_bad(p, p->lineno, k, "out of memory");
+    }
+    return 1;
+}
+
+/* Checks that involve more than one key or the file as a whole. */
+static void cfg_check_file(struct cfg_parse *p)
+{
+    const struct rm_config *c = p->c;
+    char form[160];
+    const struct cfg_key *lo = cfg_key_find(SEC_POOL, "min_idle_backend_connections");
+    if (c->min_idle_backend_connections > c->max_backend_connections)
+        cfg_err(p, p->set_at[lo - cfg_keys],
+                "[pool] %s: %d exceeds max_backend_connections (%d); expected at most "
+                "max_backend_connections",
+                lo->name, c->min_idle_backend_connections, c->max_backend_connections);
+
+    for (size_t i = 0; i < CFG_NKEYS; i++) {
+        const struct cfg_key *k = &cfg_keys[i];
+        if ((k->flags & CFG_REQUIRED) && !p->set_at[i])
+            cfg_err(p, 0, "[%s] %s is required; expected %s", cfg_sections[k->sec].name, k->name,
+                    cfg_expect(k, form, sizeof(form)));
+    }
+    if (c->n_users == 0)
+        cfg_err(p, 0, "[users]: no users defined; expected at least one line name = password");
+}
+
+/* ---- public API --------------------------------------------------------- */
+
+int cfg_load(const char *path, struct rm_config **out, char *err, size_t errlen)
+{
+    struct cfg_parse p = {.path = path, .sec = SEC_NONE, .err = err, .errlen = errlen};
+    *out = NULL;
+    if (err && errlen)
+        err[0] = '\0';
+
+    p.c = calloc(1, sizeof(*p.c));
+    if (!p.c || !(p.c->path = strdup(path))) {
+        cfg_err(&p, 0, "out of memory");
+        free(p.c);
+        return -1;
+    }
+    for (size_t i = 0; i < CFG_NKEYS; i++) {
+        union cfg_val v;
+        if (cfg_keys[i].def && (cfg_parse_value(&cfg_keys[i], cfg_keys[i].def, &v) != 0 ||
+                                cfg_store(p.c, &cfg_keys[i], &v) != 0))
+            cfg_bad(&p, 0, &cfg_keys[i], "internal error: bad default");
+    }
+
+    p.f = fopen(path, "r");
+    if (!p.f) {
+        cfg_err(&p, 0, "cannot open: %s", strerror(errno));
+    } else {
+        int rc = ini_parse_stream(cfg_read_line, &p, cfg_on_key, &p);
+        if (ferror(p.f)) {
+            cfg_err(&p, 0, "cannot read: %s", strerror(errno));
+        } else {
+            if (rc > 0 && p.nerr == 0) /* inih rejected a line the reader let through */
+                cfg_err(&p, rc, "syntax error; expected key = value");
+            cfg_check_file(&p);
+        }
+        fclose(p.f);
+    }
+    free(p.line);
+    free(p.user_lines);
+
+    if (p.ndropped && p.err && p.errused + 32 < p.errlen)
+        cfg_cat(p.err, p.errlen, &p.errused, "\n(%u more errors)", p.ndropped);
+    if (p.nerr) {
+        cfg_free(p.c);
+        return -1;
+    }
+    *out = p.c;
+    return 0;
+}
+
+void cfg_free(struct rm_config *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < CFG_NKEYS; i++)
+        if (cfg_keys[i].type == CFG_STR)
+            free(*(char **)((char *)c + cfg_keys[i].off));
+    for (size_t i = 0; i < c->n_users; i++) {
+        free(c->users[i].name);
+        free(c->users[i].password);
+    }
+    free(c->users);
+    free(c->path);
+    free(c);
+}
+
+const struct rm_user *cfg_find_user(const struct rm_config *c, const char *name, size_t len)
+{
+    for (size_t i = 0; i < c->n_users; i++) {
+        const struct rm_user *u = &c->users[i];
+        if (strlen(u->name) == len && memcmp(u->name, name, len) == 0)
+            return u;
+    }
+    return NULL;
+}
+
+size_t cfg_restart_changes(const struct rm_config *old, const struct rm_config *new_cfg, char *buf,
+                           size_t len)
+{
+    size_t count = 0, n = 0;
+    if (buf && len)
+        buf[0] = '\0';
+    for (size_t i = 0; i < CFG_NKEYS; i++) {
+        const struct cfg_key *k = &cfg_keys[i];
+        if ((k->flags & CFG_RELOAD) || cfg_same(old, new_cfg, k))
+            continue;
+        if (buf)
+            cfg_cat(buf, len, &n, "%s[%s] %s", count ? ", " : "", cfg_sections[k->sec].name,
+                    k->name);
+        count++;
+    }
+    return count;
+}
+
+/* Default as shown in help: the text, "(required)" or "(unset)". */
+static const char *cfg_default_text(const struct cfg_key *k)
+{
+    return k->def ? k->def : (k->flags & CFG_REQUIRED) ? "(required)" : "(unset)";
+}
+
+static const char *cfg_reload_text(const struct cfg_key *k)
+{
+    return k->flags & CFG_RELOAD ? "reloadable" : "restart to change";
+}
+
+/* Print each '\n'-separated line of text after prefix (trailing spaces of
+ * the prefix are dropped on empty lines). */
+static void cfg_lines(FILE *f, const char *prefix, const char *text)
+{
+    int plen = (int)strcspn(prefix, " ");
+    for (const char *nl;; text = nl + 1) {
+        nl = strchr(text, '\n');
+        int len = nl ? (int)(nl - text) : (int)strlen(text);
+        fprintf(f, "%.*s%.*s\n", len ? (int)strlen(prefix) : plen, prefix, len, text);
+        if (!nl)
+            break;
+    }
+}
+
+void cfg_print_help(FILE *f)
+{
+    char form[160];
+    for (size_t i = 0; i < CFG_NKEYS; i++) {
+        const struct cfg_key *k = &cfg_keys[i];
+        fprintf(f, "[%s] %s = %s  (%s; %s)\n    %s\n", cfg_sections[k->sec].name, k->name,
+                cfg_default_text(k), cfg_expect(k, form, sizeof(form)), cfg_reload_text(k),
+                k->help);
+    }
+    fprintf(f, "[users] NAME = PASSWORD  (one line per user, at least one; reloadable)\n");
+    cfg_lines(f, "    ", cfg_sections[SEC_USERS].help);
+}
+
+void cfg_write_example(FILE *f)
+{
+    char form[160];
+    cfg_lines(f, "# ", "ringmux example configuration, generated from the key table in\n"
+                   "src/config.c by cfg_write_example(); every key is shown with its default.\n"
+                   "\n"
+                   "Syntax: \"key = value\" lines under [section] headers.  Lines starting with\n"
+                   "# or ; are comments, and \" ;\" (a semicolon after a space) starts a comment\n"
+                   "after a value.  Keys are case-insensitive; lines are limited to 199\n"
+                   "characters.  Durations: 500ms, 5s, 2m, 1h.  Sizes: 512, 64k, 16M, 1G.\n"
+                   "Addresses: 192.0.2.1:6033, localhost:6033 or [::1]:6033.  Keys marked\n"
+                   "reloadable take effect on a reload; the others need a restart.");
+    for (int s = 0; s < SEC_COUNT; s++) {
+        fprintf(f, "\n[%s]\n", cfg_sections[s].name);
+        cfg_lines(f, "# ", cfg_sections[s].help);
+        for (size_t i = 0; i < CFG_NKEYS; i++) {
+            const struct cfg_key *k = &cfg_keys[i];
+            if ((int)k->sec != s)
+                continue;
+            fprintf(f, "\n# %s\n# Expects %s; %s.\n", k->help, cfg_expect(k, form, sizeof(form)),
+                    cfg_reload_text(k));
+            if (k->def)
+                fprintf(f, "%s = %s\n", k->name, k->def);
+            else
+                fprintf(f, "%s%s = %s\n", (k->flags & CFG_REQUIRED) ? "" : "# ", k->name,
+                        k->example);
+        }
+    }
+    fprintf(f, "\napp = app-password\n");
+}

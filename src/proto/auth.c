@@ -1,0 +1,105 @@
+/* Password-plugin math (include/ringmux/auth.h), on wolfCrypt. */
+#include "ringmux/auth.h"
+
+#include <string.h>
+#include <sys/random.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/sha.h>
+#include <wolfssl/wolfcrypt/sha256.h>
+
+static void sha1_2(const void *a, size_t alen, const void *b, size_t blen, uint8_t out[20])
+{
+    wc_Sha s;
+    wc_InitSha(&s);
+    wc_ShaUpdate(&s, a, (word32)alen);
+    if (blen)
+        wc_ShaUpdate(&s, b, (word32)blen);
+    wc_ShaFinal(&s, out);
+    wc_ShaFree(&s);
+}
+
+static void sha256_2(const void *a, size_t alen, const void *b, size_t blen, uint8_t out[32])
+{
+    wc_Sha256 s;
+    wc_InitSha256(&s);
+    wc_Sha256Update(&s, a, (word32)alen);
+    if (blen)
+        wc_Sha256Update(&s, b, (word32)blen);
+    wc_Sha256Final(&s, out);
+    wc_Sha256Free(&s);
+}
+
+/* Constant-time comparison so proof checks leak no timing. */
+static bool same_bytes(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    uint8_t d = 0;
+    for (size_t i = 0; i < n; i++)
+        d |= a[i] ^ b[i];
+    return d == 0;
+}
+
+void auth_native_proof(const char *pw, size_t pw_len, const uint8_t scramble[AUTH_SCRAMBLE_LEN],
+                       uint8_t out[AUTH_NATIVE_LEN], size_t *out_len)
+{
+    if (pw_len == 0) {
+        *out_len = 0;
+        return;
+    }
+    uint8_t h1[20], h2[20], h3[20];
+    sha1_2(pw, pw_len, NULL, 0, h1);
+    sha1_2(h1, 20, NULL, 0, h2);
+    sha1_2(scramble, AUTH_SCRAMBLE_LEN, h2, 20, h3);
+    for (int i = 0; i < 20; i++)
+        out[i] = h1[i] ^ h3[i];
+    *out_len = AUTH_NATIVE_LEN;
+}
+
+bool auth_native_verify(const char *pw, size_t pw_len, const uint8_t scramble[AUTH_SCRAMBLE_LEN],
+                        const uint8_t *proof, size_t proof_len)
+{
+    uint8_t want[AUTH_NATIVE_LEN];
+    size_t want_len;
+    auth_native_proof(pw, pw_len, scramble, want, &want_len);
+    return proof_len == want_len && same_bytes(proof, want, want_len);
+}
+
+void auth_sha2_proof(const char *pw, size_t pw_len, const uint8_t scramble[AUTH_SCRAMBLE_LEN],
+                     uint8_t out[AUTH_SHA2_LEN], size_t *out_len)
+{
+    if (pw_len == 0) {
+        *out_len = 0;
+        return;
+    }
+    uint8_t h1[32], h2[32], h3[32];
+    sha256_2(pw, pw_len, NULL, 0, h1);
+    sha256_2(h1, 32, NULL, 0, h2);
+    sha256_2(h2, 32, scramble, AUTH_SCRAMBLE_LEN, h3);
+    for (int i = 0; i < 32; i++)
+        out[i] = h1[i] ^ h3[i];
+    *out_len = AUTH_SHA2_LEN;
+}
+
+bool auth_sha2_verify(const char *pw, size_t pw_len, const uint8_t scramble[AUTH_SCRAMBLE_LEN],
+                      const uint8_t *proof, size_t proof_len)
+{
+    uint8_t want[AUTH_SHA2_LEN];
+    size_t want_len;
+    auth_sha2_proof(pw, pw_len, scramble, want, &want_len);
+    return proof_len == want_len && same_bytes(proof, want, want_len);
+}
+
+int auth_random_scramble(uint8_t *buf, size_t n)
+{
+    /* getrandom on a small buffer never blocks once the pool is initialised
+     * (long before any client can connect). */
+    if (getrandom(buf, n, 0) != (ssize_t)n)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = (uint8_t)(buf[i] & 0x7f);
+        if (c == 0 || c == '$')
+            c = (uint8_t)('0' + (c % 10));
+        buf[i] = c;
+    }
+    return 0;
+}

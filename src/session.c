@@ -1,0 +1,965 @@
+/* The client session (include/ringmux/session.h).
+ *
+ * sess_on_data() is the one entry for client bytes and switches on the
+ * session state; the backend side calls back through the sess_on_*()
+ * functions; every way out goes through sess_close(). */
+#include "ringmux/session.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ringmux/backend.h"
+#include "ringmux/handshake.h"
+#include "ringmux/log.h"
+#include "ringmux/net.h"
+#include "ringmux/packet.h"
+#include "ringmux/pool.h"
+#include "ringmux/worker.h"
+
+/* Client input beyond this while a command is in flight pauses reading. */
+#define SESS_PIPELINE_MAX (1024 * 1024)
+/* Clients must finish the handshake within this long. */
+#define SESS_HANDSHAKE_TIMEOUT_MS 10000
+
+const char *sess_state_str(enum sess_state s)
+{
+    switch (s) {
+    case SESS_HANDSHAKE: return "handshake";
+    case SESS_AUTH_SWITCH: return "auth_switch";
+    case SESS_CHECK_DB: return "check_db";
+    case SESS_IDLE: return "idle";
+    case SESS_WAIT: return "wait";
+    case SESS_SYNC: return "sync";
+    case SESS_FORWARD: return "forward";
+    case SESS_INFILE: return "infile";
+    case SESS_CLOSING: return "closing";
+    case SESS_DEAD: return "dead";
+    }
+    return "?";
+}
+
+static struct rm_worker *W(struct rm_session *s) { return s->c.w; }
+
+/* ---- small output helpers ------------------------------------------------ */
+
+static void send_err(struct rm_session *s, uint8_t seq, uint16_t code, const char *sqlstate, const char *msg)
+{
+    pkt_write_err(&s->c.out, seq, code, sqlstate, "%s", msg);
+    conn_flush(&s->c);
+}
+
+static void send_ok(struct rm_session *s, uint8_t seq)
+{
+    struct pkt_ok ok = {.status = s->status};
+    pkt_write_ok(&s->c.out, seq, s->caps, &ok, 0x00);
+    conn_flush(&s->c);
+}
+
+/* Send a final ERR and close once it is flushed. */
+static void fail_and_close(struct rm_session *s, uint8_t seq, uint16_t code, const char *sqlstate, const char *msg)
+{
+    MET_INC(&W(s)->met, protocol_errors);
+    slog(LOG_INFO, s, "closing: %s", msg);
+    send_err(s, seq, code, sqlstate, msg);
+    s->state = SESS_CLOSING;
+    conn_pause_recv(&s->c);
+    if (conn_pending(&s->c) == 0)
+        sess_close(s, msg);
+}
+
+/* ---- accept and handshake -------------------------------------------------- */
+
+void sess_accept(struct rm_worker *w, int fd)
+{
+    struct rm_session *s = calloc(1, sizeof(*s));
+    if (!s || conn_register(w, &s->c, CONN_CLIENT, fd) < 0) {
+        free(s);
+        close(fd);
+        MET_INC(&w->met, clients_rejected);
+        return;
+    }
+    net_tune(fd);
+    link_init(&s->wait_link);
+    link_push_back(&w->sessions, &s->link);
+    s->id = atomic_fetch_add(&w->sh->next_session_id, 1);
+    s->last_active_ms = w->now_ms;
+    s->status = SERVER_STATUS_AUTOCOMMIT;
+    s->state = SESS_HANDSHAKE;
+    MET_INC(&w->met, clients_accepted);
+    MET_INC(&w->met, clients_current);
+    int total = atomic_fetch_add(&w->sh->clients_total, 1) + 1;
+    if (total > w->cfg->max_client_connections) {
+        MET_INC(&w->met, clients_rejected);
+        char msg[160];
+        snprintf(msg, sizeof(msg), "Too many connections (ringmux max_client_connections = %d)",
+                 w->cfg->max_client_connections);
+        fail_and_close(s, 0, 1040, "08004", msg);
+        return;
+    }
+    if (auth_random_scramble(s->scramble, AUTH_SCRAMBLE_LEN) < 0 ||
+        hs_write_greeting(&s->c.out, &w->sh->server, s->id, s->scramble) < 0) {
+        sess_close(s, "cannot build greeting");
+        return;
+    }
+    s->seq = 1;
+    conn_flush(&s->c);
+    conn_arm_recv(&s->c);
+}
+
+static void peer_host(struct rm_session *s, char *out, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    snprintf(out, len, "unknown");
+    if (getpeername(s->c.fd, (struct sockaddr *)&ss, &sl) < 0)
+        return;
+    if (ss.ss_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)len);
+    else if (ss.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)len);
+}
+
+static void access_denied(struct rm_session *s, const char *user, size_t ulen, bool with_pw)
+{
+    char host[64], msg[256];
+    peer_host(s, host, sizeof(host));
+    snprintf(msg, sizeof(msg), "Access denied for user '%.*s'@'%s' (using password: %s)",
+             (int)(ulen > 64 ? 64 : ulen), user, host, with_pw ? "YES" : "NO");
+    MET_INC(&W(s)->met, auth_failures);
+    fail_and_close(s, s->seq, 1045, "28000", msg);
+}
+
+static void start_command(struct rm_session *s);
+
+/* Credentials are good: become this user; validate the database if one was
+ * asked for (the client must get 1049 at connect, as with a direct
+ * connection), else say OK. */
+static void auth_ok(struct rm_session *s, const struct rm_user *u, const char *db, size_t db_len)
+{
+    struct rm_worker *w = W(s);
+    char *nu = strdup(u->name), *np = strdup(u->password);
+    struct rm_pool *p = (nu && np) ? pool_get(w, u->name, u->password, s->caps, s->collation) : NULL;
+    if (!p) {
+        free(nu);
+        free(np);
+        sess_close(s, "out of memory");
+        return;
+    }
+    if (s->pool)
+        s->pool->refs--;
+    free(s->user);
+    free(s->password);
+    s->user = nu;
+    s->password = np;
+    s->pool = p;
+    p->refs++;
+    s->st.multi_stmt = (s->caps & CLIENT_MULTI_STATEMENTS) != 0;
+    if (db && db_len) {
+        free(s->pending_db);
+        s->pending_db = strndup(db, db_len);
+        s->state = SESS_CHECK_DB;
+        start_command(s);
+        return;
+    }
+    s->state = SESS_IDLE;
+    send_ok(s, s->seq++);
+    slog(LOG_DEBUG, s, "authenticated as %s", s->user);
+}
+
+/* Verify an auth response for plugin `plugin` against user u. */
+static bool verify(struct rm_session *s, const struct rm_user *u, bool sha2, const uint8_t *auth, size_t n)
+{
+    size_t pl = strlen(u->password);
+    if (sha2)
+        return auth_sha2_verify(u->password, pl, s->scramble, auth, n);
+    return auth_native_verify(u->password, pl, s->scramble, auth, n);
+}
+
+static void on_handshake(struct rm_session *s, const uint8_t *p, size_t n)
+{
+    struct rm_worker *w = W(s);
+    struct hs_response r;
+    const char *why = NULL;
+    if (hs_parse_response(p, n, &r, &why) < 0) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "ringmux: bad handshake: %s", why);
+        fail_and_close(s, s->seq, 1043, "08S01", msg);
+        return;
+    }
+    s->caps = r.caps & w->sh->server.caps;
+    s->collation = r.collation ? r.collation : w->sh->server.collation;
+    s->seq = 2;
+    const struct rm_user *u = cfg_find_user(w->cfg, r.user, r.user_len);
+    bool sha2 = r.plugin && r.plugin_len == strlen(AUTH_PLUGIN_SHA2) &&
+                memcmp(r.plugin, AUTH_PLUGIN_SHA2, r.plugin_len) == 0;
+    bool native = !r.plugin || r.plugin_len == 0 ||
+                  (r.plugin_len == strlen(AUTH_PLUGIN_NATIVE) && memcmp(r.plugin, AUTH_PLUGIN_NATIVE, r.plugin_len) == 0);
+    if (!u) {
+        access_denied(s, r.user, r.user_len, r.auth_len > 0);
+        return;
+    }
+    if (!native && !sha2) { /* a plugin we don't speak: ask for ours */
+        free(s->pending_db);
+        s->pending_db = r.db ? strndup(r.db, r.db_len) : NULL;
+        free(s->user);
+        s->user = strndup(r.user, r.user_len);
+        hs_write_auth_switch(&s->c.out, s->seq++, AUTH_PLUGIN_NATIVE, s->scramble);
+        conn_flush(&s->c);
+        s->state = SESS_AUTH_SWITCH;
+        return;
+    }
+    if (!verify(s, u, sha2, r.auth, r.auth_len)) {
+        access_denied(s, r.user, r.user_len, r.auth_len > 0);
+        return;
+    }
+    if (sha2) { /* caching_sha2_password: "fast auth succeeded", then OK */
+        struct pkt_writer pw;
+        pkt_begin(&pw, &s->c.out, s->seq++);
+        pkt_add_u8(&pw, 0x01);
+        pkt_add_u8(&pw, 0x03);
+        pkt_end(&pw);
+    }
+    auth_ok(s, u, r.db, r.db_len);
+}
+
+static void on_auth_switch_response(struct rm_session *s, const uint8_t *p, size_t n)
+{
+    struct rm_worker *w = W(s);
+    s->seq++;
+    const char *name = s->user ? s->user : "";
+    const struct rm_user *u = cfg_find_user(w->cfg, name, strlen(name));
+    if (!u || !verify(s, u, false, p, n)) {
+        access_denied(s, name, strlen(name), n > 0);
+        return;
+    }
+    char *db = s->pending_db;
+    s->pending_db = NULL;
+    auth_ok(s, u, db, db ? strlen(db) : 0);
+    free(db);
+}
+
+/* ---- pinning -------------------------------------------------------------- */
+
+void sess_pin(struct rm_session *s, enum cls_pin reason)
+{
+    if (s->pin != PIN_NONE || reason == PIN_NONE)
+        return;
+    s->pin = reason;
+    MET_INC(&W(s)->met, pins[reason]);
+    MET_INC(&W(s)->met, pinned_current);
+    slog(LOG_DEBUG, s, "pinned: %s", cls_pin_str(reason));
+}
+
+static void unpin(struct rm_session *s)
+{
+    if (s->pin == PIN_NONE)
+        return;
+    s->pin = PIN_NONE;
+    MET_DEC(&W(s)->met, pinned_current);
+}
+
+/* ---- teardown ---------------------------------------------------------- */
+
+/* Let go of the attached backend conn: back to the pool when it carries no
+ * session-specific state, else reset (or closed) before anyone reuses it. */
+static void detach_backend(struct rm_session *s, bool dirty)
+{
+    struct rm_bconn *b = s->bc;
+    if (!b)
+        return;
+    s->bc = NULL;
+    bool mid = s->state == SESS_FORWARD || s->state == SESS_INFILE || s->state == SESS_SYNC ||
+               s->state == SESS_CHECK_DB || b->task != TASK_NONE;
+    if (dirty || mid || s->pin != PIN_NONE || s->in_trans) {
+        b->sess = NULL;
+        pool_abandon(W(s), b, mid);
+    } else {
+        b->sess = s;
+        pool_release(W(s), b);
+    }
+}
+
+void sess_close(struct rm_session *s, const char *reason)
+{
+    if (s->state == SESS_DEAD)
+        return;
+    struct rm_worker *w = W(s);
+    slog(LOG_DEBUG, s, "closing in state %s: %s", sess_state_str(s->state), reason);
+    if (s->state == SESS_WAIT) {
+        link_remove(&s->wait_link);
+        s->pool->n_waiting--;
+        atomic_fetch_sub(&w->sh->waiting[w->idx], 1);
+    }
+    detach_backend(s, false);
+    unpin(s);
+    if (s->pool)
+        s->pool->refs--;
+    s->pool = NULL;
+    s->state = SESS_DEAD;
+    link_remove(&s->link);
+    MET_DEC(&w->met, clients_current);
+    atomic_fetch_sub(&w->sh->clients_total, 1);
+    conn_kill(&s->c);
+}
+
+void sess_free(struct rm_session *s)
+{
+    buf_free(&s->cmd);
+    state_free(&s->st);
+    free(s->user);
+    free(s->password);
+    free(s->pending_db);
+    free(s);
+}
+
+void sess_on_eof(struct rm_session *s, int err)
+{
+    sess_close(s, err ? strerror(err) : "client disconnected");
+}
+
+void sess_on_flushed(struct rm_session *s)
+{
+    if (s->state == SESS_CLOSING && conn_pending(&s->c) == 0) {
+        sess_close(s, "final packet sent");
+        return;
+    }
+    if (s->bc && s->bc->c.recv_paused && conn_pending(&s->c) < SESS_BACKPRESSURE_LOW)
+        conn_resume_recv(&s->bc->c);
+}
+
+/* ---- commands answered by the proxy ---------------------------------------- */
+
+static void cmd_reset_connection(struct rm_session *s)
+{
+    detach_backend(s, true);
+    unpin(s);
+    /* The server keeps the default database across a reset; all else goes. */
+    char *schema = s->st.schema;
+    s->st.schema = NULL;
+    state_clear(&s->st);
+    s->st.schema = schema;
+    s->st.multi_stmt = (s->caps & CLIENT_MULTI_STATEMENTS) != 0;
+    s->in_trans = false;
+    s->hold = false;
+    s->lost_trans = false;
+    s->last_insert_id = 0;
+    s->status = SERVER_STATUS_AUTOCOMMIT;
+    MET_INC(&W(s)->met, commands_local);
+    send_ok(s, 1);
+}
+
+static void cmd_change_user(struct rm_session *s, const uint8_t *p, size_t n)
+{
+    struct rm_worker *w = W(s);
+    struct pkt_reader r;
+    pkt_reader_init(&r, p + 1, n - 1);
+    size_t ulen, alen, dlen = 0, plen = 0;
+    const uint8_t *user = pkt_read_cstr(&r, &ulen), *auth, *db = NULL, *plugin = NULL;
+    if (s->caps & CLIENT_SECURE_CONNECTION) {
+        alen = (size_t)pkt_read_int(&r, 1);
+        auth = pkt_read_bytes(&r, alen);
+    } else {
+        auth = pkt_read_cstr(&r, &alen);
+    }
+    if (!r.err && pkt_left(&r) > 0)
+        db = pkt_read_cstr(&r, &dlen);
+    uint16_t coll = 0;
+    if (!r.err && pkt_left(&r) >= 2)
+        coll = (uint16_t)pkt_read_int(&r, 2);
+    if (!r.err && pkt_left(&r) > 0 && (s->caps & CLIENT_PLUGIN_AUTH))
+        plugin = pkt_read_cstr(&r, &plen);
+    if (r.err) {
+        fail_and_close(s, 1, 1043, "08S01", "ringmux: malformed COM_CHANGE_USER packet");
+        return;
+    }
+    s->seq = 2;
+    const struct rm_user *u = cfg_find_user(w->cfg, (const char *)user, ulen);
+    bool sha2 = plugin && plen == strlen(AUTH_PLUGIN_SHA2) && memcmp(plugin, AUTH_PLUGIN_SHA2, plen) == 0;
+    if (!u || !verify(s, u, sha2, auth, alen)) {
+        char host[64], msg[256];
+        peer_host(s, host, sizeof(host));
+        snprintf(msg, sizeof(msg), "Access denied for user '%.*s'@'%s' (using password: %s)",
+                 (int)(ulen > 64 ? 64 : ulen), (const char *)user, host, alen ? "YES" : "NO");
+        MET_INC(&w->met, auth_failures);
+        send_err(s, 1, 1045, "28000", msg);
+        return;
+    }
+    /* Everything session-scoped goes, as on a server. */
+    detach_backend(s, true);
+    unpin(s);
+    state_clear(&s->st);
+    s->st.multi_stmt = (s->caps & CLIENT_MULTI_STATEMENTS) != 0;
+    s->in_trans = s->hold = s->lost_trans = false;
+    s->last_insert_id = 0;
+    s->status = SERVER_STATUS_AUTOCOMMIT;
+    if (coll && coll < 256)
+        s->collation = (uint8_t)coll;
+    MET_INC(&w->met, commands_local);
+    s->seq = 1;
+    if (sha2) {
+        struct pkt_writer pw;
+        pkt_begin(&pw, &s->c.out, s->seq++);
+        pkt_add_u8(&pw, 0x01);
+        pkt_add_u8(&pw, 0x03);
+        pkt_end(&pw);
+    }
+    auth_ok(s, u, (const char *)db, dlen);
+}
+
+static void cmd_unsupported(struct rm_session *s, uint8_t cmd)
+{
+    char msg[160];
+    snprintf(msg, sizeof(msg), "ringmux: %s (0x%02x) is not supported through the proxy", pkt_cmd_str(cmd), cmd);
+    MET_INC(&W(s)->met, commands_local);
+    send_err(s, 1, 1047, "08S01", msg);
+}
+
+/* ---- forwarding ------------------------------------------------------------ */
+
+/* Queue the session for a backend conn (or use the one it holds). */
+static void start_command(struct rm_session *s)
+{
+    struct rm_worker *w = W(s);
+    if (s->bc) {
+        sess_on_backend(s, s->bc);
+        return;
+    }
+    struct rm_bconn *b = pool_borrow(w, s);
+    if (b) {
+        sess_on_backend(s, b);
+        return;
+    }
+    s->state = SESS_WAIT; /* pending_db still says whether this is the connect-time check */
+    s->wait_since_ms = w->now_ms;
+    link_push_back(&w->waiters, &s->wait_link);
+    s->pool->n_waiting++;
+    atomic_fetch_add(&w->sh->waiting[w->idx], 1);
+    MET_INC(&w->met, borrow_waits);
+}
+
+/* Send the client's command on b and start tracking the response. */
+static void forward_command(struct rm_session *s, struct rm_bconn *b)
+{
+    s->state = SESS_FORWARD;
+    b->task = TASK_CLIENT;
+    b->uses++;
+    b->last_sess = s->id;
+    resp_start(&b->resp, resp_kind_for(s->cmd_byte));
+    buf_append(&b->c.out, buf_head(&s->cmd), buf_avail(&s->cmd));
+    buf_reset(&s->cmd);
+    MET_INC(&W(s)->met, queries);
+    conn_flush(&b->c);
+    if (b->resp.kind == RK_NONE) /* COM_STMT_CLOSE / SEND_LONG_DATA: no answer */
+        sess_on_response_done(s);
+}
+
+/* The next state-sync step b needs before s's command can run, or
+ * STEP_NONE when b already matches s. */
+static enum bconn_step next_sync_step(struct rm_session *s, struct rm_bconn *b)
+{
+    if (s->pending_db)
+        return STEP_CHECK_DB;
+    if (s->st.schema && !state_schema_equal(&s->st, &b->st))
+        return STEP_SYNC_DB;
+    bool lid = (s->cls.flags & CLS_LAST_INSERT_ID) && s->cmd_byte == COM_QUERY &&
+               !(b->lid_known && b->lid == s->last_insert_id);
+    if (lid || !state_vars_equal(&s->st, &b->st, &b->pool->base))
+        return STEP_SYNC_VARS;
+    if (s->st.multi_stmt != b->st.multi_stmt)
+        return STEP_SYNC_OPT;
+    if ((s->cls.flags & CLS_DIAGNOSTICS) && s->cmd_byte == COM_QUERY &&
+        !(b->id == s->last_bc_id && b->uses == s->last_bc_uses) && b->last_sess != s->id)
+        return STEP_SYNC_CLEAR_DIAG;
+    return STEP_NONE;
+}
+
+static void run_sync(struct rm_session *s, struct rm_bconn *b)
+{
+    enum bconn_step step = next_sync_step(s, b);
+    int rc = 0;
+    switch (step) {
+    case STEP_NONE: forward_command(s, b); return;
+    case STEP_CHECK_DB:
+        rc = bconn_send_internal(b, step, COM_INIT_DB, s->pending_db, strlen(s->pending_db));
+        break;
+    case STEP_SYNC_DB: rc = bconn_send_internal(b, step, COM_INIT_DB, s->st.schema, strlen(s->st.schema)); break;
+    case STEP_SYNC_VARS: {
+        struct rm_buf q = {0};
+        int n = state_delta_sql(&s->st, &b->st, &b->pool->base, &q);
+        if (n >= 0 && (s->cls.flags & CLS_LAST_INSERT_ID) && s->cmd_byte == COM_QUERY &&
+            !(b->lid_known && b->lid == s->last_insert_id)) {
+            char lid[48];
+            snprintf(lid, sizeof(lid), "%slast_insert_id=%llu", n ? ", " : "SET ",
+                     (unsigned long long)s->last_insert_id);
+            buf_append(&q, lid, strlen(lid));
+            b->lid = s->last_insert_id;
+            b->lid_known = true;
+            n++;
+        }
+        if (n <= 0) { /* values equal after all (e.g. unknown baseline) */
+            buf_free(&q);
+            state_copy(&b->st, &s->st);
+            run_sync(s, b);
+            return;
+        }
+        MET_INC(&W(s)->met, state_syncs);
+        rc = bconn_send_internal(b, step, COM_QUERY, buf_head(&q), buf_avail(&q));
+        buf_free(&q);
+        break;
+    }
+    case STEP_SYNC_OPT: {
+        uint8_t opt[2] = {s->st.multi_stmt ? 0 : 1, 0};
+        rc = bconn_send_internal(b, step, COM_SET_OPTION, opt, 2);
+        break;
+    }
+    case STEP_SYNC_CLEAR_DIAG: {
+        static const char clear[] = "SELECT 0 FROM (SELECT 1) ringmux_clear_diagnostics LIMIT 0";
+        rc = bconn_send_internal(b, step, COM_QUERY, clear, sizeof(clear) - 1);
+        break;
+    }
+    default: break;
+    }
+    if (rc < 0)
+        sess_close(s, "out of memory");
+}
+
+void sess_on_backend(struct rm_session *s, struct rm_bconn *b)
+{
+    s->bc = b;
+    b->sess = s;
+    s->state = s->pending_db ? SESS_CHECK_DB : SESS_SYNC;
+    run_sync(s, b);
+}
+
+/* Forward a backend's ERR packet payload to the client with sequence seq. */
+static void relay_err(struct rm_session *s, uint8_t seq, const uint8_t *errp, size_t errn)
+{
+    struct pkt_err_view e;
+    if (errp && pkt_parse_err(errp, errn, &e) == 0) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "%.*s", (int)(e.msg_len > 500 ? 500 : e.msg_len), (const char *)e.msg);
+        pkt_write_err(&s->c.out, seq, e.code, e.sqlstate, "%s", msg);
+    } else {
+        pkt_write_err(&s->c.out, seq, 1105, "HY000", "ringmux: restoring session state on the backend failed");
+    }
+    conn_flush(&s->c);
+}
+
+static void process_input(struct rm_session *s);
+
+/* Back to waiting for a command: release the backend conn unless the
+ * session must keep it, then serve any pipelined input. */
+static void become_idle(struct rm_session *s)
+{
+    s->state = SESS_IDLE;
+    s->last_active_ms = W(s)->now_ms;
+    if (s->bc && s->pin == PIN_NONE && !s->in_trans && !s->hold)
+        detach_backend(s, false);
+    if (atomic_load(&W(s)->sh->stopping) && !s->bc) {
+        sess_close(s, "proxy shutting down");
+        return;
+    }
+    if (s->c.recv_paused)
+        conn_resume_recv(&s->c);
+    if (buf_avail(&s->c.in) > 0)
+        process_input(s);
+}
+
+void sess_on_sync_step(struct rm_session *s, bool ok, const uint8_t *errp, size_t errn)
+{
+    struct rm_bconn *b = s->bc;
+    enum bconn_step step = b->step;
+    if (!ok && step == STEP_REFRESH_COLLATION) { /* the client has its answer already */
+        slog(LOG_WARN, s, "could not read collation_connection after a character set change");
+        detach_backend(s, true);
+        become_idle(s);
+        return;
+    }
+    if (!ok) {
+        if (step == STEP_CHECK_DB) { /* unknown database at connect: as the server does */
+            relay_err(s, s->seq, errp, errn);
+            free(s->pending_db);
+            s->pending_db = NULL;
+            detach_backend(s, false);
+            s->state = SESS_CLOSING;
+            if (conn_pending(&s->c) == 0)
+                sess_close(s, "unknown database at connect");
+            return;
+        }
+        /* A replay failed (e.g. the schema was dropped): the command fails
+         * with the server's error; the conn's state is uncertain. */
+        relay_err(s, 1, errp, errn);
+        buf_reset(&s->cmd);
+        detach_backend(s, true);
+        become_idle(s);
+        return;
+    }
+    switch (step) {
+    case STEP_CHECK_DB:
+        state_set_schema(&s->st, s->pending_db, strlen(s->pending_db));
+        state_set_schema(&b->st, s->pending_db, strlen(s->pending_db));
+        free(s->pending_db);
+        s->pending_db = NULL;
+        send_ok(s, s->seq++);
+        become_idle(s);
+        return;
+    case STEP_SYNC_DB: state_set_schema(&b->st, s->st.schema, strlen(s->st.schema)); break;
+    case STEP_SYNC_VARS: {
+        char *schema = b->st.schema; /* keep the conn's schema, copy the variables */
+        b->st.schema = NULL;
+        bool ms = b->st.multi_stmt;
+        state_copy(&b->st, &s->st);
+        free(b->st.schema);
+        b->st.schema = schema;
+        b->st.multi_stmt = ms;
+        break;
+    }
+    case STEP_SYNC_OPT: b->st.multi_stmt = s->st.multi_stmt; break;
+    case STEP_SYNC_CLEAR_DIAG: b->last_sess = s->id; break;
+    case STEP_REFRESH_COLLATION: become_idle(s); return;
+    default: break;
+    }
+    run_sync(s, b);
+}
+
+void sess_on_response_done(struct rm_session *s)
+{
+    struct rm_bconn *b = s->bc;
+    const struct rm_resp *r = &b->resp;
+    b->task = TASK_NONE;
+    if (!r->is_err) {
+        s->status = r->status;
+        s->in_trans = (r->status & SERVER_STATUS_IN_TRANS) != 0;
+        if (s->cmd_byte == COM_SET_OPTION) {
+            s->st.multi_stmt = b->st.multi_stmt = s->cmd_option_on;
+        }
+        if ((s->cls.flags & CLS_INSERT) && r->insert_id) {
+            s->last_insert_id = b->lid = r->insert_id;
+            b->lid_known = true;
+        } else if (s->cmd_byte == COM_QUERY && !(s->cls.flags & (CLS_INSERT)) && (s->cls.flags & CLS_WRITE)) {
+            b->lid_known = false; /* e.g. CALL: may have changed LAST_INSERT_ID() */
+        }
+    }
+    /* Warnings (and errors) live in the connection's diagnostics area until
+     * the next statement: keep the conn so SHOW WARNINGS sees them. */
+    s->hold = r->is_err || r->warnings > 0 || (s->cls.flags & CLS_TXN_ONESHOT);
+    if (!r->is_err && (s->cls.flags & CLS_SET_CHARSET))
+        s->refresh_collation = true;
+    s->cls.flags = 0;
+    b->last_sess = s->id;
+    conn_flush(&s->c);
+    if (s->refresh_collation) { /* ask the server what SET NAMES made of the collation */
+        static const char q[] = "SET collation_connection=@@collation_connection";
+        s->refresh_collation = false;
+        s->state = SESS_SYNC;
+        if (bconn_send_internal(b, STEP_REFRESH_COLLATION, COM_QUERY, q, sizeof(q) - 1) < 0)
+            sess_close(s, "out of memory");
+        return;
+    }
+    become_idle(s);
+}
+
+void sess_on_infile_request(struct rm_session *s)
+{
+    s->state = SESS_INFILE;
+    s->infile_left = 0;
+    if (buf_avail(&s->c.in) > 0)
+        process_input(s);
+}
+
+void sess_on_backend_lost(struct rm_session *s, bool mid_response)
+{
+    switch (s->state) {
+    case SESS_SYNC:
+    case SESS_CHECK_DB:
+    case SESS_WAIT:
+        /* The command never reached the server: retry on another conn. */
+        start_command(s);
+        return;
+    case SESS_FORWARD:
+    case SESS_INFILE: {
+        pkt_write_err(&s->c.out, s->resp_seq, 2013, "HY000",
+                      "Lost connection to backend server during query (ringmux: the backend connection "
+                      "closed before the response was complete)");
+        conn_flush(&s->c);
+        s->in_trans = false;
+        s->hold = false;
+        buf_reset(&s->cmd);
+        if (s->pin != PIN_NONE) { /* its pinned state died with the conn */
+            s->state = SESS_CLOSING;
+            if (conn_pending(&s->c) == 0)
+                sess_close(s, "pinned backend connection lost");
+            return;
+        }
+        become_idle(s);
+        return;
+    }
+    case SESS_IDLE:
+        if (s->pin != PIN_NONE) {
+            sess_close(s, "pinned backend connection lost");
+            return;
+        }
+        if (s->in_trans)
+            s->lost_trans = true;
+        s->in_trans = false;
+        s->hold = false;
+        return;
+    default: return;
+    }
+}
+
+void sess_backend_failed(struct rm_session *s, uint16_t code, const char *sqlstate, const char *msg)
+{
+    slog(LOG_INFO, s, "%s", msg);
+    if (s->pending_db) {
+        fail_and_close(s, s->seq, code, sqlstate, msg);
+        return;
+    }
+    buf_reset(&s->cmd);
+    send_err(s, 1, code, sqlstate, msg);
+    become_idle(s);
+}
+
+/* ---- client input ------------------------------------------------------------ */
+
+/* Find one whole logical packet (16 MiB continuations included) at data.
+ * Returns 1 and its raw length / payload length, 0 if incomplete, -1 if
+ * it is larger than max_allowed_packet. */
+static int whole_packet(const uint8_t *data, size_t len, int64_t max, size_t *raw, size_t *payload)
+{
+    size_t off = 0, total = 0;
+    for (;;) {
+        if (len - off < PKT_HDR) {
+            return 0;
+        }
+        uint32_t plen = pkt_u24(data + off);
+        total += plen;
+        if ((int64_t)total > max)
+            return -1;
+        if (len - off < PKT_HDR + (size_t)plen)
+            return 0;
+        off += PKT_HDR + plen;
+        if (plen < PKT_MAX_PAYLOAD) {
+            *raw = off;
+            *payload = total;
+            return 1;
+        }
+    }
+}
+
+/* Payload of a split packet made contiguous (caller frees). */
+static uint8_t *join_payload(const uint8_t *data, size_t raw, size_t payload)
+{
+    uint8_t *p = malloc(payload ? payload : 1);
+    if (!p)
+        return NULL;
+    size_t off = 0, at = 0;
+    while (off < raw) {
+        uint32_t plen = pkt_u24(data + off);
+        memcpy(p + at, data + off + PKT_HDR, plen);
+        at += plen;
+        off += PKT_HDR + plen;
+    }
+    return p;
+}
+
+/* A complete command: answer it here or queue it for a backend. */
+static void on_command(struct rm_session *s, const uint8_t *raw, size_t raw_len, const uint8_t *p, size_t n)
+{
+    struct rm_worker *w = W(s);
+    if (raw[3] != 0) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "ringmux: malformed packet: command has sequence id %u, expected 0", raw[3]);
+        fail_and_close(s, (uint8_t)(raw[3] + 1), 1156, "08S01", msg);
+        return;
+    }
+    if (n == 0) {
+        fail_and_close(s, 1, 1156, "08S01", "ringmux: malformed packet: empty command packet");
+        return;
+    }
+    s->last_active_ms = w->now_ms;
+    uint8_t cmd = p[0];
+    s->cmd_byte = cmd;
+    s->cls.flags = 0;
+    s->cls.pin = PIN_NONE;
+    if (s->lost_trans && cmd != COM_QUIT && cmd != COM_PING) {
+        s->lost_trans = false;
+        send_err(s, 1, 2013, "HY000",
+                 "Lost connection to backend server during transaction (ringmux: the transaction was "
+                 "rolled back; the session is usable again)");
+        return;
+    }
+    switch (cmd) {
+    case COM_QUIT: sess_close(s, "COM_QUIT"); return;
+    case COM_PING:
+        MET_INC(&w->met, commands_local);
+        send_ok(s, 1);
+        return;
+    case COM_RESET_CONNECTION: cmd_reset_connection(s); return;
+    case COM_CHANGE_USER: cmd_change_user(s, p, n); return;
+    case COM_QUERY:
+        cls_classify((const char *)p + 1, n - 1, &s->cls);
+        if (s->cls.flags & CLS_KILL) {
+            MET_INC(&w->met, commands_local);
+            send_err(s, 1, 1047, "HY000",
+                     "ringmux: KILL is not supported through the proxy: connection ids belong to the proxy; "
+                     "close the client connection instead");
+            return;
+        }
+        if (s->cls.pin != PIN_NONE)
+            sess_pin(s, s->cls.pin);
+        break;
+    case COM_SET_OPTION:
+        if (n < 3) {
+            fail_and_close(s, 1, 1156, "08S01", "ringmux: malformed packet: COM_SET_OPTION without an option");
+            return;
+        }
+        s->cmd_option_on = pkt_u16(p + 1) == 0;
+        break;
+    case COM_INIT_DB:
+    case COM_FIELD_LIST:
+    case COM_STATISTICS:
+    case COM_PROCESS_INFO:
+    case COM_DEBUG:
+    case COM_REFRESH: break;
+    default: cmd_unsupported(s, cmd); return;
+    }
+    s->hold = s->hold && s->bc; /* a held conn serves exactly this next command */
+    if (buf_append(&s->cmd, raw, raw_len) < 0) {
+        sess_close(s, "out of memory");
+        return;
+    }
+    MET_ADD(&w->met, bytes_from_clients, raw_len);
+    start_command(s);
+}
+
+/* LOCAL INFILE: stream the client's file packets to the backend until the
+ * empty packet that ends the file.  Returns bytes consumed. */
+static size_t infile_data(struct rm_session *s, const uint8_t *data, size_t len)
+{
+    struct rm_bconn *b = s->bc;
+    size_t off = 0;
+    while (off < len && s->state == SESS_INFILE) {
+        if (s->infile_left > 0) {
+            size_t k = len - off < s->infile_left ? len - off : s->infile_left;
+            buf_append(&b->c.out, data + off, k);
+            off += k;
+            s->infile_left -= k;
+            continue;
+        }
+        if (len - off < PKT_HDR)
+            break;
+        uint32_t plen = pkt_u24(data + off);
+        size_t k = len - off < PKT_HDR + (size_t)plen ? len - off : PKT_HDR + (size_t)plen;
+        buf_append(&b->c.out, data + off, k);
+        off += k;
+        s->infile_left = PKT_HDR + (size_t)plen - k;
+        if (plen == 0) { /* end of file: the server answers OK / ERR now */
+            resp_infile_sent(&b->resp);
+            s->state = SESS_FORWARD;
+        }
+    }
+    MET_ADD(&W(s)->met, bytes_from_clients, off);
+    conn_flush(&b->c);
+    if (conn_pending(&b->c) > SESS_BACKPRESSURE_HIGH)
+        conn_pause_recv(&s->c); /* resumed when the backend drains (bconn_on_flushed) */
+    return off;
+}
+
+/* Consume client bytes according to the state; returns bytes used. */
+static size_t consume(struct rm_session *s, const uint8_t *data, size_t len)
+{
+    size_t off = 0;
+    while (off < len) {
+        enum sess_state st = s->state;
+        if (st == SESS_INFILE) {
+            off += infile_data(s, data + off, len - off);
+            continue;
+        }
+        if (st != SESS_HANDSHAKE && st != SESS_AUTH_SWITCH && st != SESS_IDLE) {
+            /* A command is in flight: keep pipelined bytes for later, but
+             * don't let a flooding client grow the buffer without bound. */
+            if (len - off > SESS_PIPELINE_MAX)
+                conn_pause_recv(&s->c);
+            break;
+        }
+        size_t raw, payload;
+        int64_t max = st == SESS_IDLE ? W(s)->cfg->max_allowed_packet : 64 * 1024;
+        int rc = whole_packet(data + off, len - off, max, &raw, &payload);
+        if (rc < 0) {
+            if (st == SESS_IDLE)
+                fail_and_close(s, 1, 1153, "08S01", "Got a packet bigger than 'max_allowed_packet' bytes");
+            else
+                fail_and_close(s, s->seq, 1043, "08S01", "ringmux: bad handshake: packet too large");
+            return len;
+        }
+        if (rc == 0)
+            break;
+        const uint8_t *pkt = data + off;
+        off += raw;
+        if (st == SESS_HANDSHAKE || st == SESS_AUTH_SWITCH) {
+            if (pkt[3] != s->seq) {
+                char msg[128];
+                snprintf(msg, sizeof(msg), "ringmux: bad handshake: packet sequence id %u, expected %u", pkt[3], s->seq);
+                fail_and_close(s, s->seq, 1043, "08S01", msg);
+                return len;
+            }
+            if (st == SESS_HANDSHAKE)
+                on_handshake(s, pkt + PKT_HDR, payload);
+            else
+                on_auth_switch_response(s, pkt + PKT_HDR, payload);
+            continue;
+        }
+        if (payload >= PKT_MAX_PAYLOAD) { /* split command: classify the joined payload */
+            uint8_t *joined = join_payload(pkt, raw, payload);
+            if (!joined) {
+                sess_close(s, "out of memory");
+                return len;
+            }
+            on_command(s, pkt, raw, joined, payload);
+            free(joined);
+        } else {
+            on_command(s, pkt, raw, pkt + PKT_HDR, payload);
+        }
+        if (s->state == SESS_DEAD || s->state == SESS_CLOSING)
+            return len;
+    }
+    return off;
+}
+
+void sess_on_data(struct rm_session *s, const uint8_t *data, size_t len, size_t *used)
+{
+    if (s->state == SESS_CLOSING || s->state == SESS_DEAD) {
+        *used = len;
+        return;
+    }
+    *used = consume(s, data, len);
+}
+
+static void process_input(struct rm_session *s)
+{
+    size_t used = consume(s, buf_head(&s->c.in), buf_avail(&s->c.in));
+    if (s->state != SESS_DEAD)
+        buf_consume(&s->c.in, used);
+}
+
+void sess_check_timeouts(struct rm_worker *w)
+{
+    int64_t idle = w->cfg->idle_client_timeout_ms;
+    struct rm_link *pos, *tmp;
+    link_foreach_safe(pos, tmp, &w->sessions)
+    {
+        struct rm_session *s = link_entry(pos, struct rm_session, link);
+        uint64_t quiet = w->now_ms - s->last_active_ms;
+        if ((s->state == SESS_HANDSHAKE || s->state == SESS_AUTH_SWITCH) && quiet > SESS_HANDSHAKE_TIMEOUT_MS)
+            fail_and_close(s, s->seq, 1043, "08S01", "ringmux: bad handshake: timed out waiting for the client");
+        else if (s->state == SESS_IDLE && idle > 0 && quiet > (uint64_t)idle)
+            sess_close(s, "idle_client_timeout reached");
+    }
+}
