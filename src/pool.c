@@ -231,6 +231,7 @@ void bconn_close(struct rm_bconn *b, const char *reason)
 void bconn_free(struct rm_bconn *b)
 {
     state_free(&b->st);
+    stmt_cache_clear(&b->stmts);
     free(b->greeting);
     if (b->baseline_tmp) {
         for (int i = 0; i < var_count; i++)
@@ -576,6 +577,7 @@ static void internal_done(struct rm_bconn *b, const uint8_t *errp, size_t errn)
             free(b->st.vars[i].val);
         b->st.n_vars = 0;
         b->lid_known = false;
+        stmt_cache_clear(&b->stmts); /* the reset closed them on the server */
         send_query(b, STEP_TRACKING, TRACKING_SQL);
         return;
     case STEP_SYNC_DB:
@@ -583,6 +585,7 @@ static void internal_done(struct rm_bconn *b, const uint8_t *errp, size_t errn)
     case STEP_SYNC_OPT:
     case STEP_SYNC_CLEAR_DIAG:
     case STEP_CHECK_DB:
+    case STEP_PREPARE:
     case STEP_REFRESH_COLLATION:
         /* b->step still names the step that ended; the session reads it
          * and may start the next one (which overwrites it). */
@@ -649,15 +652,28 @@ static void client_packet(struct rm_bconn *b, const uint8_t *raw, size_t n)
                        (b->resp.phase == RP_FIRST || b->resp.phase == RP_ROWS) &&
                        b->resp.kind != RK_PREPARE && b->resp.kind != RK_STATISTICS &&
                        !(p[0] == 0xfe && !b->resp.deprecate_eof);
+    bool prepare_ok = b->resp.kind == RK_PREPARE && b->resp.phase == RP_FIRST && n >= 12 && p[0] == 0x00;
     enum resp_event ev = resp_feed(&b->resp, p, n, (uint32_t)n);
     if (ev == RE_BAD) {
         bconn_close(b, "protocol violation in a response");
         return;
     }
-    if (terminal_ok && b->sess && ev != RE_NONE)
+    if (prepare_ok && b->sess) { /* show the client the proxy's statement id */
+        uint32_t id = sess_on_prepare_ok(b->sess, pkt_u32(p + 1), (uint16_t)pkt_u16(p + 5), (uint16_t)pkt_u16(p + 7));
+        uint8_t *copy = malloc(PKT_HDR + n);
+        if (!copy) {
+            bconn_close(b, "out of memory");
+            return;
+        }
+        memcpy(copy, raw, PKT_HDR + n);
+        pkt_put_u32(copy + PKT_HDR + 1, id);
+        to_client(b, copy, PKT_HDR + n);
+        free(copy);
+    } else if (terminal_ok && b->sess && ev != RE_NONE) {
         relay_ok(b, raw, n);
-    else
+    } else {
         to_client(b, raw, PKT_HDR + n);
+    }
     if (!b->sess)
         return;
     switch (ev) {
@@ -675,6 +691,11 @@ static void internal_packet(struct rm_bconn *b, const uint8_t *raw, size_t n)
     bool ok = n > 0 && p[0] == 0x00 && b->resp.phase == RP_FIRST;
     if (row && b->step == STEP_BASELINE)
         baseline_row(b, p, n);
+    if (ok && b->resp.kind == RK_PREPARE) { /* prepare-OK: keep the server's id */
+        if (n >= 5)
+            b->prep_backend_id = pkt_u32(p + 1);
+        ok = false;
+    }
     enum resp_event ev = resp_feed(&b->resp, p, n, (uint32_t)n);
     if (ok) {
         struct pkt_ok_view v;
@@ -1000,6 +1021,7 @@ void pool_release(struct rm_worker *w, struct rm_bconn *b)
     }
     b->sess = NULL;
     b->task = TASK_NONE;
+    conn_resume_recv(&b->c); /* backpressure from the old client no longer applies */
     int64_t life = w->cfg->backend_max_lifetime_ms;
     if (life > 0 && w->now_ms - b->created_ms >= (uint64_t)life) {
         b->clean_close = true;
@@ -1014,6 +1036,7 @@ void pool_abandon(struct rm_worker *w, struct rm_bconn *b, bool mid_response)
     b->sess = NULL;
     if (b->state != BC_ACTIVE)
         return;
+    conn_resume_recv(&b->c);
     if (mid_response || b->c.eof || b->task != TASK_NONE || b->stream_left > 0) {
         bconn_close(b, "abandoned in the middle of a response");
         return;

@@ -276,7 +276,7 @@ static void detach_backend(struct rm_session *s, bool dirty)
     s->bc = NULL;
     bool mid = s->state == SESS_FORWARD || s->state == SESS_INFILE || s->state == SESS_SYNC ||
                s->state == SESS_CHECK_DB || b->task != TASK_NONE;
-    if (dirty || mid || s->pin != PIN_NONE || s->in_trans) {
+    if (dirty || mid || s->pin != PIN_NONE || s->in_trans || s->cursor_open) {
         b->sess = NULL;
         pool_abandon(W(s), b, mid);
     } else {
@@ -310,6 +310,8 @@ void sess_close(struct rm_session *s, const char *reason)
 
 void sess_free(struct rm_session *s)
 {
+    stmt_reg_clear(&s->stmts);
+    stmt_text_unref(s->prep_text);
     buf_free(&s->cmd);
     state_free(&s->st);
     free(s->user);
@@ -348,7 +350,9 @@ static void cmd_reset_connection(struct rm_session *s)
     s->in_trans = false;
     s->hold = false;
     s->lost_trans = false;
+    s->cursor_open = false;
     s->last_insert_id = 0;
+    stmt_reg_clear(&s->stmts);
     s->status = SERVER_STATUS_AUTOCOMMIT;
     MET_INC(&W(s)->met, commands_local);
     send_ok(s, 1);
@@ -395,8 +399,9 @@ static void cmd_change_user(struct rm_session *s, const uint8_t *p, size_t n)
     unpin(s);
     state_clear(&s->st);
     s->st.multi_stmt = (s->caps & CLIENT_MULTI_STATEMENTS) != 0;
-    s->in_trans = s->hold = s->lost_trans = false;
+    s->in_trans = s->hold = s->lost_trans = s->cursor_open = false;
     s->last_insert_id = 0;
+    stmt_reg_clear(&s->stmts);
     s->status = SERVER_STATUS_AUTOCOMMIT;
     if (coll && coll < 256)
         s->collation = (uint8_t)coll;
@@ -443,6 +448,13 @@ static void start_command(struct rm_session *s)
     MET_INC(&w->met, borrow_waits);
 }
 
+/* Commands that name a prepared statement on the server. */
+static bool stmt_command(const struct rm_session *s)
+{
+    return s->cmd_byte == COM_STMT_EXECUTE || s->cmd_byte == COM_STMT_SEND_LONG_DATA ||
+           s->cmd_byte == COM_STMT_RESET || s->cmd_byte == COM_STMT_FETCH;
+}
+
 /* Send the client's command on b and start tracking the response. */
 static void forward_command(struct rm_session *s, struct rm_bconn *b)
 {
@@ -451,12 +463,40 @@ static void forward_command(struct rm_session *s, struct rm_bconn *b)
     b->uses++;
     b->last_sess = s->id;
     resp_start(&b->resp, resp_kind_for(s->cmd_byte));
-    buf_append(&b->c.out, buf_head(&s->cmd), buf_avail(&s->cmd));
+    if (stmt_command(s)) { /* the server knows the statement by its own id */
+        struct stmt_entry *e = stmt_reg_find(&s->stmts, s->cur_stmt);
+        struct stmt_cached *sc = e ? stmt_cache_find(&b->stmts, e->t) : NULL;
+        const uint8_t *p = buf_head(&s->cmd) + PKT_HDR;
+        size_t n = buf_avail(&s->cmd) - PKT_HDR;
+        int rc = -1;
+        if (sc && s->cmd_byte == COM_STMT_EXECUTE)
+            rc = stmt_write_execute(&b->c.out, p, n, e, sc, s->id);
+        else if (sc)
+            rc = stmt_write_with_id(&b->c.out, p, n, sc->backend_id);
+        if (rc < 0) {
+            b->task = TASK_NONE;
+            buf_reset(&s->cmd);
+            fail_and_close(s, 1, 1156, "08S01", "ringmux: malformed prepared-statement command packet");
+            return;
+        }
+    } else {
+        buf_append(&b->c.out, buf_head(&s->cmd), buf_avail(&s->cmd));
+    }
     buf_reset(&s->cmd);
     MET_INC(&W(s)->met, queries);
     conn_flush(&b->c);
     if (b->resp.kind == RK_NONE) /* COM_STMT_CLOSE / SEND_LONG_DATA: no answer */
         sess_on_response_done(s);
+}
+
+/* The database a STEP_SYNC_DB must select: the statement's when it must be
+ * prepared first, else the session's. */
+static const char *sync_db_target(struct rm_session *s, struct rm_bconn *b)
+{
+    struct stmt_entry *e = stmt_command(s) ? stmt_reg_find(&s->stmts, s->cur_stmt) : NULL;
+    if (e && e->t->schema && !stmt_cache_find(&b->stmts, e->t))
+        return e->t->schema;
+    return s->st.schema;
 }
 
 /* The next state-sync step b needs before s's command can run, or
@@ -465,6 +505,13 @@ static enum bconn_step next_sync_step(struct rm_session *s, struct rm_bconn *b)
 {
     if (s->pending_db)
         return STEP_CHECK_DB;
+    struct stmt_entry *e = stmt_command(s) ? stmt_reg_find(&s->stmts, s->cur_stmt) : NULL;
+    if (e && !stmt_cache_find(&b->stmts, e->t)) {
+        /* Prepare lazily, in the schema the client prepared it in. */
+        if (e->t->schema && !(b->st.schema && strcmp(b->st.schema, e->t->schema) == 0))
+            return STEP_SYNC_DB;
+        return STEP_PREPARE;
+    }
     if (s->st.schema && !state_schema_equal(&s->st, &b->st))
         return STEP_SYNC_DB;
     bool lid = (s->cls.flags & CLS_LAST_INSERT_ID) && s->cmd_byte == COM_QUERY &&
@@ -488,7 +535,17 @@ static void run_sync(struct rm_session *s, struct rm_bconn *b)
     case STEP_CHECK_DB:
         rc = bconn_send_internal(b, step, COM_INIT_DB, s->pending_db, strlen(s->pending_db));
         break;
-    case STEP_SYNC_DB: rc = bconn_send_internal(b, step, COM_INIT_DB, s->st.schema, strlen(s->st.schema)); break;
+    case STEP_SYNC_DB: {
+        const char *db = sync_db_target(s, b);
+        rc = bconn_send_internal(b, step, COM_INIT_DB, db, strlen(db));
+        break;
+    }
+    case STEP_PREPARE: {
+        struct stmt_entry *e = stmt_reg_find(&s->stmts, s->cur_stmt);
+        MET_INC(&W(s)->met, stmt_prepares);
+        rc = bconn_send_internal(b, step, COM_STMT_PREPARE, e->t->text, e->t->len);
+        break;
+    }
     case STEP_SYNC_VARS: {
         struct rm_buf q = {0};
         int n = state_delta_sql(&s->st, &b->st, &b->pool->base, &q);
@@ -559,7 +616,7 @@ static void become_idle(struct rm_session *s)
 {
     s->state = SESS_IDLE;
     s->last_active_ms = W(s)->now_ms;
-    if (s->bc && s->pin == PIN_NONE && !s->in_trans && !s->hold)
+    if (s->bc && s->pin == PIN_NONE && !s->in_trans && !s->hold && !s->cursor_open)
         detach_backend(s, false);
     if (atomic_load(&W(s)->sh->stopping) && !s->bc) {
         sess_close(s, "proxy shutting down");
@@ -609,7 +666,19 @@ void sess_on_sync_step(struct rm_session *s, bool ok, const uint8_t *errp, size_
         send_ok(s, s->seq++);
         become_idle(s);
         return;
-    case STEP_SYNC_DB: state_set_schema(&b->st, s->st.schema, strlen(s->st.schema)); break;
+    case STEP_SYNC_DB: {
+        const char *db = sync_db_target(s, b);
+        state_set_schema(&b->st, db, strlen(db));
+        break;
+    }
+    case STEP_PREPARE: {
+        struct stmt_entry *e = stmt_reg_find(&s->stmts, s->cur_stmt);
+        if (e && stmt_cache_add(&b->stmts, e->t, b->prep_backend_id, &b->c.out) > 0) {
+            MET_INC(&W(s)->met, stmt_evictions);
+            conn_flush(&b->c);
+        }
+        break;
+    }
     case STEP_SYNC_VARS: {
         char *schema = b->st.schema; /* keep the conn's schema, copy the variables */
         b->st.schema = NULL;
@@ -646,9 +715,21 @@ void sess_on_response_done(struct rm_session *s)
             b->lid_known = false; /* e.g. CALL: may have changed LAST_INSERT_ID() */
         }
     }
+    if (s->cmd_byte == COM_STMT_EXECUTE && !r->is_err)
+        s->cursor_open = (r->status & SERVER_STATUS_CURSOR_EXISTS) != 0;
+    else if (s->cmd_byte == COM_STMT_FETCH && (r->is_err || (r->status & SERVER_STATUS_LAST_ROW_SENT)))
+        s->cursor_open = false;
+    else if (s->cmd_byte == COM_STMT_RESET)
+        s->cursor_open = false;
+    if (s->cmd_byte == COM_STMT_PREPARE) {
+        stmt_text_unref(s->prep_text);
+        s->prep_text = NULL;
+    }
     /* Warnings (and errors) live in the connection's diagnostics area until
-     * the next statement: keep the conn so SHOW WARNINGS sees them. */
-    s->hold = r->is_err || r->warnings > 0 || (s->cls.flags & CLS_TXN_ONESHOT);
+     * the next statement: keep the conn so SHOW WARNINGS sees them.  Long
+     * data waits on the server for the EXECUTE that follows. */
+    s->hold = r->is_err || r->warnings > 0 || (s->cls.flags & CLS_TXN_ONESHOT) ||
+              s->cmd_byte == COM_STMT_SEND_LONG_DATA;
     if (!r->is_err && (s->cls.flags & CLS_SET_CHARSET))
         s->refresh_collation = true;
     s->cls.flags = 0;
@@ -663,6 +744,25 @@ void sess_on_response_done(struct rm_session *s)
         return;
     }
     become_idle(s);
+}
+
+uint32_t sess_on_prepare_ok(struct rm_session *s, uint32_t backend_id, uint16_t n_cols, uint16_t n_params)
+{
+    struct rm_bconn *b = s->bc;
+    if (!s->prep_text)
+        return 0;
+    struct stmt_entry *e = stmt_reg_add(&s->stmts, s->prep_text, n_params, n_cols);
+    if (!e)
+        return 0;
+    if (!stmt_cache_find(&b->stmts, s->prep_text)) {
+        if (stmt_cache_add(&b->stmts, s->prep_text, backend_id, &b->c.out) > 0)
+            MET_INC(&W(s)->met, stmt_evictions);
+    } else { /* same text already prepared here: drop the duplicate */
+        uint8_t id[4];
+        pkt_put_u32(id, backend_id);
+        pkt_write_cmd(&b->c.out, COM_STMT_CLOSE, id, 4);
+    }
+    return e->id;
 }
 
 void sess_on_infile_request(struct rm_session *s)
@@ -822,6 +922,43 @@ static void on_command(struct rm_session *s, const uint8_t *raw, size_t raw_len,
         }
         s->cmd_option_on = pkt_u16(p + 1) == 0;
         break;
+    case COM_STMT_PREPARE:
+        stmt_text_unref(s->prep_text);
+        s->prep_text = stmt_text_new((const char *)p + 1, n - 1, s->st.schema);
+        if (!s->prep_text) {
+            sess_close(s, "out of memory");
+            return;
+        }
+        break;
+    case COM_STMT_CLOSE: /* no answer; the conn caches keep the server side */
+        if (n >= 5) {
+            uint32_t id = pkt_u32(p + 1);
+            stmt_reg_remove(&s->stmts, id);
+            if (s->cur_stmt == id)
+                s->cursor_open = false;
+        }
+        MET_INC(&w->met, commands_local);
+        return;
+    case COM_STMT_EXECUTE:
+    case COM_STMT_SEND_LONG_DATA:
+    case COM_STMT_RESET:
+    case COM_STMT_FETCH: {
+        uint32_t id = n >= 5 ? pkt_u32(p + 1) : 0;
+        if (!stmt_reg_find(&s->stmts, id)) {
+            if (cmd == COM_STMT_SEND_LONG_DATA)
+                return; /* no response exists for this command */
+            char msg[160];
+            snprintf(msg, sizeof(msg), "Unknown prepared statement handler (%u) given to %s", id,
+                     cmd == COM_STMT_EXECUTE ? "mysqld_stmt_execute"
+                     : cmd == COM_STMT_RESET ? "mysqld_stmt_reset"
+                                             : "mysqld_stmt_fetch");
+            MET_INC(&w->met, commands_local);
+            send_err(s, 1, 1243, "HY000", msg);
+            return;
+        }
+        s->cur_stmt = id;
+        break;
+    }
     case COM_INIT_DB:
     case COM_FIELD_LIST:
     case COM_STATISTICS:

@@ -17,6 +17,7 @@
 #include "ringmux/list.h"
 #include "ringmux/response.h"
 #include "ringmux/state.h"
+#include "ringmux/stmt.h"
 
 struct rm_worker;
 struct rm_session;
@@ -76,6 +77,7 @@ enum bconn_step {
     STEP_SYNC_CLEAR_DIAG, /* clear the diagnostics area before SHOW WARNINGS */
     STEP_CHECK_DB,  /* COM_INIT_DB to validate a new session's default database */
     STEP_ROLLBACK,  /* ROLLBACK before reset */
+    STEP_PREPARE,   /* COM_STMT_PREPARE of a session statement not yet on this conn */
     STEP_REFRESH_COLLATION, /* learn collation_connection after SET NAMES / character_set_connection */
 };
 
@@ -101,6 +103,8 @@ struct rm_bconn {
     uint64_t lid;
     char **baseline_tmp;          /* values captured during STEP_BASELINE */
     bool clean_close;             /* send COM_QUIT before closing */
+    struct stmt_cache stmts;      /* statements prepared on this conn */
+    uint32_t prep_backend_id;     /* id from the prepare-OK of STEP_PREPARE */
     size_t stream_left;           /* bytes of a streamed packet still to forward */
     enum resp_event stream_ev;    /* tracker event to act on once it is forwarded */
 };

@@ -11,6 +11,7 @@
 #include "ringmux/list.h"
 #include "ringmux/sql.h"
 #include "ringmux/state.h"
+#include "ringmux/stmt.h"
 
 struct rm_worker;
 struct rm_bconn;
@@ -68,6 +69,10 @@ struct rm_session {
     uint32_t last_bc_id;          /* backend conn that ran the previous command */
     uint64_t last_bc_uses;        /* its use counter right after that command */
     uint64_t last_insert_id;      /* LAST_INSERT_ID() as this session would see it */
+    struct stmt_registry stmts;   /* its prepared statements */
+    uint32_t cur_stmt;            /* proxy statement id of the COM_STMT_* in flight */
+    struct stmt_text *prep_text;  /* SQL of the COM_STMT_PREPARE in flight */
+    bool cursor_open;             /* a COM_STMT_EXECUTE opened a cursor: keep the conn */
     bool cmd_option_on;           /* COM_SET_OPTION in flight: multi-statements on? */
     bool refresh_collation;       /* character_set_connection changed: collation_connection did too */
     bool lost_trans;              /* its transaction died with a backend conn: tell it */
@@ -100,6 +105,9 @@ void sess_on_infile_request(struct rm_session *s);
 void sess_on_sync_step(struct rm_session *s, bool ok, const uint8_t *errpkt, size_t errlen);
 /* Backend died while attached. */
 void sess_on_backend_lost(struct rm_session *s, bool mid_response);
+/* Backend side: the client's COM_STMT_PREPARE succeeded with the server's
+ * statement id; returns the proxy id to show the client (0 on failure). */
+uint32_t sess_on_prepare_ok(struct rm_session *s, uint32_t backend_id, uint16_t n_cols, uint16_t n_params);
 /* Close sessions past idle_client_timeout or stuck in the handshake. */
 void sess_check_timeouts(struct rm_worker *w);
 /* Pin the session for reason (counted once per session). */
