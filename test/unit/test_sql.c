@@ -30,6 +30,7 @@ static int passed, failed;
 #define TB CLS_TXN_BEGIN
 #define TE CLS_TXN_END
 #define ST CLS_SET_TRACKED
+#define CS CLS_SET_CHARSET
 #define TO CLS_TXN_ONESHOT
 #define US CLS_USE
 #define LI CLS_LAST_INSERT_ID
@@ -228,12 +229,12 @@ static const struct cls_case cls_cases[] = {
     {"SET `auto``commit` = 1", 0, PIN_UNTRACKED_VAR, 1},
     {"SET `autocommit", 0, PIN_UNTRACKED_VAR, 1},
     {"SET `autocommit`", ST, PIN_NONE, 1},
-    {"SET names utf8mb4", ST, PIN_NONE, 1},
-    {"SET NAMES 'utf8mb4' COLLATE 'utf8mb4_unicode_ci'", ST, PIN_NONE, 1},
-    {"SET NAMES utf8mb4, autocommit=1", ST, PIN_NONE, 1},
-    {"SET NAMES utf8, @a = 1", ST, PIN_USER_VAR, 1},
-    {"SET CHARACTER SET utf8", ST, PIN_NONE, 1},
-    {"SET CHARSET utf8", ST, PIN_NONE, 1},
+    {"SET names utf8mb4", ST | CS, PIN_NONE, 1},
+    {"SET NAMES 'utf8mb4' COLLATE 'utf8mb4_unicode_ci'", ST | CS, PIN_NONE, 1},
+    {"SET NAMES utf8mb4, autocommit=1", ST | CS, PIN_NONE, 1},
+    {"SET NAMES utf8, @a = 1", ST | CS, PIN_USER_VAR, 1},
+    {"SET CHARACTER SET utf8", ST | CS, PIN_NONE, 1},
+    {"SET CHARSET utf8", ST | CS, PIN_NONE, 1},
     {"SET character_set_results = NULL", ST, PIN_NONE, 1},
     {"SET character_set_database = utf8", 0, PIN_NONE, 1},
     {"SET collation_database = 'utf8_bin'", 0, PIN_NONE, 1},
@@ -298,7 +299,7 @@ static const struct cls_case cls_cases[] = {
     {"SET STATEMENT x=1", W, PIN_NONE, 1},
 
     /* executable comments are code, plain comments are not */
-    {"/*!40101 SET NAMES utf8 */", ST, PIN_NONE, 1},
+    {"/*!40101 SET NAMES utf8 */", ST | CS, PIN_NONE, 1},
     {"/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */", 0, PIN_USER_VAR, 1},
     {"/*!40014 SET @OLD_UNIQUE_CHECKS=@@UNIQUE_CHECKS, UNIQUE_CHECKS=0 */", ST, PIN_USER_VAR, 1},
     {"/*!40103 SET TIME_ZONE='+00:00' */", ST, PIN_NONE, 1},
@@ -517,7 +518,7 @@ static const struct cls_case cls_cases[] = {
     {"# only a comment", EM, PIN_NONE, 0},
     {"/* a */ ; -- b\n ; # c", EM, PIN_NONE, 0},
     {"SET autocommit=0; SET @a=1; SELECT 1", ST | MU, PIN_USER_VAR, 3},
-    {"SET NAMES utf8; SET sql_mode=''; SET time_zone='+00:00'", ST | MU, PIN_NONE, 3},
+    {"SET NAMES utf8; SET sql_mode=''; SET time_zone='+00:00'", ST | MU | CS, PIN_NONE, 3},
     {"SELECT 1; LOCK TABLES t READ; SELECT GET_LOCK('a',1)", W | MU, PIN_LOCK_TABLES, 3},
     {"SELECT 1; SET GLOBAL x = 1", SG | MU, PIN_NONE, 2},
     {"SET sql_log_bin=0; CREATE TEMPORARY TABLE t (a INT)", W | MU, PIN_UNTRACKED_VAR, 2},
