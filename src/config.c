@@ -102,7 +102,7 @@ static const struct cfg_key cfg_keys[] = {
     {KEY(SEC_RINGMUX, "max_allowed_packet", CFG_SIZE, max_allowed_packet, "64M", 1 << 10, 1 << 30,
          0, "Largest packet accepted from clients or the backend (as MySQL's own).")},
     {KEY(SEC_RINGMUX, "admin_listen", CFG_ADDR, admin, "127.0.0.1:0", 0, 65535, 0,
-         "Address of the MySQL-protocol admin console; port 0 = disabled.")},
+         "HTTP endpoint for /metrics (Prometheus) and /healthz; port 0 = disabled.")},
 
     {KEY(SEC_BACKEND, "address", CFG_ADDR, backend, NULL, 1, 65535, CFG_REQUIRED,
          "Address of the MySQL server."),

@@ -71,6 +71,16 @@ struct rm_pool *pool_get(struct rm_worker *w, const char *user, const char *pass
     return p;
 }
 
+/* Free a pool object (its conns are closed; dead ones never touch it). */
+static void pool_destroy(struct rm_pool *p)
+{
+    link_remove(&p->link);
+    state_baseline_free(&p->base);
+    free(p->user);
+    free(p->password);
+    free(p);
+}
+
 void pool_free_all(struct rm_worker *w)
 {
     struct rm_link *pos, *tmp;
@@ -83,14 +93,11 @@ void pool_free_all(struct rm_worker *w)
     }
 }
 
-/* Free the pool objects themselves (after every conn is gone). */
-static void pool_destroy(struct rm_pool *p)
+void pool_destroy_all(struct rm_worker *w)
 {
-    link_remove(&p->link);
-    state_baseline_free(&p->base);
-    free(p->user);
-    free(p->password);
-    free(p);
+    struct rm_link *pos, *tmp;
+    link_foreach_safe(pos, tmp, &w->pools)
+        pool_destroy(link_entry(pos, struct rm_pool, link));
 }
 
 /* ---- global connection cap -------------------------------------------- */

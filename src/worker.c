@@ -460,6 +460,7 @@ void worker_destroy(struct rm_worker *w)
         sess_close(link_entry(pos, struct rm_session, link), "proxy stopped");
     pool_free_all(w);
     sweep_graveyard(w);
+    pool_destroy_all(w);
     stop_accepting(w);
     if (w->admin_fd >= 0)
         close(w->admin_fd);

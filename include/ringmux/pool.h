@@ -112,8 +112,10 @@ struct rm_bconn {
 /* Find or create the pool for (user, caps, collation) on worker w. */
 struct rm_pool *pool_get(struct rm_worker *w, const char *user, const char *password, uint32_t caps,
                          uint8_t collation);
-/* Free every pool of w (shutdown). */
+/* Close every idle conn of w (shutdown). */
 void pool_free_all(struct rm_worker *w);
+/* Free the pool objects of w once no session or live conn uses them. */
+void pool_destroy_all(struct rm_worker *w);
 
 /* Try to get a ready connection for s right now: an idle one (preferring one
  * whose state already matches), else start opening one if the global cap

@@ -295,21 +295,42 @@ static int run_and_wait(char *const argv[])
     return (WIFEXITED(st) && WEXITSTATUS(st) == 0) ? 0 : -1;
 }
 
-int it_backend_restart(void)
+/* scripts/sandbox-mariadb.sh cmd $RINGMUX_TEST_SANDBOX; 0 or -1. */
+static int sandbox_cmd(const char *cmd)
 {
     const char *dir = getenv("RINGMUX_TEST_SANDBOX");
     if (!dir || !*dir) {
-        fprintf(stderr, "harness: RINGMUX_TEST_SANDBOX not set, cannot restart the backend\n");
+        fprintf(stderr, "harness: RINGMUX_TEST_SANDBOX not set, cannot %s the backend\n", cmd);
         return -1;
     }
     char script[PATH_MAX];
     snprintf(script, sizeof script, "%s/scripts/sandbox-mariadb.sh", RINGMUX_SOURCE_DIR);
-    char *argv[] = {script, "restart", (char *)dir, NULL};
+    char *argv[] = {script, (char *)cmd, (char *)dir, NULL};
     if (run_and_wait(argv) != 0) {
-        fprintf(stderr, "harness: %s restart %s failed\n", script, dir);
+        fprintf(stderr, "harness: %s %s %s failed\n", script, cmd, dir);
         return -1;
     }
     return 0;
+}
+
+int it_backend_restart(void)
+{
+    return sandbox_cmd("restart");
+}
+
+int it_backend_stop(void)
+{
+    return sandbox_cmd("stop");
+}
+
+int it_backend_start(void)
+{
+    /* The proxy and RINGMUX_TEST_MYSQL_PORT name the recorded port: the
+     * script must not pick another one. */
+    setenv("SANDBOX_KEEP_PORT", "1", 1);
+    int rc = sandbox_cmd("start");
+    unsetenv("SANDBOX_KEEP_PORT");
+    return rc;
 }
 
 /* ---- watchdog ------------------------------------------------------------ */
@@ -646,7 +667,7 @@ int it_proxy_stop(struct it_proxy *p)
         w = pid;
         rc = -1;
     } else {
-        if (kill(pid, SIGTERM) != 0)
+        if (!p->term_sent && kill(pid, SIGTERM) != 0)
             fprintf(stderr, "harness: kill(%d, SIGTERM): %s\n", (int)pid, strerror(errno));
         double deadline = it_now() + PROXY_STOP_TIMEOUT_S;
         while ((w = waitpid(pid, &st, WNOHANG)) == 0 && it_now() < deadline)
@@ -684,6 +705,19 @@ int it_proxy_stop(struct it_proxy *p)
         remove_dir(p->dir);
     }
     return rc;
+}
+
+int it_proxy_signal(struct it_proxy *p, int sig)
+{
+    if (it_direct_mode() || p->pid <= 0 || p->reaped)
+        return -1;
+    if (kill(p->pid, sig) != 0) {
+        fprintf(stderr, "harness: kill(%d, %d): %s\n", (int)p->pid, sig, strerror(errno));
+        return -1;
+    }
+    if (sig == SIGTERM)
+        p->term_sent = true;
+    return 0;
 }
 
 long it_proxy_rss_kb(const struct it_proxy *p)
@@ -779,6 +813,11 @@ void it_error_get(MYSQL *m, struct it_error *e)
     e->code = mysql_errno(m);
     snprintf(e->sqlstate, sizeof e->sqlstate, "%s", mysql_sqlstate(m));
     snprintf(e->message, sizeof e->message, "%s", mysql_error(m));
+}
+
+int it_raw_connect(struct it_proxy *p, int timeout_ms)
+{
+    return tcp_connect(p->port, timeout_ms);
 }
 
 int it_connect_error(const char *host, int port, const char *user, const char *pw, const char *db,
@@ -925,6 +964,17 @@ double it_metric(struct it_proxy *p, const char *series)
 double it_metric_sum(struct it_proxy *p, const char *name)
 {
     return metric_lookup(p, name, true);
+}
+
+double it_metric_wait(struct it_proxy *p, const char *series, double want, double timeout_s)
+{
+    double deadline = it_now() + timeout_s, v;
+    for (;;) {
+        v = it_metric(p, series);
+        if (v == want || (v < 0 && it_direct_mode()) || it_now() >= deadline)
+            return v;
+        it_usleep(50000);
+    }
 }
 
 /* ---- queries ------------------------------------------------------------- */

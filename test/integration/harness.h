@@ -55,6 +55,7 @@ struct it_proxy {
     char ini[300];  /* dir/ringmux.ini */
     bool reaped;    /* it_proxy_alive() saw it exit; wait_status holds how */
     int wait_status;
+    bool term_sent; /* it_proxy_signal() already sent SIGTERM: it_proxy_stop only waits */
 };
 
 /* ---- environment ------------------------------------------------------ */
@@ -70,6 +71,11 @@ int it_backend_port(void);
  * scripts/sandbox-mariadb.sh restart $RINGMUX_TEST_SANDBOX.  Returns 0 on
  * success, -1 (with a message) if it failed or no sandbox is known. */
 int it_backend_restart(void);
+/* Stop the sandbox MariaDB (scripts/sandbox-mariadb.sh stop), and start it
+ * again on the same port and data (start with SANDBOX_KEEP_PORT=1), so
+ * RINGMUX_TEST_MYSQL_PORT stays valid.  0 on success, -1 with a message. */
+int it_backend_stop(void);
+int it_backend_start(void);
 /* Abort the test (print, kill any proxy started, exit 1) if it runs longer
  * than the given number of seconds. */
 void it_watchdog(unsigned seconds);
@@ -95,6 +101,11 @@ int it_proxy_stop(struct it_proxy *p);
 /* True while the proxy process runs (always true in direct mode); prints
  * how it ended otherwise. */
 bool it_proxy_alive(struct it_proxy *p);
+/* Send sig to the proxy and return at once (0, or -1 if there is no
+ * proxy).  After SIGTERM, it_proxy_stop() only waits for the exit, so a
+ * test can watch what clients see during a graceful shutdown.  A no-op
+ * returning -1 in direct mode. */
+int it_proxy_signal(struct it_proxy *p, int sig);
 /* VmRSS of the proxy in KiB, -1 if unknown (direct mode). */
 long it_proxy_rss_kb(const struct it_proxy *p);
 /* Print the proxy log (last max_bytes bytes) to stderr. */
@@ -113,6 +124,10 @@ MYSQL *it_connect_proxy(struct it_proxy *p, const char *db);
 MYSQL *it_connect_proxy_flags(struct it_proxy *p, const char *db, unsigned long flags);
 MYSQL *it_connect_direct(const char *db);
 MYSQL *it_connect_direct_flags(const char *db, unsigned long flags);
+
+/* A plain TCP socket connected to the proxy's client port (no protocol
+ * spoken), with SO_RCVTIMEO / SO_SNDTIMEO of timeout_ms; fd or -1. */
+int it_raw_connect(struct it_proxy *p, int timeout_ms);
 
 /* An expected-to-fail connect: returns 0 and fills the error if it failed,
  * -1 if it unexpectedly connected (the connection is closed). */
@@ -134,6 +149,9 @@ void it_error_get(MYSQL *m, struct it_error *e);
 double it_metric(struct it_proxy *p, const char *series);
 /* Sum of every series of metric `name` (any labels); -1 if none / direct. */
 double it_metric_sum(struct it_proxy *p, const char *name);
+/* Poll it_metric(series) every 50 ms until it equals want or timeout_s
+ * passes; returns the last value read (-1 in direct mode). */
+double it_metric_wait(struct it_proxy *p, const char *series, double want, double timeout_s);
 /* The whole /metrics body (malloc'd, caller frees), NULL on failure. */
 char *it_metrics_text(struct it_proxy *p);
 
