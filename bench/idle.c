@@ -289,7 +289,7 @@ static void summarize(const struct slice *sl, int n, int *conn, int *query, int 
         *verify += sl[i].ok_verify;
         *errors += sl[i].errors;
         if (sl[i].errors && !shown) {
-            printf("  first error: %u: %s\n", sl[i].first_err_code, sl[i].first_err);
+            printf("  error %u: %s (the first one seen)\n", sl[i].first_err_code, sl[i].first_err);
             shown = true;
         }
     }

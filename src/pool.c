@@ -928,24 +928,26 @@ static void conn_ready(struct rm_bconn *b)
  * previous conn first), else one with the same schema, else any usable. */
 static struct rm_bconn *pick_idle(struct rm_pool *p, struct rm_session *s)
 {
-    struct rm_bconn *same_schema = NULL, *any = NULL;
+    struct rm_bconn *exact = NULL, *same_schema = NULL, *any = NULL;
     int scanned = 0;
     struct rm_link *pos;
     for (pos = p->idle.next; pos != &p->idle && scanned < BORROW_SCAN; pos = pos->next, scanned++) {
         struct rm_bconn *b = link_entry(pos, struct rm_bconn, link);
         if (!usable(b, s))
             continue;
+        /* Its previous conn, untouched since: also right for ROW_COUNT(),
+         * FOUND_ROWS() and the diagnostics area. */
+        if (b->id == s->last_bc_id && b->uses == s->last_bc_uses)
+            return b;
         bool schema_ok = state_schema_equal(&s->st, &b->st);
-        if (schema_ok && state_vars_equal(&s->st, &b->st, &p->base) && b->st.multi_stmt == s->st.multi_stmt) {
-            if (b->id == s->last_bc_id || !same_schema || same_schema == any)
-                return b;
-        }
+        if (!exact && schema_ok && b->st.multi_stmt == s->st.multi_stmt && state_vars_equal(&s->st, &b->st, &p->base))
+            exact = b;
         if (schema_ok && !same_schema)
             same_schema = b;
         if (!any)
             any = b;
     }
-    return same_schema ? same_schema : any;
+    return exact ? exact : same_schema ? same_schema : any;
 }
 
 /* Close the least recently used idle conn of any pool on w other than p. */

@@ -914,6 +914,12 @@ static void on_command(struct rm_session *s, const uint8_t *raw, size_t raw_len,
         }
         if (s->cls.pin != PIN_NONE)
             sess_pin(s, s->cls.pin);
+        /* ROW_COUNT() / FOUND_ROWS() describe the previous statement on the
+         * same connection: the session keeps its conn from now on.  (This
+         * statement itself runs on its previous conn when nobody used it
+         * since, which pool_borrow prefers.) */
+        if (s->cls.flags & (CLS_ROW_COUNT | CLS_FOUND_ROWS))
+            sess_pin(s, PIN_ROW_COUNT);
         break;
     case COM_SET_OPTION:
         if (n < 3) {

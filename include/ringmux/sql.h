@@ -70,6 +70,7 @@ enum cls_pin {
     PIN_LAST_INSERT_ID_EXPR, /* LAST_INSERT_ID(expr) with an argument sets it */
     PIN_SERVER_STATE,    /* server-reported state change the proxy can't replay (set by session code) */
     PIN_COM_COMMAND,     /* a protocol command with connection state (set by session code) */
+    PIN_ROW_COUNT,       /* reads ROW_COUNT()/FOUND_ROWS() of earlier statements (set by session code) */
     PIN__COUNT
 };
 const char *cls_pin_str(enum cls_pin p); /* "user_variable", "temporary_table", ... */

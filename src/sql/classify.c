@@ -818,6 +818,7 @@ const char *cls_pin_str(enum cls_pin p)
         [PIN_LAST_INSERT_ID_EXPR] = "last_insert_id_expr",
         [PIN_SERVER_STATE] = "server_state",
         [PIN_COM_COMMAND] = "protocol_command",
+        [PIN_ROW_COUNT] = "row_count",
     };
     return (unsigned)p < PIN__COUNT && names[p] != NULL ? names[p] : "unknown";
 }
