@@ -129,7 +129,12 @@ bool conn_on_send(struct rm_conn *c, int res)
         c->inflight++;
         return false;
     }
-    buf_reset(&c->sending);
+    /* Idle clients hold no buffer memory: thousands of them wait between
+     * statements.  Backend conns keep theirs, they are few and busy. */
+    if (c->kind == CONN_CLIENT)
+        buf_free(&c->sending);
+    else
+        buf_reset(&c->sending);
     c->sent = 0;
     conn_flush(c);
     return !c->send_inflight;

@@ -75,6 +75,8 @@ struct rm_pool *pool_get(struct rm_worker *w, const char *user, const char *pass
 static void pool_destroy(struct rm_pool *p)
 {
     link_remove(&p->link);
+    for (int i = 0; i < POOL_KNOWN_DBS; i++)
+        free(p->known_db[i]);
     state_baseline_free(&p->base);
     free(p->user);
     free(p->password);
@@ -98,6 +100,36 @@ void pool_destroy_all(struct rm_worker *w)
     struct rm_link *pos, *tmp;
     link_foreach_safe(pos, tmp, &w->pools)
         pool_destroy(link_entry(pos, struct rm_pool, link));
+}
+
+bool pool_db_known(struct rm_pool *p, const char *db, size_t len, uint64_t now_ms)
+{
+    for (int i = 0; i < POOL_KNOWN_DBS; i++)
+        if (p->known_db[i] && now_ms < p->known_until[i] && strlen(p->known_db[i]) == len &&
+            memcmp(p->known_db[i], db, len) == 0)
+            return true;
+    return false;
+}
+
+void pool_db_remember(struct rm_pool *p, const char *db, uint64_t now_ms)
+{
+    int slot = 0;
+    for (int i = 0; i < POOL_KNOWN_DBS; i++) {
+        if (p->known_db[i] && strcmp(p->known_db[i], db) == 0) {
+            slot = i;
+            break;
+        }
+        if (p->known_until[i] < p->known_until[slot])
+            slot = i;
+    }
+    if (!p->known_db[slot] || strcmp(p->known_db[slot], db) != 0) {
+        char *copy = strdup(db);
+        if (!copy)
+            return;
+        free(p->known_db[slot]);
+        p->known_db[slot] = copy;
+    }
+    p->known_until[slot] = now_ms + POOL_KNOWN_DB_TTL_MS;
 }
 
 /* ---- global connection cap -------------------------------------------- */

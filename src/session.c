@@ -160,6 +160,10 @@ static void auth_ok(struct rm_session *s, const struct rm_user *u, const char *d
     s->pool = p;
     p->refs++;
     s->st.multi_stmt = (s->caps & CLIENT_MULTI_STATEMENTS) != 0;
+    if (db && db_len && pool_db_known(p, db, db_len, w->now_ms)) {
+        state_set_schema(&s->st, db, db_len); /* validated moments ago */
+        db = NULL;
+    }
     if (db && db_len) {
         free(s->pending_db);
         s->pending_db = strndup(db, db_len);
@@ -659,6 +663,7 @@ void sess_on_sync_step(struct rm_session *s, bool ok, const uint8_t *errp, size_
     }
     switch (step) {
     case STEP_CHECK_DB:
+        pool_db_remember(s->pool, s->pending_db, W(s)->now_ms);
         state_set_schema(&s->st, s->pending_db, strlen(s->pending_db));
         state_set_schema(&b->st, s->pending_db, strlen(s->pending_db));
         free(s->pending_db);

@@ -22,6 +22,12 @@
 struct rm_worker;
 struct rm_session;
 
+/* Databases remembered per pool as recently validated, and for how long.
+ * Within the window a dropped database surfaces as ERR 1049 on the first
+ * statement instead of at connect. */
+#define POOL_KNOWN_DBS 8
+#define POOL_KNOWN_DB_TTL_MS 2000
+
 /* Capability bits that change what a connection sends or accepts, so they
  * partition the pools. */
 #define POOL_CAPS_MASK                                                                     \
@@ -42,7 +48,16 @@ struct rm_pool {
     int n_waiting;                /* sessions of this pool queued for a conn */
     int refs;                     /* sessions using this pool */
     struct state_baseline base;   /* variable values of a fresh conn */
+    /* Databases this user was recently allowed to select: a client
+     * connecting with one of them needs no backend round trip. */
+    char *known_db[POOL_KNOWN_DBS];
+    uint64_t known_until[POOL_KNOWN_DBS];
 };
+
+/* Whether db was validated for pool p within POOL_KNOWN_DB_TTL_MS. */
+bool pool_db_known(struct rm_pool *p, const char *db, size_t len, uint64_t now_ms);
+/* Remember that selecting db succeeded for p's user. */
+void pool_db_remember(struct rm_pool *p, const char *db, uint64_t now_ms);
 
 /* Backend connection lifecycle; the pool's lists are the states. */
 enum bconn_state {
