@@ -569,6 +569,7 @@ static void finish_baseline(struct rm_bconn *b)
 }
 
 static void conn_ready(struct rm_bconn *b);
+static void response_done(struct rm_bconn *b);
 
 /* An internal command's response is complete. */
 static void internal_done(struct rm_bconn *b, const uint8_t *errp, size_t errn)
@@ -713,13 +714,12 @@ static void client_packet(struct rm_bconn *b, const uint8_t *raw, size_t n)
     } else {
         to_client(b, raw, PKT_HDR + n);
     }
-    if (!b->sess)
-        return;
-    switch (ev) {
-    case RE_INFILE: sess_on_infile_request(b->sess); break;
-    case RE_DONE: sess_on_response_done(b->sess); break;
-    default: break;
-    }
+    if (ev == RE_DONE)
+        response_done(b);
+    else if (ev == RE_INFILE && b->sess)
+        sess_on_infile_request(b->sess);
+    else if (ev == RE_INFILE) /* draining: nobody will send the file */
+        bconn_close(b, "abandoned during LOCAL INFILE");
 }
 
 /* A whole packet while the proxy's own command is in flight. */
@@ -801,8 +801,8 @@ void bconn_on_data(struct rm_bconn *b, const uint8_t *data, size_t len, size_t *
             if (b->stream_left == 0 && b->stream_ev != RE_NONE) {
                 enum resp_event ev = b->stream_ev;
                 b->stream_ev = RE_NONE;
-                if (ev == RE_DONE && b->sess)
-                    sess_on_response_done(b->sess);
+                if (ev == RE_DONE)
+                    response_done(b);
             }
             continue;
         }
@@ -827,8 +827,8 @@ void bconn_on_data(struct rm_bconn *b, const uint8_t *data, size_t len, size_t *
                 b->stream_left = PKT_HDR + (size_t)plen - k;
                 if (b->stream_left > 0)
                     b->stream_ev = ev;
-                else if (ev == RE_DONE && b->sess)
-                    sess_on_response_done(b->sess);
+                else if (ev == RE_DONE)
+                    response_done(b);
                 continue;
             }
         }
@@ -1052,6 +1052,23 @@ void pool_serve_waiters(struct rm_worker *w)
     }
 }
 
+/* The response to a client command is complete: tell the session, or, if
+ * its client vanished mid-response (the conn was draining), reset the conn
+ * and put it back in the pool instead of reconnecting. */
+static void response_done(struct rm_bconn *b)
+{
+    if (b->sess) {
+        sess_on_response_done(b->sess);
+        return;
+    }
+    b->task = TASK_NONE;
+    MET_INC(&b->c.w->met, backend_resets);
+    b->state = BC_RESET;
+    b->uses++;
+    if (bconn_send_internal(b, STEP_RESET, COM_RESET_CONNECTION, NULL, 0) < 0)
+        bconn_close(b, "out of memory");
+}
+
 void pool_release(struct rm_worker *w, struct rm_bconn *b)
 {
     struct rm_session *s = b->sess;
@@ -1078,8 +1095,17 @@ void pool_abandon(struct rm_worker *w, struct rm_bconn *b, bool mid_response)
     if (b->state != BC_ACTIVE)
         return;
     conn_resume_recv(&b->c);
-    if (mid_response || b->c.eof || b->task != TASK_NONE || b->stream_left > 0) {
+    if (b->c.eof || b->task == TASK_INTERNAL || b->resp.phase == RP_INFILE) {
         bconn_close(b, "abandoned in the middle of a response");
+        return;
+    }
+    if (mid_response || b->task == TASK_CLIENT || b->stream_left > 0) {
+        /* Read the rest of the response into the void; response_done()
+         * then resets the conn for reuse. */
+        b->task = TASK_CLIENT;
+        conn_resume_recv(&b->c);
+        if (b->resp.phase == RP_IDLE && b->stream_left == 0)
+            response_done(b); /* nothing left to read after all */
         return;
     }
     MET_INC(&w->met, backend_resets);
