@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <mysql.h>
@@ -49,6 +50,26 @@ static int load(const char *path, struct rm_config **out)
         return -1;
     }
     return 0;
+}
+
+/* Raise the open-file limit to its hard maximum: every client and backend
+ * connection is a socket.  Warn when even that can't hold the configured
+ * limits. */
+static void raise_fd_limit(const struct rm_config *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    rlim_t need = (rlim_t)cfg->max_client_connections + (rlim_t)cfg->max_backend_connections + 64;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+        log_warn("open-file limit %llu is below max_client_connections + max_backend_connections (%llu); "
+                 "raise it (ulimit -n) or clients will be refused",
+                 (unsigned long long)rl.rlim_cur, (unsigned long long)need);
 }
 
 static int workers_for(const struct rm_config *cfg)
@@ -128,6 +149,7 @@ int main(int argc, char **argv)
         return 0;
     }
     atomic_store(&log_current_level, cfg->log_level);
+    raise_fd_limit(cfg);
 
     /* Signals are handled by sigwait in this thread only. */
     sigset_t set;
