@@ -191,8 +191,24 @@ static void on_accept(struct rm_worker *w, struct io_uring_cqe *cqe)
 {
     int which = (int)tag_slot(cqe->user_data);
     int fd = cqe->res;
-    if (!(cqe->flags & IORING_CQE_F_MORE)) { /* multishot ended: re-arm if still listening */
-        int lfd = which == LISTENER_CLIENT ? w->listen_fd : w->admin_fd;
+    int lfd = which == LISTENER_CLIENT ? w->listen_fd : w->admin_fd;
+    if (fd == -EMFILE || fd == -ENFILE) {
+        /* Out of file descriptors: stop accepting until the next tick
+         * rather than spinning on the error. */
+        if (w->now_ms - w->emfile_logged_ms >= 5000) {
+            w->emfile_logged_ms = w->now_ms;
+            log_warn("accept: %s; pausing accepts for %d ms at a time (raise ulimit -n)", strerror(-fd), TICK_MS);
+        }
+        w->accept_paused[which] = true;
+        if (cqe->flags & IORING_CQE_F_MORE) {
+            struct io_uring_sqe *sqe = worker_sqe(w);
+            io_uring_prep_cancel64(sqe, cqe->user_data, 0);
+            io_uring_sqe_set_data64(sqe, conn_tag(OP_NONE, 0, 0));
+        }
+        return;
+    }
+    if (!(cqe->flags & IORING_CQE_F_MORE) && !w->accept_paused[which]) {
+        /* multishot ended: re-arm if still listening */
         if (lfd >= 0 && !atomic_load(&w->sh->stopping))
             arm_accept(w, lfd, which);
     }
@@ -296,6 +312,13 @@ static void on_send(struct rm_conn *c, int res)
 
 static void on_tick(struct rm_worker *w)
 {
+    for (int which = 0; which < 2; which++) {
+        int lfd = which == LISTENER_CLIENT ? w->listen_fd : w->admin_fd;
+        if (w->accept_paused[which] && lfd >= 0 && !atomic_load(&w->sh->stopping)) {
+            w->accept_paused[which] = false;
+            arm_accept(w, lfd, which);
+        }
+    }
     if (!atomic_load(&w->sh->stopping) || !link_empty(&w->sessions) || w->sh->backend_total > 0)
         arm_tick(w);
     pool_maintain(w);

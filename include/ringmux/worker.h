@@ -68,6 +68,8 @@ struct rm_worker {
     uint64_t now_ms;               /* monotonic clock, updated every loop turn */
     uint64_t last_maint_ms;        /* last pool maintenance pass */
     struct rm_metrics met;
+    uint64_t emfile_logged_ms;     /* rate limit for the out-of-descriptors warning */
+    bool accept_paused[2];         /* accept stopped after EMFILE, re-armed by the tick */
     bool kick_waiters;             /* a slot or conn freed: serve the FIFO this loop turn */
     bool stopped;                  /* loop should exit once drained */
     uint32_t next_bconn_id;
