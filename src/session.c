@@ -278,8 +278,7 @@ static void detach_backend(struct rm_session *s, bool dirty)
     if (!b)
         return;
     s->bc = NULL;
-    bool mid = s->state == SESS_FORWARD || s->state == SESS_INFILE || s->state == SESS_SYNC ||
-               s->state == SESS_CHECK_DB || b->task != TASK_NONE;
+    bool mid = b->task != TASK_NONE; /* a response (ours or the client's) is still coming */
     if (dirty || mid || s->pin != PIN_NONE || s->in_trans || s->cursor_open) {
         b->sess = NULL;
         pool_abandon(W(s), b, mid);
@@ -783,7 +782,6 @@ void sess_on_backend_lost(struct rm_session *s, bool mid_response)
     switch (s->state) {
     case SESS_SYNC:
     case SESS_CHECK_DB:
-    case SESS_WAIT:
         /* The command never reached the server: retry on another conn. */
         start_command(s);
         return;
