@@ -29,8 +29,8 @@ static void respond(struct rm_admin_conn *a, const char *status, const char *cty
     char hdr[256];
     size_t blen = body ? buf_avail(body) : 0;
     int n = snprintf(hdr, sizeof(hdr),
-                     "HTTP/1.0 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-                     status, ctype, blen);
+                     "HTTP/1.0 %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", status,
+                     ctype, blen);
     buf_append(&a->c.out, hdr, (size_t)n);
     if (blen)
         buf_append(&a->c.out, buf_head(body), blen);
@@ -65,4 +65,7 @@ void adm_on_data(struct rm_admin_conn *a, const uint8_t *data, size_t len, size_
     buf_free(&body);
 }
 
-void adm_free(struct rm_admin_conn *a) { free(a); }
+void adm_free(struct rm_admin_conn *a)
+{
+    free(a);
+}

@@ -36,7 +36,8 @@ int be_probe(const struct rm_config *cfg, struct hs_server_info *si)
      * keep that prefix so clients detect MariaDB as they would directly. */
     if (ver) {
         bool mariadb = strstr(ver, "MariaDB") != NULL;
-        snprintf(si->version, sizeof(si->version), "%s%s-ringmux", mariadb && strncmp(ver, "5.5.5-", 6) ? "5.5.5-" : "", ver);
+        snprintf(si->version, sizeof(si->version), "%s%s-ringmux", mariadb && strncmp(ver, "5.5.5-", 6) ? "5.5.5-" : "",
+                 ver);
     }
     si->caps = hs_proxy_caps((uint32_t)server_caps);
     if (lang > 0 && lang < 256)
@@ -69,6 +70,12 @@ void backend_note_success(struct rm_worker *w)
     w->backend_error[0] = 0;
 }
 
-bool backend_may_connect(struct rm_worker *w) { return w->now_ms >= w->connect_after_ms; }
+bool backend_may_connect(struct rm_worker *w)
+{
+    return w->now_ms >= w->connect_after_ms;
+}
 
-const char *backend_last_error(struct rm_worker *w) { return w->backend_error; }
+const char *backend_last_error(struct rm_worker *w)
+{
+    return w->backend_error;
+}

@@ -26,22 +26,19 @@ enum cfg_section { SEC_RINGMUX, SEC_BACKEND, SEC_POOL, SEC_USERS, SEC_COUNT };
 enum { SEC_NONE = -1 /* before any header */, SEC_BAD = -2 /* after a bad header */ };
 
 struct cfg_section_def {
-    const char *name;   /* name inside the brackets */
-    const char *help;   /* comment printed above the section */
+    const char *name; /* name inside the brackets */
+    const char *help; /* comment printed above the section */
 };
 
 static const struct cfg_section_def cfg_sections[SEC_COUNT] = {
-    [SEC_RINGMUX] = {"ringmux",
-                     "Process-wide settings: listening sockets, threads, logging and limits."},
-    [SEC_BACKEND] = {"backend",
-                     "The MySQL or MariaDB server that client sessions are multiplexed onto."},
+    [SEC_RINGMUX] = {"ringmux", "Process-wide settings: listening sockets, threads, logging and limits."},
+    [SEC_BACKEND] = {"backend", "The MySQL or MariaDB server that client sessions are multiplexed onto."},
     [SEC_POOL] = {"pool", "The pool of backend connections shared by all client sessions."},
-    [SEC_USERS] = {"users",
-                   "Accounts clients log in with; the proxy logs in to the backend as the\n"
-                   "same user with the same password.  One line per user: name = password.\n"
-                   "Names are case-sensitive; a password may be empty.  Leading and trailing\n"
-                   "spaces are stripped, and \" ;\" starts a comment, so a password cannot\n"
-                   "begin or end with a space or contain \" ;\".  At least one user is required."},
+    [SEC_USERS] = {"users", "Accounts clients log in with; the proxy logs in to the backend as the\n"
+                            "same user with the same password.  One line per user: name = password.\n"
+                            "Names are case-sensitive; a password may be empty.  Leading and trailing\n"
+                            "spaces are stripped, and \" ;\" starts a comment, so a password cannot\n"
+                            "begin or end with a space or contain \" ;\".  At least one user is required."},
 };
 
 enum cfg_type { CFG_STR, CFG_INT, CFG_ENUM, CFG_DURATION, CFG_SIZE, CFG_ADDR };
@@ -57,24 +54,24 @@ static const char *const cfg_type_form[] = {
     [CFG_ADDR] = "host:port (IPv4, localhost or [IPv6]) with port ",
 };
 
-#define CFG_RELOAD 1u    /* takes effect on reload; otherwise needs a restart */
-#define CFG_REQUIRED 2u  /* no default: the file must set it */
+#define CFG_RELOAD   1u /* takes effect on reload; otherwise needs a restart */
+#define CFG_REQUIRED 2u /* no default: the file must set it */
 
 /* One configuration key. */
 struct cfg_key {
-    enum cfg_section sec;      /* section it lives in */
-    const char *name;          /* key name (matched case-insensitively) */
-    enum cfg_type type;        /* value syntax and field type */
-    size_t off;                /* offsetof(struct rm_config, field) */
-    const char *def;           /* default as text; NULL when unset or required */
-    int64_t min, max;          /* bounds (ms, bytes, port); unused for enum/text */
-    unsigned flags;            /* CFG_RELOAD, CFG_REQUIRED */
-    const char *help;          /* one-line description */
-    const char *const *words;  /* words meaning 0, 1, ...: enum names, "auto" */
-    const char *example;       /* value shown in the example file when def is NULL */
+    enum cfg_section sec;     /* section it lives in */
+    const char *name;         /* key name (matched case-insensitively) */
+    enum cfg_type type;       /* value syntax and field type */
+    size_t off;               /* offsetof(struct rm_config, field) */
+    const char *def;          /* default as text; NULL when unset or required */
+    int64_t min, max;         /* bounds (ms, bytes, port); unused for enum/text */
+    unsigned flags;           /* CFG_RELOAD, CFG_REQUIRED */
+    const char *help;         /* one-line description */
+    const char *const *words; /* words meaning 0, 1, ...: enum names, "auto" */
+    const char *example;      /* value shown in the example file when def is NULL */
 };
 
-#define MS_1H (3600 * 1000LL)
+#define MS_1H   (3600 * 1000LL)
 #define DUR_MAX (8760 * MS_1H) /* a year: keeps ms -> ns conversions far from overflow */
 
 static const char *const cfg_w_auto[] = {"auto", NULL};
@@ -82,9 +79,9 @@ static const char *const cfg_w_levels[] = {"error", "warn", "info", "debug", NUL
 
 /* KEY(section, name, type, field, default, min, max, flags, help); rows may
  * add .words or .example after it. */
-#define KEY(sec_, name_, type_, field_, def_, min_, max_, flags_, help_)                     \
-    .sec = (sec_), .name = (name_), .type = (type_), .off = offsetof(struct rm_config, field_), \
-    .def = (def_), .min = (min_), .max = (max_), .flags = (flags_), .help = (help_)
+#define KEY(sec_, name_, type_, field_, def_, min_, max_, flags_, help_)                                               \
+    .sec = (sec_), .name = (name_), .type = (type_), .off = offsetof(struct rm_config, field_), .def = (def_),         \
+    .min = (min_), .max = (max_), .flags = (flags_), .help = (help_)
 
 static const struct cfg_key cfg_keys[] = {
     {KEY(SEC_RINGMUX, "listen", CFG_ADDR, listen, "127.0.0.1:6033", 1, 65535, 0,
@@ -95,75 +92,73 @@ static const struct cfg_key cfg_keys[] = {
     {KEY(SEC_RINGMUX, "log_level", CFG_ENUM, log_level, "info", 0, 0, CFG_RELOAD,
          "Least severe messages written to the log."),
      .words = cfg_w_levels},
-    {KEY(SEC_RINGMUX, "max_client_connections", CFG_INT, max_client_connections, "10000", 1,
-         1000000, CFG_RELOAD, "Client connections accepted at once; more are refused.")},
-    {KEY(SEC_RINGMUX, "idle_client_timeout", CFG_DURATION, idle_client_timeout_ms, "0", 0, DUR_MAX,
-         CFG_RELOAD, "Close a client connection idle for this long; 0 = never.")},
-    {KEY(SEC_RINGMUX, "max_allowed_packet", CFG_SIZE, max_allowed_packet, "64M", 1 << 10, 1 << 30,
-         0, "Largest packet accepted from clients or the backend (as MySQL's own).")},
+    {KEY(SEC_RINGMUX, "max_client_connections", CFG_INT, max_client_connections, "10000", 1, 1000000, CFG_RELOAD,
+         "Client connections accepted at once; more are refused.")},
+    {KEY(SEC_RINGMUX, "idle_client_timeout", CFG_DURATION, idle_client_timeout_ms, "0", 0, DUR_MAX, CFG_RELOAD,
+         "Close a client connection idle for this long; 0 = never.")},
+    {KEY(SEC_RINGMUX, "max_allowed_packet", CFG_SIZE, max_allowed_packet, "64M", 1 << 10, 1 << 30, 0,
+         "Largest packet accepted from clients or the backend (as MySQL's own).")},
     {KEY(SEC_RINGMUX, "admin_listen", CFG_ADDR, admin, "127.0.0.1:0", 0, 65535, 0,
          "HTTP endpoint for /metrics (Prometheus) and /healthz; port 0 = disabled.")},
 
-    {KEY(SEC_BACKEND, "address", CFG_ADDR, backend, NULL, 1, 65535, CFG_REQUIRED,
-         "Address of the MySQL server."),
+    {KEY(SEC_BACKEND, "address", CFG_ADDR, backend, NULL, 1, 65535, CFG_REQUIRED, "Address of the MySQL server."),
      .example = "127.0.0.1:3306"},
 
-    {KEY(SEC_POOL, "max_backend_connections", CFG_INT, max_backend_connections, "32", 1, 100000,
-         CFG_RELOAD, "Most connections open to the backend at once.")},
-    {KEY(SEC_POOL, "min_idle_backend_connections", CFG_INT, min_idle_backend_connections, "0", 0,
-         100000, CFG_RELOAD, "Idle connections kept ready; at most max_backend_connections.")},
-    {KEY(SEC_POOL, "connection_borrow_timeout", CFG_DURATION, connection_borrow_timeout_ms, "5s", 0,
-         DUR_MAX, CFG_RELOAD, "How long a query waits for a free backend connection, then fails.")},
-    {KEY(SEC_POOL, "backend_idle_timeout", CFG_DURATION, backend_idle_timeout_ms, "60s", 0, DUR_MAX,
-         CFG_RELOAD, "Close a backend connection idle for this long; 0 = never.")},
-    {KEY(SEC_POOL, "backend_max_lifetime", CFG_DURATION, backend_max_lifetime_ms, "1h", 0, DUR_MAX,
-         CFG_RELOAD, "Retire a backend connection this long after it opened; 0 = never.")},
-    {KEY(SEC_POOL, "backend_connect_timeout", CFG_DURATION, backend_connect_timeout_ms, "5s", 1,
-         DUR_MAX, CFG_RELOAD, "Give up connecting and logging in to the backend after this long.")},
+    {KEY(SEC_POOL, "max_backend_connections", CFG_INT, max_backend_connections, "32", 1, 100000, CFG_RELOAD,
+         "Most connections open to the backend at once.")},
+    {KEY(SEC_POOL, "min_idle_backend_connections", CFG_INT, min_idle_backend_connections, "0", 0, 100000, CFG_RELOAD,
+         "Idle connections kept ready; at most max_backend_connections.")},
+    {KEY(SEC_POOL, "connection_borrow_timeout", CFG_DURATION, connection_borrow_timeout_ms, "5s", 0, DUR_MAX,
+         CFG_RELOAD, "How long a query waits for a free backend connection, then fails.")},
+    {KEY(SEC_POOL, "backend_idle_timeout", CFG_DURATION, backend_idle_timeout_ms, "60s", 0, DUR_MAX, CFG_RELOAD,
+         "Close a backend connection idle for this long; 0 = never.")},
+    {KEY(SEC_POOL, "backend_max_lifetime", CFG_DURATION, backend_max_lifetime_ms, "1h", 0, DUR_MAX, CFG_RELOAD,
+         "Retire a backend connection this long after it opened; 0 = never.")},
+    {KEY(SEC_POOL, "backend_connect_timeout", CFG_DURATION, backend_connect_timeout_ms, "5s", 1, DUR_MAX, CFG_RELOAD,
+         "Give up connecting and logging in to the backend after this long.")},
     {KEY(SEC_POOL, "init_query", CFG_STR, init_query, NULL, 0, 0, CFG_RELOAD,
          "SQL run once on each new backend connection; unset or empty = none."),
      .example = "SET time_zone = '+00:00'"},
 };
 
-#define CFG_NKEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
+#define CFG_NKEYS     (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
 #define MAX_USER_NAME 80 /* MariaDB's limit on user names, in bytes here */
 
 /* A parsed value before it is stored in its field. */
 union cfg_val {
-    int64_t i;            /* CFG_INT, CFG_ENUM, CFG_DURATION, CFG_SIZE */
-    struct rm_addr addr;  /* CFG_ADDR */
-    const char *s;        /* CFG_STR, borrowed from the parser */
+    int64_t i;           /* CFG_INT, CFG_ENUM, CFG_DURATION, CFG_SIZE */
+    struct rm_addr addr; /* CFG_ADDR */
+    const char *s;       /* CFG_STR, borrowed from the parser */
 };
 
 /* State of one cfg_load() call; the reader and the handler share it. */
 struct cfg_parse {
-    struct rm_config *c;     /* config being filled */
-    const char *path;        /* file name used in messages */
-    FILE *f;                 /* the open file */
-    char *line;              /* getline() buffer */
-    size_t cap;              /* its size */
-    int lineno;              /* line the reader last returned */
-    int sec;                 /* current section: enum cfg_section, SEC_NONE or SEC_BAD */
-    int set_at[CFG_NKEYS];   /* line each key was set on, 0 = not set */
-    int *user_lines;         /* line each user was defined on */
-    size_t user_cap;         /* capacity of c->users and user_lines */
-    char *err;               /* caller's error buffer, may be NULL */
-    size_t errlen;           /* its size */
-    size_t errused;          /* bytes written, without the NUL */
-    unsigned nerr;           /* errors found */
-    unsigned ndropped;       /* errors that did not fit in err */
+    struct rm_config *c;   /* config being filled */
+    const char *path;      /* file name used in messages */
+    FILE *f;               /* the open file */
+    char *line;            /* getline() buffer */
+    size_t cap;            /* its size */
+    int lineno;            /* line the reader last returned */
+    int sec;               /* current section: enum cfg_section, SEC_NONE or SEC_BAD */
+    int set_at[CFG_NKEYS]; /* line each key was set on, 0 = not set */
+    int *user_lines;       /* line each user was defined on */
+    size_t user_cap;       /* capacity of c->users and user_lines */
+    char *err;             /* caller's error buffer, may be NULL */
+    size_t errlen;         /* its size */
+    size_t errused;        /* bytes written, without the NUL */
+    unsigned nerr;         /* errors found */
+    unsigned ndropped;     /* errors that did not fit in err */
 };
 
 /* ---- error reporting ---------------------------------------------------- */
 
 /* Record one error line "FILE:LINE: msg" ("FILE: msg" when line is 0).  A
  * line that does not fit whole is dropped and counted instead. */
-__attribute__((format(printf, 3, 4))) static void cfg_err(struct cfg_parse *p, int line,
-                                                          const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void cfg_err(struct cfg_parse *p, int line, const char *fmt, ...)
 {
     char msg[768];
-    int n = line > 0 ? snprintf(msg, sizeof(msg), "%s:%d: ", p->path, line)
-                     : snprintf(msg, sizeof(msg), "%s: ", p->path);
+    int n =
+        line > 0 ? snprintf(msg, sizeof(msg), "%s:%d: ", p->path, line) : snprintf(msg, sizeof(msg), "%s: ", p->path);
     if (n < 0 || (size_t)n >= sizeof(msg))
         n = 0;
     va_list ap;
@@ -198,8 +193,7 @@ static const char *cfg_show(const char *s, char *buf, size_t len)
 
 /* Append printf output at buf + *n (buf has len bytes), clamping *n so a
  * full buffer stays NUL-terminated and later appends do nothing. */
-__attribute__((format(printf, 4, 5))) static void cfg_cat(char *buf, size_t len, size_t *n,
-                                                          const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static void cfg_cat(char *buf, size_t len, size_t *n, const char *fmt, ...)
 {
     if (*n >= len)
         return;
@@ -218,10 +212,9 @@ struct cfg_unit {
     int64_t mult;
 };
 
-static const struct cfg_unit cfg_dur_units[] = {
-    {"ms", 1}, {"s", 1000}, {"m", 60 * 1000}, {"h", MS_1H}, {NULL, 0}};
+static const struct cfg_unit cfg_dur_units[] = {{"ms", 1}, {"s", 1000}, {"m", 60 * 1000}, {"h", MS_1H}, {NULL, 0}};
 static const struct cfg_unit cfg_size_units[] = {
-    {"", 1}, {"k", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, /* first: used for printing */
+    {"", 1},        {"k", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, /* first: used for printing */
     {"K", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {NULL, 0}};
 
 /* Parse "DIGITS SUFFIX" where SUFFIX is one of units; -1 on anything else
@@ -329,8 +322,7 @@ static void cfg_fmt_num(const struct cfg_key *k, int64_t v, char *buf, size_t le
     for (const struct cfg_unit *u = units; v != 0 && u && u->suffix; u++)
         if (v % u->mult == 0 && (!best || u->mult > best->mult))
             best = u;
-    snprintf(buf, len, "%lld%s", (long long)(best ? v / best->mult : v),
-             best ? best->suffix : "");
+    snprintf(buf, len, "%lld%s", (long long)(best ? v / best->mult : v), best ? best->suffix : "");
 }
 
 /* Describe what k accepts, e.g. "auto or an integer in 1..256". */
@@ -371,23 +363,12 @@ static int cfg_parse_value(const struct cfg_key *k, const char *text, union cfg_
     }
     int rc;
     switch (k->type) {
-    case CFG_STR:
-        v->s = text;
-        return 0;
-    case CFG_INT:
-        rc = cfg_parse_int(text, &v->i);
-        break;
-    case CFG_DURATION:
-        rc = cfg_parse_duration_ms(text, &v->i);
-        break;
-    case CFG_SIZE:
-        rc = cfg_parse_size(text, &v->i);
-        break;
-    case CFG_ADDR:
-        rc = cfg_parse_addr(text, &v->addr);
-        break;
-    default: /* CFG_ENUM: only its words are accepted */
-        return -1;
+    case CFG_STR: v->s = text; return 0;
+    case CFG_INT: rc = cfg_parse_int(text, &v->i); break;
+    case CFG_DURATION: rc = cfg_parse_duration_ms(text, &v->i); break;
+    case CFG_SIZE: rc = cfg_parse_size(text, &v->i); break;
+    case CFG_ADDR: rc = cfg_parse_addr(text, &v->addr); break;
+    default: /* CFG_ENUM: only its words are accepted */ return -1;
     }
     if (rc < 0)
         return -1;
@@ -410,16 +391,10 @@ static int cfg_store(struct rm_config *c, const struct cfg_key *k, const union c
         break;
     }
     case CFG_INT:
-    case CFG_ENUM:
-        *(int *)field = (int)v->i;
-        break;
+    case CFG_ENUM: *(int *)field = (int)v->i; break;
     case CFG_DURATION:
-    case CFG_SIZE:
-        *(int64_t *)field = v->i;
-        break;
-    case CFG_ADDR:
-        *(struct rm_addr *)field = v->addr;
-        break;
+    case CFG_SIZE: *(int64_t *)field = v->i; break;
+    case CFG_ADDR: *(struct rm_addr *)field = v->addr; break;
     }
     return 0;
 }
@@ -434,11 +409,9 @@ static bool cfg_same(const struct rm_config *a, const struct rm_config *b, const
         return sa == sb || (sa && sb && strcmp(sa, sb) == 0);
     }
     case CFG_INT:
-    case CFG_ENUM:
-        return *(const int *)fa == *(const int *)fb;
+    case CFG_ENUM: return *(const int *)fa == *(const int *)fb;
     case CFG_DURATION:
-    case CFG_SIZE:
-        return *(const int64_t *)fa == *(const int64_t *)fb;
+    case CFG_SIZE: return *(const int64_t *)fa == *(const int64_t *)fb;
     case CFG_ADDR: {
         const struct rm_addr *x = fa, *y = fb;
         return x->port == y->port && strcmp(x->host, y->host) == 0;
@@ -476,8 +449,7 @@ static void cfg_section_line(struct cfg_parse *p, char *s)
         rest++;
     if (!end || (*rest && *rest != ';' && *rest != '#')) {
         p->sec = SEC_BAD;
-        cfg_err(p, p->lineno, "malformed section header \"%s\"; expected [name]",
-                cfg_show(s, shown, sizeof(shown)));
+        cfg_err(p, p->lineno, "malformed section header \"%s\"; expected [name]", cfg_show(s, shown, sizeof(shown)));
         return;
     }
     *end = '\0';
@@ -488,8 +460,7 @@ static void cfg_section_line(struct cfg_parse *p, char *s)
         *--t = '\0';
     p->sec = cfg_section_find(s);
     if (p->sec == SEC_BAD)
-        cfg_err(p, p->lineno,
-                "[%s]: unknown section; expected one of [ringmux], [backend], [pool], [users]",
+        cfg_err(p, p->lineno, "[%s]: unknown section; expected one of [ringmux], [backend], [pool], [users]",
                 cfg_show(s, shown, sizeof(shown)));
 }
 
@@ -537,14 +508,13 @@ static char *cfg_read_line(char *buf, int num, void *stream)
         return buf;
     }
     if (e - s >= num) {
-        cfg_err(p, p->lineno, "line is %zu characters long; expected at most %d",
-                (size_t)(e - s), num - 1);
+        cfg_err(p, p->lineno, "line is %zu characters long; expected at most %d", (size_t)(e - s), num - 1);
         return buf;
     }
     if (!cfg_has_separator(s)) {
         const char *sec = p->sec >= 0 ? cfg_sections[p->sec].name : NULL;
-        cfg_err(p, p->lineno, "%s%s%scannot parse \"%s\"; expected %s", sec ? "[" : "",
-                sec ? sec : "", sec ? "]: " : "", cfg_show(s, shown, sizeof(shown)),
+        cfg_err(p, p->lineno, "%s%s%scannot parse \"%s\"; expected %s", sec ? "[" : "", sec ? sec : "",
+                sec ? "]: " : "", cfg_show(s, shown, sizeof(shown)),
                 p->sec == SEC_USERS ? "name = password" : "key = value");
         return buf;
     }
@@ -626,8 +596,8 @@ static int cfg_on_key(void *user, const char *section, const char *name, const c
         for (size_t i = 0; i < CFG_NKEYS; i++)
             if ((int)cfg_keys[i].sec == p->sec)
                 cfg_cat(keys, sizeof(keys), &n, "%s%s", n ? ", " : "", cfg_keys[i].name);
-        cfg_err(p, p->lineno, "[%s] %s: unknown key; expected one of %s",
-                cfg_sections[p->sec].name, cfg_show(name, shown, sizeof(shown)), keys);
+        cfg_err(p, p->lineno, "[%s] %s: unknown key; expected one of %s", cfg_sections[p->sec].name,
+                cfg_show(name, shown, sizeof(shown)), keys);
         return 1;
     }
     int *set_at = &p->set_at[k - cfg_keys];
@@ -690,8 +660,8 @@ int cfg_load(const char *path, struct rm_config **out, char *err, size_t errlen)
     }
     for (size_t i = 0; i < CFG_NKEYS; i++) {
         union cfg_val v;
-        if (cfg_keys[i].def && (cfg_parse_value(&cfg_keys[i], cfg_keys[i].def, &v) != 0 ||
-                                cfg_store(p.c, &cfg_keys[i], &v) != 0))
+        if (cfg_keys[i].def &&
+            (cfg_parse_value(&cfg_keys[i], cfg_keys[i].def, &v) != 0 || cfg_store(p.c, &cfg_keys[i], &v) != 0))
             cfg_bad(&p, 0, &cfg_keys[i], "internal error: bad default");
     }
 
@@ -748,8 +718,7 @@ const struct rm_user *cfg_find_user(const struct rm_config *c, const char *name,
     return NULL;
 }
 
-size_t cfg_restart_changes(const struct rm_config *old, const struct rm_config *new_cfg, char *buf,
-                           size_t len)
+size_t cfg_restart_changes(const struct rm_config *old, const struct rm_config *new_cfg, char *buf, size_t len)
 {
     size_t count = 0, n = 0;
     if (buf && len)
@@ -759,8 +728,7 @@ size_t cfg_restart_changes(const struct rm_config *old, const struct rm_config *
         if ((k->flags & CFG_RELOAD) || cfg_same(old, new_cfg, k))
             continue;
         if (buf)
-            cfg_cat(buf, len, &n, "%s[%s] %s", count ? ", " : "", cfg_sections[k->sec].name,
-                    k->name);
+            cfg_cat(buf, len, &n, "%s[%s] %s", count ? ", " : "", cfg_sections[k->sec].name, k->name);
         count++;
     }
     return count;
@@ -796,9 +764,8 @@ void cfg_print_help(FILE *f)
     char form[160];
     for (size_t i = 0; i < CFG_NKEYS; i++) {
         const struct cfg_key *k = &cfg_keys[i];
-        fprintf(f, "[%s] %s = %s  (%s; %s)\n    %s\n", cfg_sections[k->sec].name, k->name,
-                cfg_default_text(k), cfg_expect(k, form, sizeof(form)), cfg_reload_text(k),
-                k->help);
+        fprintf(f, "[%s] %s = %s  (%s; %s)\n    %s\n", cfg_sections[k->sec].name, k->name, cfg_default_text(k),
+                cfg_expect(k, form, sizeof(form)), cfg_reload_text(k), k->help);
     }
     fprintf(f, "[users] NAME = PASSWORD  (one line per user, at least one; reloadable)\n");
     cfg_lines(f, "    ", cfg_sections[SEC_USERS].help);
@@ -807,15 +774,16 @@ void cfg_print_help(FILE *f)
 void cfg_write_example(FILE *f)
 {
     char form[160];
-    cfg_lines(f, "# ", "ringmux example configuration, generated from the key table in\n"
-                   "src/config.c by cfg_write_example(); every key is shown with its default.\n"
-                   "\n"
-                   "Syntax: \"key = value\" lines under [section] headers.  Lines starting with\n"
-                   "# or ; are comments, and \" ;\" (a semicolon after a space) starts a comment\n"
-                   "after a value.  Keys are case-insensitive; lines are limited to 199\n"
-                   "characters.  Durations: 500ms, 5s, 2m, 1h.  Sizes: 512, 64k, 16M, 1G.\n"
-                   "Addresses: 192.0.2.1:6033, localhost:6033 or [::1]:6033.  Keys marked\n"
-                   "reloadable take effect on a reload; the others need a restart.");
+    cfg_lines(f, "# ",
+              "ringmux example configuration, generated from the key table in\n"
+              "src/config.c by cfg_write_example(); every key is shown with its default.\n"
+              "\n"
+              "Syntax: \"key = value\" lines under [section] headers.  Lines starting with\n"
+              "# or ; are comments, and \" ;\" (a semicolon after a space) starts a comment\n"
+              "after a value.  Keys are case-insensitive; lines are limited to 199\n"
+              "characters.  Durations: 500ms, 5s, 2m, 1h.  Sizes: 512, 64k, 16M, 1G.\n"
+              "Addresses: 192.0.2.1:6033, localhost:6033 or [::1]:6033.  Keys marked\n"
+              "reloadable take effect on a reload; the others need a restart.");
     for (int s = 0; s < SEC_COUNT; s++) {
         fprintf(f, "\n[%s]\n", cfg_sections[s].name);
         cfg_lines(f, "# ", cfg_sections[s].help);
@@ -823,13 +791,11 @@ void cfg_write_example(FILE *f)
             const struct cfg_key *k = &cfg_keys[i];
             if ((int)k->sec != s)
                 continue;
-            fprintf(f, "\n# %s\n# Expects %s; %s.\n", k->help, cfg_expect(k, form, sizeof(form)),
-                    cfg_reload_text(k));
+            fprintf(f, "\n# %s\n# Expects %s; %s.\n", k->help, cfg_expect(k, form, sizeof(form)), cfg_reload_text(k));
             if (k->def)
                 fprintf(f, "%s = %s\n", k->name, k->def);
             else
-                fprintf(f, "%s%s = %s\n", (k->flags & CFG_REQUIRED) ? "" : "# ", k->name,
-                        k->example);
+                fprintf(f, "%s%s = %s\n", (k->flags & CFG_REQUIRED) ? "" : "# ", k->name, k->example);
         }
     }
     fprintf(f, "\napp = app-password\n");

@@ -122,8 +122,7 @@ bool conn_on_send(struct rm_conn *c, int res)
     c->sent += (size_t)res;
     if (c->sent < buf_avail(&c->sending) && !c->dead) {
         struct io_uring_sqe *sqe = worker_sqe(c->w);
-        io_uring_prep_send(sqe, c->fd, buf_head(&c->sending) + c->sent,
-                           buf_avail(&c->sending) - c->sent, MSG_NOSIGNAL);
+        io_uring_prep_send(sqe, c->fd, buf_head(&c->sending) + c->sent, buf_avail(&c->sending) - c->sent, MSG_NOSIGNAL);
         io_uring_sqe_set_data64(sqe, conn_tag(OP_SEND, c->slot, c->gen));
         c->send_inflight = true;
         c->inflight++;

@@ -18,19 +18,18 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: ringmux -c FILE [--check]\n"
-            "       ringmux --help-config | --example-config | --version | --help\n"
-            "\n"
-            "  -c, --config FILE    configuration file (see etc/ringmux.ini)\n"
-            "      --check          validate the configuration and exit (0 = valid)\n"
-            "      --help-config    describe every configuration key\n"
-            "      --example-config print a documented example configuration\n"
-            "  -V, --version        print the version\n"
-            "  -h, --help           this text\n"
-            "\n"
-            "Signals: SIGTERM/SIGINT stop gracefully (in-flight statements finish),\n"
-            "SIGHUP reloads the reloadable settings ([pool], [users], log_level, ...).\n");
+    fprintf(f, "Usage: ringmux -c FILE [--check]\n"
+               "       ringmux --help-config | --example-config | --version | --help\n"
+               "\n"
+               "  -c, --config FILE    configuration file (see etc/ringmux.ini)\n"
+               "      --check          validate the configuration and exit (0 = valid)\n"
+               "      --help-config    describe every configuration key\n"
+               "      --example-config print a documented example configuration\n"
+               "  -V, --version        print the version\n"
+               "  -h, --help           this text\n"
+               "\n"
+               "Signals: SIGTERM/SIGINT stop gracefully (in-flight statements finish),\n"
+               "SIGHUP reloads the reloadable settings ([pool], [users], log_level, ...).\n");
 }
 
 /* Configs replaced by reloads stay allocated until exit: workers may still
@@ -119,9 +118,12 @@ int main(int argc, char **argv)
     const char *path = NULL;
     bool check = false;
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'k'},
-        {"help-config", no_argument, NULL, 'H'},  {"example-config", no_argument, NULL, 'E'},
-        {"version", no_argument, NULL, 'V'},      {"help", no_argument, NULL, 'h'},
+        {"config", required_argument, NULL, 'c'},
+        {"check", no_argument, NULL, 'k'},
+        {"help-config", no_argument, NULL, 'H'},
+        {"example-config", no_argument, NULL, 'E'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int opt;

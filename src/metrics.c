@@ -12,11 +12,15 @@ struct met_row {
     size_t off;
 };
 
-#define ROW(n, h, t, f) {n, h, t, offsetof(struct rm_metrics, f)}
+#define ROW(n, h, t, f)                                                                                                \
+    {                                                                                                                  \
+        n, h, t, offsetof(struct rm_metrics, f)                                                                        \
+    }
 static const struct met_row rows[] = {
     ROW("ringmux_client_connections", "Open client sessions.", "gauge", clients_current),
     ROW("ringmux_clients_accepted_total", "Client connections accepted.", "counter", clients_accepted),
-    ROW("ringmux_clients_rejected_total", "Client connections refused (limits, bad handshake).", "counter", clients_rejected),
+    ROW("ringmux_clients_rejected_total", "Client connections refused (limits, bad handshake).", "counter",
+        clients_rejected),
     ROW("ringmux_auth_failures_total", "Client logins refused.", "counter", auth_failures),
     ROW("ringmux_queries_total", "Client commands forwarded to a backend.", "counter", queries),
     ROW("ringmux_local_commands_total", "Client commands answered by the proxy.", "counter", commands_local),
@@ -26,18 +30,24 @@ static const struct met_row rows[] = {
     ROW("ringmux_backend_connect_failures_total", "Backend connects or logins that failed.", "counter", backend_failed),
     ROW("ringmux_backend_connections_closed_total", "Backend connections closed.", "counter", backend_closed),
     ROW("ringmux_backend_resets_total", "Backend connections reset before reuse.", "counter", backend_resets),
-    ROW("ringmux_state_syncs_total", "Session state deltas replayed onto a backend connection.", "counter", state_syncs),
+    ROW("ringmux_state_syncs_total", "Session state deltas replayed onto a backend connection.", "counter",
+        state_syncs),
     ROW("ringmux_borrow_waits_total", "Backend borrows that had to queue.", "counter", borrow_waits),
-    ROW("ringmux_borrow_timeouts_total", "Backend borrows that hit connection_borrow_timeout.", "counter", borrow_timeouts),
+    ROW("ringmux_borrow_timeouts_total", "Backend borrows that hit connection_borrow_timeout.", "counter",
+        borrow_timeouts),
     ROW("ringmux_client_bytes_received_total", "Bytes received from clients.", "counter", bytes_from_clients),
     ROW("ringmux_client_bytes_sent_total", "Bytes queued to clients.", "counter", bytes_to_clients),
     ROW("ringmux_protocol_errors_total", "Malformed client input.", "counter", protocol_errors),
     ROW("ringmux_pinned_sessions", "Sessions pinned to a backend connection right now.", "gauge", pinned_current),
     ROW("ringmux_stmt_prepares_total", "COM_STMT_PREPARE sent to backends.", "counter", stmt_prepares),
-    ROW("ringmux_stmt_evictions_total", "Statements closed by the per-connection statement cache.", "counter", stmt_evictions),
+    ROW("ringmux_stmt_evictions_total", "Statements closed by the per-connection statement cache.", "counter",
+        stmt_evictions),
 };
 
-static void put(struct rm_buf *out, const char *s) { buf_append(out, s, strlen(s)); }
+static void put(struct rm_buf *out, const char *s)
+{
+    buf_append(out, s, strlen(s));
+}
 
 void met_render(struct rm_metrics *const *per_worker, int n, struct rm_buf *out)
 {
@@ -48,8 +58,8 @@ void met_render(struct rm_metrics *const *per_worker, int n, struct rm_buf *out)
             const atomic_int_fast64_t *v = (const void *)((const char *)per_worker[i] + rows[r].off);
             sum += (long long)atomic_load_explicit(v, memory_order_relaxed);
         }
-        snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", rows[r].name,
-                 rows[r].help, rows[r].name, rows[r].type, rows[r].name, sum);
+        snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", rows[r].name, rows[r].help, rows[r].name,
+                 rows[r].type, rows[r].name, sum);
         put(out, line);
     }
     put(out, "# HELP ringmux_pins_total Sessions pinned, by reason.\n# TYPE ringmux_pins_total counter\n");

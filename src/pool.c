@@ -16,7 +16,7 @@
 #include "ringmux/worker.h"
 
 /* How many idle conns a borrow looks at for one whose state matches. */
-#define BORROW_SCAN 16
+#define BORROW_SCAN   16
 /* An idle conn is given up to another worker's waiters after this long. */
 #define SHED_GRACE_MS 100
 
@@ -35,8 +35,7 @@ const char *bc_state_str(enum bconn_state s)
     return "?";
 }
 
-struct rm_pool *pool_get(struct rm_worker *w, const char *user, const char *password, uint32_t caps,
-                         uint8_t collation)
+struct rm_pool *pool_get(struct rm_worker *w, const char *user, const char *password, uint32_t caps, uint8_t collation)
 {
     caps &= POOL_CAPS_MASK;
     struct rm_link *pos;
@@ -86,11 +85,10 @@ static void pool_destroy(struct rm_pool *p)
 void pool_free_all(struct rm_worker *w)
 {
     struct rm_link *pos, *tmp;
-    link_foreach_safe(pos, tmp, &w->pools)
-    {
+    link_foreach_safe (pos, tmp, &w->pools) {
         struct rm_pool *p = link_entry(pos, struct rm_pool, link);
         struct rm_link *ip, *it;
-        link_foreach_safe(ip, it, &p->idle)
+        link_foreach_safe (ip, it, &p->idle)
             bconn_close(link_entry(ip, struct rm_bconn, link), "proxy stopped");
     }
 }
@@ -98,7 +96,7 @@ void pool_free_all(struct rm_worker *w)
 void pool_destroy_all(struct rm_worker *w)
 {
     struct rm_link *pos, *tmp;
-    link_foreach_safe(pos, tmp, &w->pools)
+    link_foreach_safe (pos, tmp, &w->pools)
         pool_destroy(link_entry(pos, struct rm_pool, link));
 }
 
@@ -159,7 +157,10 @@ static bool reserve_slot(struct rm_worker *w)
     return false;
 }
 
-static void release_slot(struct rm_worker *w) { atomic_fetch_sub(&w->sh->backend_total, 1); }
+static void release_slot(struct rm_worker *w)
+{
+    atomic_fetch_sub(&w->sh->backend_total, 1);
+}
 
 /* ---- opening ------------------------------------------------------------ */
 
@@ -222,8 +223,8 @@ void bconn_on_connect(struct rm_bconn *b, int res)
     b->greeting = NULL;
     if (res < 0) {
         char why[160];
-        snprintf(why, sizeof(why), "connect to %s:%u failed: %s", b->c.w->cfg->backend.host,
-                 b->c.w->cfg->backend.port, res == -ECANCELED ? "timed out (backend_connect_timeout)" : strerror(-res));
+        snprintf(why, sizeof(why), "connect to %s:%u failed: %s", b->c.w->cfg->backend.host, b->c.w->cfg->backend.port,
+                 res == -ECANCELED ? "timed out (backend_connect_timeout)" : strerror(-res));
         backend_note_failure(b->c.w, why);
         bconn_close(b, why);
         return;
@@ -301,8 +302,7 @@ static bool client_tracks(const uint8_t *name, size_t len)
  * client command, to the session's; pin the session for changes the proxy
  * can't replay.  If filtered is non-NULL, the entries the client would have
  * seen connected directly are appended to it. */
-static void track_apply(struct rm_bconn *b, struct rm_session *s, const uint8_t *p, size_t n,
-                        struct rm_buf *filtered)
+static void track_apply(struct rm_bconn *b, struct rm_session *s, const uint8_t *p, size_t n, struct rm_buf *filtered)
 {
     struct pkt_reader r;
     pkt_reader_init(&r, p, n);
@@ -376,17 +376,17 @@ static void track_apply(struct rm_bconn *b, struct rm_session *s, const uint8_t 
 /* ---- login -------------------------------------------------------------- */
 
 /* Capabilities the proxy asks of backends, besides the pool's own bits. */
-#define BACKEND_BASE_CAPS                                                                        \
-    (CLIENT_LONG_PASSWORD | CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLIENT_TRANSACTIONS | \
-     CLIENT_PLUGIN_AUTH | CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA | CLIENT_SESSION_TRACK)
+#define BACKEND_BASE_CAPS                                                                                              \
+    (CLIENT_LONG_PASSWORD | CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLIENT_TRANSACTIONS | CLIENT_PLUGIN_AUTH | \
+     CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA | CLIENT_SESSION_TRACK)
 
 static void login_failed(struct rm_bconn *b, const char *what, const uint8_t *p, size_t n)
 {
     char why[192];
     struct pkt_err_view e;
     if (p && pkt_parse_err(p, n, &e) == 0)
-        snprintf(why, sizeof(why), "backend login as '%s' failed: %s: %u %.*s", b->pool->user, what,
-                 e.code, (int)(e.msg_len > 120 ? 120 : e.msg_len), (const char *)e.msg);
+        snprintf(why, sizeof(why), "backend login as '%s' failed: %s: %u %.*s", b->pool->user, what, e.code,
+                 (int)(e.msg_len > 120 ? 120 : e.msg_len), (const char *)e.msg);
     else
         snprintf(why, sizeof(why), "backend login as '%s' failed: %s", b->pool->user, what);
     log_warn("b=%u %s", b->id, why);
@@ -689,9 +689,8 @@ static void client_packet(struct rm_bconn *b, const uint8_t *raw, size_t n)
 {
     const uint8_t *p = raw + PKT_HDR;
     bool terminal_ok = n > 0 && (p[0] == 0x00 || p[0] == 0xfe) &&
-                       (b->resp.phase == RP_FIRST || b->resp.phase == RP_ROWS) &&
-                       b->resp.kind != RK_PREPARE && b->resp.kind != RK_STATISTICS &&
-                       !(p[0] == 0xfe && !b->resp.deprecate_eof);
+                       (b->resp.phase == RP_FIRST || b->resp.phase == RP_ROWS) && b->resp.kind != RK_PREPARE &&
+                       b->resp.kind != RK_STATISTICS && !(p[0] == 0xfe && !b->resp.deprecate_eof);
     bool prepare_ok = b->resp.kind == RK_PREPARE && b->resp.phase == RP_FIRST && n >= 12 && p[0] == 0x00;
     enum resp_event ev = resp_feed(&b->resp, p, n, (uint32_t)n);
     if (ev == RE_BAD) {
@@ -780,8 +779,7 @@ static void whole_packet(struct rm_bconn *b, const uint8_t *raw, size_t n)
     case BC_IDLE: {
         struct pkt_err_view e;
         if (n > 0 && p[0] == 0xff && pkt_parse_err(p, n, &e) == 0)
-            log_info("b=%u server closed idle connection: %u %.*s", b->id, e.code, (int)e.msg_len,
-                     (const char *)e.msg);
+            log_info("b=%u server closed idle connection: %u %.*s", b->id, e.code, (int)e.msg_len, (const char *)e.msg);
         bconn_close(b, "unsolicited packet from the server");
         return;
     }
@@ -950,7 +948,7 @@ static void conn_ready(struct rm_bconn *b)
         b->clean_close = true;
         b->state = BC_ACTIVE;
         bconn_close(b, link_empty(&w->waiters) ? "borrowed slot given back to another worker"
-                                                : "slot handed to a waiting session of another pool");
+                                               : "slot handed to a waiting session of another pool");
         return;
     }
     make_idle(b);
@@ -1121,8 +1119,7 @@ static void expire_waiters(struct rm_worker *w)
 {
     int64_t timeout = w->cfg->connection_borrow_timeout_ms;
     struct rm_link *pos, *tmp;
-    link_foreach_safe(pos, tmp, &w->waiters)
-    {
+    link_foreach_safe (pos, tmp, &w->waiters) {
         struct rm_session *s = link_entry(pos, struct rm_session, wait_link);
         if (w->now_ms - s->wait_since_ms < (uint64_t)timeout)
             continue;
@@ -1150,8 +1147,7 @@ void pool_maintain(struct rm_worker *w)
     if (give > w->n_bconns - worker_share(w))
         give = w->n_bconns - worker_share(w);
     struct rm_link *pos, *tmp;
-    link_foreach_safe(pos, tmp, &w->pools)
-    {
+    link_foreach_safe (pos, tmp, &w->pools) {
         struct rm_pool *p = link_entry(pos, struct rm_pool, link);
         int idle = p->n_idle;
         struct rm_link *ip, *it;

@@ -23,7 +23,7 @@
 #include "ringmux/worker.h"
 
 /* Client input beyond this while a command is in flight pauses reading. */
-#define SESS_PIPELINE_MAX (1024 * 1024)
+#define SESS_PIPELINE_MAX         (1024 * 1024)
 /* Clients must finish the handshake within this long. */
 #define SESS_HANDSHAKE_TIMEOUT_MS 10000
 
@@ -44,7 +44,10 @@ const char *sess_state_str(enum sess_state s)
     return "?";
 }
 
-static struct rm_worker *W(struct rm_session *s) { return s->c.w; }
+static struct rm_worker *W(struct rm_session *s)
+{
+    return s->c.w;
+}
 
 /* ---- small output helpers ------------------------------------------------ */
 
@@ -129,8 +132,8 @@ static void access_denied(struct rm_session *s, const char *user, size_t ulen, b
 {
     char host[64], msg[256];
     peer_host(s, host, sizeof(host));
-    snprintf(msg, sizeof(msg), "Access denied for user '%.*s'@'%s' (using password: %s)",
-             (int)(ulen > 64 ? 64 : ulen), user, host, with_pw ? "YES" : "NO");
+    snprintf(msg, sizeof(msg), "Access denied for user '%.*s'@'%s' (using password: %s)", (int)(ulen > 64 ? 64 : ulen),
+             user, host, with_pw ? "YES" : "NO");
     MET_INC(&W(s)->met, auth_failures);
     fail_and_close(s, s->seq, 1045, "28000", msg);
 }
@@ -200,10 +203,11 @@ static void on_handshake(struct rm_session *s, const uint8_t *p, size_t n)
     s->collation = r.collation ? r.collation : w->sh->server.collation;
     s->seq = 2;
     const struct rm_user *u = cfg_find_user(w->cfg, r.user, r.user_len);
-    bool sha2 = r.plugin && r.plugin_len == strlen(AUTH_PLUGIN_SHA2) &&
-                memcmp(r.plugin, AUTH_PLUGIN_SHA2, r.plugin_len) == 0;
-    bool native = !r.plugin || r.plugin_len == 0 ||
-                  (r.plugin_len == strlen(AUTH_PLUGIN_NATIVE) && memcmp(r.plugin, AUTH_PLUGIN_NATIVE, r.plugin_len) == 0);
+    bool sha2 =
+        r.plugin && r.plugin_len == strlen(AUTH_PLUGIN_SHA2) && memcmp(r.plugin, AUTH_PLUGIN_SHA2, r.plugin_len) == 0;
+    bool native =
+        !r.plugin || r.plugin_len == 0 ||
+        (r.plugin_len == strlen(AUTH_PLUGIN_NATIVE) && memcmp(r.plugin, AUTH_PLUGIN_NATIVE, r.plugin_len) == 0);
     if (!u) {
         access_denied(s, r.user, r.user_len, r.auth_len > 0);
         return;
@@ -454,8 +458,8 @@ static void start_command(struct rm_session *s)
 /* Commands that name a prepared statement on the server. */
 static bool stmt_command(const struct rm_session *s)
 {
-    return s->cmd_byte == COM_STMT_EXECUTE || s->cmd_byte == COM_STMT_SEND_LONG_DATA ||
-           s->cmd_byte == COM_STMT_RESET || s->cmd_byte == COM_STMT_FETCH;
+    return s->cmd_byte == COM_STMT_EXECUTE || s->cmd_byte == COM_STMT_SEND_LONG_DATA || s->cmd_byte == COM_STMT_RESET ||
+           s->cmd_byte == COM_STMT_FETCH;
 }
 
 /* Send the client's command on b and start tracking the response. */
@@ -535,9 +539,7 @@ static void run_sync(struct rm_session *s, struct rm_bconn *b)
     int rc = 0;
     switch (step) {
     case STEP_NONE: forward_command(s, b); return;
-    case STEP_CHECK_DB:
-        rc = bconn_send_internal(b, step, COM_INIT_DB, s->pending_db, strlen(s->pending_db));
-        break;
+    case STEP_CHECK_DB: rc = bconn_send_internal(b, step, COM_INIT_DB, s->pending_db, strlen(s->pending_db)); break;
     case STEP_SYNC_DB: {
         const char *db = sync_db_target(s, b);
         rc = bconn_send_internal(b, step, COM_INIT_DB, db, strlen(db));
@@ -732,8 +734,8 @@ void sess_on_response_done(struct rm_session *s)
     /* Warnings (and errors) live in the connection's diagnostics area until
      * the next statement: keep the conn so SHOW WARNINGS sees them.  Long
      * data waits on the server for the EXECUTE that follows. */
-    s->hold = r->is_err || r->warnings > 0 || (s->cls.flags & CLS_TXN_ONESHOT) ||
-              s->cmd_byte == COM_STMT_SEND_LONG_DATA;
+    s->hold =
+        r->is_err || r->warnings > 0 || (s->cls.flags & CLS_TXN_ONESHOT) || s->cmd_byte == COM_STMT_SEND_LONG_DATA;
     if (!r->is_err && (s->cls.flags & CLS_SET_CHARSET))
         s->refresh_collation = true;
     s->cls.flags = 0;
@@ -1052,7 +1054,8 @@ static size_t consume(struct rm_session *s, const uint8_t *data, size_t len)
         if (st == SESS_HANDSHAKE || st == SESS_AUTH_SWITCH) {
             if (pkt[3] != s->seq) {
                 char msg[128];
-                snprintf(msg, sizeof(msg), "ringmux: bad handshake: packet sequence id %u, expected %u", pkt[3], s->seq);
+                snprintf(msg, sizeof(msg), "ringmux: bad handshake: packet sequence id %u, expected %u", pkt[3],
+                         s->seq);
                 fail_and_close(s, s->seq, 1043, "08S01", msg);
                 return len;
             }
@@ -1099,8 +1102,7 @@ void sess_check_timeouts(struct rm_worker *w)
 {
     int64_t idle = w->cfg->idle_client_timeout_ms;
     struct rm_link *pos, *tmp;
-    link_foreach_safe(pos, tmp, &w->sessions)
-    {
+    link_foreach_safe (pos, tmp, &w->sessions) {
         struct rm_session *s = link_entry(pos, struct rm_session, link);
         uint64_t quiet = w->now_ms - s->last_active_ms;
         if ((s->state == SESS_HANDSHAKE || s->state == SESS_AUTH_SWITCH) && quiet > SESS_HANDSHAKE_TIMEOUT_MS)

@@ -169,8 +169,8 @@ static int append_assignment(struct rm_buf *out, int idx, const char *val)
     return state_quote(out, val, strlen(val));
 }
 
-int state_delta_sql(const struct rm_state *sess, const struct rm_state *conn,
-                    const struct state_baseline *b, struct rm_buf *out)
+int state_delta_sql(const struct rm_state *sess, const struct rm_state *conn, const struct state_baseline *b,
+                    struct rm_buf *out)
 {
     /* In table order: the server derives collation_connection from
      * character_set_connection, so the collation must come after it, and

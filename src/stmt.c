@@ -172,8 +172,8 @@ int stmt_write_with_id(struct rm_buf *out, const uint8_t *p, size_t n, uint32_t 
     return pkt_end(&w) < 0 ? -1 : 0;
 }
 
-int stmt_write_execute(struct rm_buf *out, const uint8_t *p, size_t n, struct stmt_entry *e,
-                       struct stmt_cached *sc, uint32_t sess_id)
+int stmt_write_execute(struct rm_buf *out, const uint8_t *p, size_t n, struct stmt_entry *e, struct stmt_cached *sc,
+                       uint32_t sess_id)
 {
     /* COM_STMT_EXECUTE: cmd(1) id(4) flags(1) iterations(4)
      * [null bitmap((n+7)/8) new_params_bound(1) [types(2n)] values] */

@@ -24,9 +24,9 @@
 #include "ringmux/session.h"
 
 #define RING_ENTRIES 4096
-#define BUF_COUNT 1024       /* provided buffers per worker (power of two) */
-#define BUF_SIZE (16 * 1024) /* bytes per provided buffer */
-#define TICK_MS 50           /* timer resolution for timeouts and maintenance */
+#define BUF_COUNT    1024        /* provided buffers per worker (power of two) */
+#define BUF_SIZE     (16 * 1024) /* bytes per provided buffer */
+#define TICK_MS      50          /* timer resolution for timeouts and maintenance */
 
 /* Listener ids in OP_ACCEPT tags. */
 enum { LISTENER_CLIENT = 0, LISTENER_ADMIN = 1 };
@@ -55,8 +55,8 @@ static int setup_ring(struct rm_worker *w)
     memset(&p, 0, sizeof(p));
     /* Created disabled: SINGLE_ISSUER binds the ring to the task that
      * enables it, which is the worker thread (worker_main). */
-    p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN |
-              IORING_SETUP_R_DISABLED;
+    p.flags =
+        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_R_DISABLED;
     int rc = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
     if (rc == -EINVAL) {
         if (w->idx == 0)
@@ -84,8 +84,7 @@ static int setup_buffers(struct rm_worker *w)
     }
     w->br = mem;
     /* Buffers are touched lazily by the kernel: idle workers cost no RSS. */
-    w->bufs = mmap(NULL, (size_t)w->nbufs * w->bufsz, PROT_READ | PROT_WRITE,
-                   MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    w->bufs = mmap(NULL, (size_t)w->nbufs * w->bufsz, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
     if (w->bufs == MAP_FAILED) {
         log_error("mmap buffers: %s", strerror(errno));
         return -1;
@@ -377,8 +376,7 @@ static void dispatch(struct rm_worker *w, struct io_uring_cqe *cqe)
 static void sweep_graveyard(struct rm_worker *w)
 {
     struct rm_link *pos, *tmp;
-    link_foreach_safe(pos, tmp, &w->graveyard)
-    {
+    link_foreach_safe (pos, tmp, &w->graveyard) {
         struct rm_conn *c = link_entry(pos, struct rm_conn, grave);
         if (c->inflight > 0)
             continue;
@@ -419,8 +417,7 @@ static bool drained(struct rm_worker *w)
 static void stop_sessions(struct rm_worker *w)
 {
     struct rm_link *pos, *tmp;
-    link_foreach_safe(pos, tmp, &w->sessions)
-    {
+    link_foreach_safe (pos, tmp, &w->sessions) {
         struct rm_session *s = link_entry(pos, struct rm_session, link);
         if (s->state == SESS_IDLE || s->state == SESS_HANDSHAKE || s->state == SESS_AUTH_SWITCH ||
             s->state == SESS_WAIT || w->now_ms > w->stop_deadline_ms)
@@ -452,8 +449,7 @@ void *worker_main(void *arg)
             log_error("io_uring_submit_and_wait: %s", strerror(-rc));
         w->now_ms = now_ms();
         unsigned head, n = 0;
-        io_uring_for_each_cqe(&w->ring, head, cqe)
-        {
+        io_uring_for_each_cqe (&w->ring, head, cqe) {
             dispatch(w, cqe);
             n++;
         }
@@ -479,7 +475,7 @@ void worker_destroy(struct rm_worker *w)
 {
     /* Close what is left after a deadline-forced stop. */
     struct rm_link *pos, *tmp;
-    link_foreach_safe(pos, tmp, &w->sessions)
+    link_foreach_safe (pos, tmp, &w->sessions)
         sess_close(link_entry(pos, struct rm_session, link), "proxy stopped");
     pool_free_all(w);
     sweep_graveyard(w);

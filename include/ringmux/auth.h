@@ -9,11 +9,11 @@
 #include <stdint.h>
 
 #define AUTH_SCRAMBLE_LEN 20
-#define AUTH_NATIVE_LEN 20  /* SHA1 digest */
-#define AUTH_SHA2_LEN 32    /* SHA256 digest */
+#define AUTH_NATIVE_LEN   20 /* SHA1 digest */
+#define AUTH_SHA2_LEN     32 /* SHA256 digest */
 
 #define AUTH_PLUGIN_NATIVE "mysql_native_password"
-#define AUTH_PLUGIN_SHA2 "caching_sha2_password"
+#define AUTH_PLUGIN_SHA2   "caching_sha2_password"
 
 /* Client proof for mysql_native_password:
  * SHA1(pw) XOR SHA1(scramble || SHA1(SHA1(pw))).  Empty password -> no
@@ -21,15 +21,15 @@
 void auth_native_proof(const char *pw, size_t pw_len, const uint8_t scramble[AUTH_SCRAMBLE_LEN],
                        uint8_t out[AUTH_NATIVE_LEN], size_t *out_len);
 /* Check a client's mysql_native_password proof against the plaintext password. */
-bool auth_native_verify(const char *pw, size_t pw_len, const uint8_t scramble[AUTH_SCRAMBLE_LEN],
-                        const uint8_t *proof, size_t proof_len);
+bool auth_native_verify(const char *pw, size_t pw_len, const uint8_t scramble[AUTH_SCRAMBLE_LEN], const uint8_t *proof,
+                        size_t proof_len);
 
 /* Client proof for caching_sha2_password (fast auth):
  * SHA256(pw) XOR SHA256(SHA256(SHA256(pw)) || scramble). */
 void auth_sha2_proof(const char *pw, size_t pw_len, const uint8_t scramble[AUTH_SCRAMBLE_LEN],
                      uint8_t out[AUTH_SHA2_LEN], size_t *out_len);
-bool auth_sha2_verify(const char *pw, size_t pw_len, const uint8_t scramble[AUTH_SCRAMBLE_LEN],
-                      const uint8_t *proof, size_t proof_len);
+bool auth_sha2_verify(const char *pw, size_t pw_len, const uint8_t scramble[AUTH_SCRAMBLE_LEN], const uint8_t *proof,
+                      size_t proof_len);
 
 /* Fill buf with n random printable scramble bytes (no NUL, no '$'), from a
  * cryptographic RNG.  Returns 0, or -1 if the RNG failed. */

@@ -13,8 +13,14 @@ struct rm_buf {
     size_t cap;    /* allocated size */
 };
 
-static inline size_t buf_avail(const struct rm_buf *b) { return b->len - b->off; }
-static inline uint8_t *buf_head(const struct rm_buf *b) { return b->data + b->off; }
+static inline size_t buf_avail(const struct rm_buf *b)
+{
+    return b->len - b->off;
+}
+static inline uint8_t *buf_head(const struct rm_buf *b)
+{
+    return b->data + b->off;
+}
 
 /* Make room for n more bytes at the tail; returns the tail pointer or NULL
  * on allocation failure.  Compacts consumed bytes first when worthwhile. */

@@ -31,20 +31,20 @@ enum conn_kind {
 /* Operation codes packed into io_uring user_data. */
 enum conn_op {
     OP_NONE = 0,
-    OP_ACCEPT,   /* multishot accept on a listener (slot = listener index) */
-    OP_RECV,     /* multishot recv on a conn */
-    OP_SEND,     /* send of conn->sending */
-    OP_CONNECT,  /* backend connect */
-    OP_CANCEL,   /* cancel request, result ignored */
-    OP_TIMEOUT,  /* link timeout of a connect, result ignored */
-    OP_TICK,     /* the worker's periodic timer */
-    OP_WAKE,     /* eventfd read: main thread asks the worker to look at shared state */
+    OP_ACCEPT,  /* multishot accept on a listener (slot = listener index) */
+    OP_RECV,    /* multishot recv on a conn */
+    OP_SEND,    /* send of conn->sending */
+    OP_CONNECT, /* backend connect */
+    OP_CANCEL,  /* cancel request, result ignored */
+    OP_TIMEOUT, /* link timeout of a connect, result ignored */
+    OP_TICK,    /* the worker's periodic timer */
+    OP_WAKE,    /* eventfd read: main thread asks the worker to look at shared state */
 };
 
 struct rm_conn {
-    struct rm_worker *w;   /* owning worker; a conn never changes worker */
-    uint32_t slot;         /* index in the worker's conn table */
-    uint32_t gen;          /* slot generation, checked on every completion */
+    struct rm_worker *w; /* owning worker; a conn never changes worker */
+    uint32_t slot;       /* index in the worker's conn table */
+    uint32_t gen;        /* slot generation, checked on every completion */
     enum conn_kind kind;
     int fd;                /* socket, -1 once closed */
     uint16_t inflight;     /* SQEs referencing this conn not yet completed */
@@ -88,8 +88,17 @@ static inline uint64_t conn_tag(enum conn_op op, uint32_t slot, uint32_t gen)
 {
     return (uint64_t)op << 56 | (uint64_t)(gen & 0xffffff) << 32 | slot;
 }
-static inline enum conn_op tag_op(uint64_t t) { return (enum conn_op)(t >> 56); }
-static inline uint32_t tag_gen(uint64_t t) { return (uint32_t)(t >> 32) & 0xffffff; }
-static inline uint32_t tag_slot(uint64_t t) { return (uint32_t)t; }
+static inline enum conn_op tag_op(uint64_t t)
+{
+    return (enum conn_op)(t >> 56);
+}
+static inline uint32_t tag_gen(uint64_t t)
+{
+    return (uint32_t)(t >> 32) & 0xffffff;
+}
+static inline uint32_t tag_slot(uint64_t t)
+{
+    return (uint32_t)t;
+}
 
 #endif

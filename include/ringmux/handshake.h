@@ -12,9 +12,9 @@
 
 /* What the proxy tells clients about "the server" (learned from the backend). */
 struct hs_server_info {
-    char version[96];     /* server version string sent to clients */
-    uint32_t caps;        /* capabilities offered to clients */
-    uint8_t collation;    /* default collation id */
+    char version[96];  /* server version string sent to clients */
+    uint32_t caps;     /* capabilities offered to clients */
+    uint8_t collation; /* default collation id */
 };
 
 /* Write the greeting for a client: protocol 10, conn_id, scramble,
@@ -24,16 +24,16 @@ int hs_write_greeting(struct rm_buf *out, const struct hs_server_info *si, uint3
 
 /* A parsed HandshakeResponse41.  Pointers point into the packet. */
 struct hs_response {
-    uint32_t caps;          /* client capabilities */
+    uint32_t caps; /* client capabilities */
     uint32_t max_packet;
     uint8_t collation;
-    const char *user;       /* not NUL-terminated; user_len bytes */
+    const char *user; /* not NUL-terminated; user_len bytes */
     size_t user_len;
-    const uint8_t *auth;    /* auth response */
+    const uint8_t *auth; /* auth response */
     size_t auth_len;
-    const char *db;         /* NULL when absent */
+    const char *db; /* NULL when absent */
     size_t db_len;
-    const char *plugin;     /* NULL when absent */
+    const char *plugin; /* NULL when absent */
     size_t plugin_len;
 };
 /* Parse a HandshakeResponse41 payload.  Returns 0, or -1 with a static
@@ -56,8 +56,8 @@ int hs_parse_greeting(const uint8_t *p, size_t len, struct hs_greeting *g, const
 /* Write a HandshakeResponse41 to a backend (seq 1) logging in as user with a
  * mysql_native_password proof for the greeting's scramble (or a
  * caching_sha2_password proof if the greeting asks for that plugin). */
-int hs_write_login(struct rm_buf *out, uint32_t caps, uint8_t collation, const char *user,
-                   const char *pw, const char *db, const struct hs_greeting *g);
+int hs_write_login(struct rm_buf *out, uint32_t caps, uint8_t collation, const char *user, const char *pw,
+                   const char *db, const struct hs_greeting *g);
 
 /* Capabilities offered to clients, given the backend's. */
 uint32_t hs_proxy_caps(uint32_t server_caps);

@@ -10,9 +10,18 @@ struct rm_link {
     struct rm_link *prev, *next;
 };
 
-static inline void link_init(struct rm_link *l) { l->prev = l->next = l; }
-static inline bool link_empty(const struct rm_link *l) { return l->next == l; }
-static inline bool link_linked(const struct rm_link *l) { return l->next != l; }
+static inline void link_init(struct rm_link *l)
+{
+    l->prev = l->next = l;
+}
+static inline bool link_empty(const struct rm_link *l)
+{
+    return l->next == l;
+}
+static inline bool link_linked(const struct rm_link *l)
+{
+    return l->next != l;
+}
 
 static inline void link_push_back(struct rm_link *head, struct rm_link *n)
 {
@@ -38,7 +47,7 @@ static inline void link_remove(struct rm_link *n)
 }
 
 #define link_entry(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
-#define link_foreach_safe(pos, tmp, head) \
+#define link_foreach_safe(pos, tmp, head)                                                                              \
     for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head); (pos) = (tmp), (tmp) = (pos)->next)
 
 #endif

@@ -13,15 +13,15 @@ extern atomic_int log_current_level; /* reloadable: written by main, read by wor
 void log_write(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *log_level_str(enum log_level lvl);
 
-#define LOG_AT(lvl, ...)                                                                   \
-    do {                                                                                   \
-        if ((int)(lvl) <= atomic_load_explicit(&log_current_level, memory_order_relaxed)) \
-            log_write((lvl), __VA_ARGS__);                                                 \
+#define LOG_AT(lvl, ...)                                                                                               \
+    do {                                                                                                               \
+        if ((int)(lvl) <= atomic_load_explicit(&log_current_level, memory_order_relaxed))                              \
+            log_write((lvl), __VA_ARGS__);                                                                             \
     } while (0)
 
 #define log_error(...) LOG_AT(LOG_ERROR, __VA_ARGS__)
-#define log_warn(...) LOG_AT(LOG_WARN, __VA_ARGS__)
-#define log_info(...) LOG_AT(LOG_INFO, __VA_ARGS__)
+#define log_warn(...)  LOG_AT(LOG_WARN, __VA_ARGS__)
+#define log_info(...)  LOG_AT(LOG_INFO, __VA_ARGS__)
 #define log_debug(...) LOG_AT(LOG_DEBUG, __VA_ARGS__)
 
 /* Session- and backend-scoped variants: "s=<id>" / "b=<id>" prefixes. */

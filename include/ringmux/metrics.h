@@ -10,32 +10,32 @@
 #include "ringmux/buf.h"
 
 struct rm_metrics {
-    atomic_uint_fast64_t clients_accepted;     /* client connections accepted */
-    atomic_uint_fast64_t clients_rejected;     /* refused: max_client_connections or bad handshake */
-    atomic_int_fast64_t clients_current;       /* open client sessions */
-    atomic_uint_fast64_t auth_failures;        /* wrong user or password */
-    atomic_uint_fast64_t queries;              /* client commands forwarded to a backend */
-    atomic_uint_fast64_t commands_local;       /* client commands answered by the proxy */
-    atomic_uint_fast64_t backend_opened;       /* backend connections opened (login started) */
-    atomic_uint_fast64_t backend_failed;       /* backend connects / logins that failed */
-    atomic_uint_fast64_t backend_closed;       /* backend connections closed */
-    atomic_int_fast64_t backend_current;       /* open backend connections */
-    atomic_int_fast64_t backend_idle;          /* idle backend connections */
-    atomic_uint_fast64_t backend_resets;       /* backend connections reset before reuse */
-    atomic_uint_fast64_t state_syncs;          /* state deltas replayed before a command */
-    atomic_uint_fast64_t borrow_waits;         /* borrows that had to queue */
-    atomic_uint_fast64_t borrow_timeouts;      /* borrows that hit connection_borrow_timeout */
+    atomic_uint_fast64_t clients_accepted; /* client connections accepted */
+    atomic_uint_fast64_t clients_rejected; /* refused: max_client_connections or bad handshake */
+    atomic_int_fast64_t clients_current;   /* open client sessions */
+    atomic_uint_fast64_t auth_failures;    /* wrong user or password */
+    atomic_uint_fast64_t queries;          /* client commands forwarded to a backend */
+    atomic_uint_fast64_t commands_local;   /* client commands answered by the proxy */
+    atomic_uint_fast64_t backend_opened;   /* backend connections opened (login started) */
+    atomic_uint_fast64_t backend_failed;   /* backend connects / logins that failed */
+    atomic_uint_fast64_t backend_closed;   /* backend connections closed */
+    atomic_int_fast64_t backend_current;   /* open backend connections */
+    atomic_int_fast64_t backend_idle;      /* idle backend connections */
+    atomic_uint_fast64_t backend_resets;   /* backend connections reset before reuse */
+    atomic_uint_fast64_t state_syncs;      /* state deltas replayed before a command */
+    atomic_uint_fast64_t borrow_waits;     /* borrows that had to queue */
+    atomic_uint_fast64_t borrow_timeouts;  /* borrows that hit connection_borrow_timeout */
     atomic_uint_fast64_t bytes_from_clients;
     atomic_uint_fast64_t bytes_to_clients;
-    atomic_uint_fast64_t protocol_errors;      /* malformed client input */
-    atomic_uint_fast64_t pins[PIN__COUNT];     /* pins by reason */
-    atomic_int_fast64_t pinned_current;        /* sessions pinned right now */
-    atomic_uint_fast64_t stmt_prepares;        /* backend COM_STMT_PREPARE sent */
-    atomic_uint_fast64_t stmt_evictions;       /* statements closed by the per-connection cache */
+    atomic_uint_fast64_t protocol_errors;  /* malformed client input */
+    atomic_uint_fast64_t pins[PIN__COUNT]; /* pins by reason */
+    atomic_int_fast64_t pinned_current;    /* sessions pinned right now */
+    atomic_uint_fast64_t stmt_prepares;    /* backend COM_STMT_PREPARE sent */
+    atomic_uint_fast64_t stmt_evictions;   /* statements closed by the per-connection cache */
 };
 
-#define MET_INC(m, field) atomic_fetch_add_explicit(&(m)->field, 1, memory_order_relaxed)
-#define MET_DEC(m, field) atomic_fetch_sub_explicit(&(m)->field, 1, memory_order_relaxed)
+#define MET_INC(m, field)    atomic_fetch_add_explicit(&(m)->field, 1, memory_order_relaxed)
+#define MET_DEC(m, field)    atomic_fetch_sub_explicit(&(m)->field, 1, memory_order_relaxed)
 #define MET_ADD(m, field, n) atomic_fetch_add_explicit(&(m)->field, (n), memory_order_relaxed)
 
 /* Render the sum of n per-worker metric sets as Prometheus text into out. */

@@ -10,46 +10,46 @@
 
 #include "ringmux/buf.h"
 
-#define PKT_HDR 4
+#define PKT_HDR         4
 #define PKT_MAX_PAYLOAD 0xFFFFFFu /* a payload of exactly this size continues in the next packet */
 
 /* Capability flags (protocol::CapabilityFlags). */
-#define CLIENT_LONG_PASSWORD (1u << 0) /* MariaDB servers clear it: "CLIENT_MYSQL" */
-#define CLIENT_FOUND_ROWS (1u << 1)
-#define CLIENT_LONG_FLAG (1u << 2)
-#define CLIENT_CONNECT_WITH_DB (1u << 3)
-#define CLIENT_NO_SCHEMA (1u << 4)
-#define CLIENT_COMPRESS (1u << 5)
-#define CLIENT_ODBC (1u << 6)
-#define CLIENT_LOCAL_FILES (1u << 7)
-#define CLIENT_IGNORE_SPACE (1u << 8)
-#define CLIENT_PROTOCOL_41 (1u << 9)
-#define CLIENT_INTERACTIVE (1u << 10)
-#define CLIENT_SSL (1u << 11)
-#define CLIENT_IGNORE_SIGPIPE (1u << 12)
-#define CLIENT_TRANSACTIONS (1u << 13)
-#define CLIENT_RESERVED (1u << 14)
-#define CLIENT_SECURE_CONNECTION (1u << 15)
-#define CLIENT_MULTI_STATEMENTS (1u << 16)
-#define CLIENT_MULTI_RESULTS (1u << 17)
-#define CLIENT_PS_MULTI_RESULTS (1u << 18)
-#define CLIENT_PLUGIN_AUTH (1u << 19)
-#define CLIENT_CONNECT_ATTRS (1u << 20)
+#define CLIENT_LONG_PASSWORD                  (1u << 0) /* MariaDB servers clear it: "CLIENT_MYSQL" */
+#define CLIENT_FOUND_ROWS                     (1u << 1)
+#define CLIENT_LONG_FLAG                      (1u << 2)
+#define CLIENT_CONNECT_WITH_DB                (1u << 3)
+#define CLIENT_NO_SCHEMA                      (1u << 4)
+#define CLIENT_COMPRESS                       (1u << 5)
+#define CLIENT_ODBC                           (1u << 6)
+#define CLIENT_LOCAL_FILES                    (1u << 7)
+#define CLIENT_IGNORE_SPACE                   (1u << 8)
+#define CLIENT_PROTOCOL_41                    (1u << 9)
+#define CLIENT_INTERACTIVE                    (1u << 10)
+#define CLIENT_SSL                            (1u << 11)
+#define CLIENT_IGNORE_SIGPIPE                 (1u << 12)
+#define CLIENT_TRANSACTIONS                   (1u << 13)
+#define CLIENT_RESERVED                       (1u << 14)
+#define CLIENT_SECURE_CONNECTION              (1u << 15)
+#define CLIENT_MULTI_STATEMENTS               (1u << 16)
+#define CLIENT_MULTI_RESULTS                  (1u << 17)
+#define CLIENT_PS_MULTI_RESULTS               (1u << 18)
+#define CLIENT_PLUGIN_AUTH                    (1u << 19)
+#define CLIENT_CONNECT_ATTRS                  (1u << 20)
 #define CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA (1u << 21)
-#define CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS (1u << 22)
-#define CLIENT_SESSION_TRACK (1u << 23)
-#define CLIENT_DEPRECATE_EOF (1u << 24)
+#define CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS   (1u << 22)
+#define CLIENT_SESSION_TRACK                  (1u << 23)
+#define CLIENT_DEPRECATE_EOF                  (1u << 24)
 
 /* Server status flags. */
-#define SERVER_STATUS_IN_TRANS 0x0001
-#define SERVER_STATUS_AUTOCOMMIT 0x0002
-#define SERVER_MORE_RESULTS_EXISTS 0x0008
+#define SERVER_STATUS_IN_TRANS           0x0001
+#define SERVER_STATUS_AUTOCOMMIT         0x0002
+#define SERVER_MORE_RESULTS_EXISTS       0x0008
 #define SERVER_STATUS_NO_GOOD_INDEX_USED 0x0010
-#define SERVER_STATUS_NO_INDEX_USED 0x0020
-#define SERVER_STATUS_CURSOR_EXISTS 0x0040
-#define SERVER_STATUS_LAST_ROW_SENT 0x0080
-#define SERVER_STATUS_IN_TRANS_READONLY 0x2000
-#define SERVER_SESSION_STATE_CHANGED 0x4000
+#define SERVER_STATUS_NO_INDEX_USED      0x0020
+#define SERVER_STATUS_CURSOR_EXISTS      0x0040
+#define SERVER_STATUS_LAST_ROW_SENT      0x0080
+#define SERVER_STATUS_IN_TRANS_READONLY  0x2000
+#define SERVER_SESSION_STATE_CHANGED     0x4000
 
 /* Commands. */
 enum mysql_cmd {
@@ -99,12 +99,33 @@ enum {
 };
 
 /* Little-endian fixed-width readers/writers. */
-static inline uint32_t pkt_u16(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8; }
-static inline uint32_t pkt_u24(const uint8_t *p) { return pkt_u16(p) | (uint32_t)p[2] << 16; }
-static inline uint32_t pkt_u32(const uint8_t *p) { return pkt_u24(p) | (uint32_t)p[3] << 24; }
-static inline void pkt_put_u16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static inline void pkt_put_u24(uint8_t *p, uint32_t v) { pkt_put_u16(p, v); p[2] = (uint8_t)(v >> 16); }
-static inline void pkt_put_u32(uint8_t *p, uint32_t v) { pkt_put_u24(p, v); p[3] = (uint8_t)(v >> 24); }
+static inline uint32_t pkt_u16(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8;
+}
+static inline uint32_t pkt_u24(const uint8_t *p)
+{
+    return pkt_u16(p) | (uint32_t)p[2] << 16;
+}
+static inline uint32_t pkt_u32(const uint8_t *p)
+{
+    return pkt_u24(p) | (uint32_t)p[3] << 24;
+}
+static inline void pkt_put_u16(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+static inline void pkt_put_u24(uint8_t *p, uint32_t v)
+{
+    pkt_put_u16(p, v);
+    p[2] = (uint8_t)(v >> 16);
+}
+static inline void pkt_put_u32(uint8_t *p, uint32_t v)
+{
+    pkt_put_u24(p, v);
+    p[3] = (uint8_t)(v >> 24);
+}
 
 /* A bounds-checked cursor over one packet payload.  Every reader sets
  * r->err on overrun and then returns zero values, so parsers can read a
@@ -120,8 +141,11 @@ static inline void pkt_reader_init(struct pkt_reader *r, const uint8_t *p, size_
     r->end = p + len;
     r->err = false;
 }
-static inline size_t pkt_left(const struct pkt_reader *r) { return (size_t)(r->end - r->p); }
-uint64_t pkt_read_int(struct pkt_reader *r, int n);           /* fixed n-byte LE integer */
+static inline size_t pkt_left(const struct pkt_reader *r)
+{
+    return (size_t)(r->end - r->p);
+}
+uint64_t pkt_read_int(struct pkt_reader *r, int n);            /* fixed n-byte LE integer */
 uint64_t pkt_read_lenenc(struct pkt_reader *r, bool *is_null); /* is_null may be NULL */
 /* Length-encoded string: returns a pointer into the packet, length in *len. */
 const uint8_t *pkt_read_lenenc_str(struct pkt_reader *r, size_t *len);
@@ -159,14 +183,14 @@ struct pkt_ok {
     uint64_t insert_id;
     uint16_t status;
     uint16_t warnings;
-    const char *info;       /* may be NULL */
+    const char *info; /* may be NULL */
     size_t info_len;
-    const uint8_t *state;   /* session state info (only when caps has SESSION_TRACK), may be NULL */
+    const uint8_t *state; /* session state info (only when caps has SESSION_TRACK), may be NULL */
     size_t state_len;
 };
 int pkt_write_ok(struct rm_buf *out, uint8_t seq, uint32_t caps, const struct pkt_ok *ok, uint8_t header);
-int pkt_write_err(struct rm_buf *out, uint8_t seq, uint16_t code, const char *sqlstate,
-                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+int pkt_write_err(struct rm_buf *out, uint8_t seq, uint16_t code, const char *sqlstate, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 int pkt_write_eof(struct rm_buf *out, uint8_t seq, uint16_t warnings, uint16_t status);
 /* A command packet (seq 0): cmd byte followed by arg bytes. */
 int pkt_write_cmd(struct rm_buf *out, uint8_t cmd, const void *arg, size_t len);

@@ -25,29 +25,29 @@ struct rm_session;
 /* Databases remembered per pool as recently validated, and for how long.
  * Within the window a dropped database surfaces as ERR 1049 on the first
  * statement instead of at connect. */
-#define POOL_KNOWN_DBS 8
+#define POOL_KNOWN_DBS       8
 #define POOL_KNOWN_DB_TTL_MS 2000
 
 /* Capability bits that change what a connection sends or accepts, so they
  * partition the pools. */
-#define POOL_CAPS_MASK                                                                     \
-    (CLIENT_FOUND_ROWS | CLIENT_LONG_FLAG | CLIENT_NO_SCHEMA | CLIENT_ODBC |               \
-     CLIENT_LOCAL_FILES | CLIENT_IGNORE_SPACE | CLIENT_INTERACTIVE | CLIENT_MULTI_STATEMENTS | \
-     CLIENT_MULTI_RESULTS | CLIENT_PS_MULTI_RESULTS | CLIENT_DEPRECATE_EOF)
+#define POOL_CAPS_MASK                                                                                                 \
+    (CLIENT_FOUND_ROWS | CLIENT_LONG_FLAG | CLIENT_NO_SCHEMA | CLIENT_ODBC | CLIENT_LOCAL_FILES |                      \
+     CLIENT_IGNORE_SPACE | CLIENT_INTERACTIVE | CLIENT_MULTI_STATEMENTS | CLIENT_MULTI_RESULTS |                       \
+     CLIENT_PS_MULTI_RESULTS | CLIENT_DEPRECATE_EOF)
 
 struct rm_pool {
-    struct rm_link link;          /* in worker->pools */
-    char *user;                   /* backend login */
+    struct rm_link link; /* in worker->pools */
+    char *user;          /* backend login */
     char *password;
-    uint32_t caps;                /* client caps & POOL_CAPS_MASK */
-    uint8_t collation;            /* handshake collation id */
-    struct rm_link idle;          /* idle conns, most recently used first */
-    int n_conns;                  /* conns of this pool, any state */
+    uint32_t caps;       /* client caps & POOL_CAPS_MASK */
+    uint8_t collation;   /* handshake collation id */
+    struct rm_link idle; /* idle conns, most recently used first */
+    int n_conns;         /* conns of this pool, any state */
     int n_idle;
-    int n_opening;                /* conns still connecting / initialising */
-    int n_waiting;                /* sessions of this pool queued for a conn */
-    int refs;                     /* sessions using this pool */
-    struct state_baseline base;   /* variable values of a fresh conn */
+    int n_opening;              /* conns still connecting / initialising */
+    int n_waiting;              /* sessions of this pool queued for a conn */
+    int refs;                   /* sessions using this pool */
+    struct state_baseline base; /* variable values of a fresh conn */
     /* Databases this user was recently allowed to select: a client
      * connecting with one of them needs no backend round trip. */
     char *known_db[POOL_KNOWN_DBS];
@@ -61,50 +61,50 @@ void pool_db_remember(struct rm_pool *p, const char *db, uint64_t now_ms);
 
 /* Backend connection lifecycle; the pool's lists are the states. */
 enum bconn_state {
-    BC_CONNECTING,  /* TCP connect in flight */
-    BC_GREETING,    /* waiting for the server greeting */
-    BC_AUTH,        /* login sent, waiting for OK / auth switch */
-    BC_INIT,        /* running session-tracking setup, init_query, baseline capture */
-    BC_IDLE,        /* in pool->idle */
-    BC_ACTIVE,      /* attached to a session */
-    BC_RESET,       /* COM_RESET_CONNECTION + re-init before reuse */
-    BC_CLOSED,      /* dead, waiting to be freed */
+    BC_CONNECTING, /* TCP connect in flight */
+    BC_GREETING,   /* waiting for the server greeting */
+    BC_AUTH,       /* login sent, waiting for OK / auth switch */
+    BC_INIT,       /* running session-tracking setup, init_query, baseline capture */
+    BC_IDLE,       /* in pool->idle */
+    BC_ACTIVE,     /* attached to a session */
+    BC_RESET,      /* COM_RESET_CONNECTION + re-init before reuse */
+    BC_CLOSED,     /* dead, waiting to be freed */
 };
 const char *bc_state_str(enum bconn_state s);
 
 /* Who the response currently being tracked belongs to. */
 enum bconn_task {
-    TASK_NONE,      /* nothing outstanding */
-    TASK_CLIENT,    /* a client command: response goes to the attached session */
-    TASK_INTERNAL,  /* a proxy command: response is consumed by the proxy */
+    TASK_NONE,     /* nothing outstanding */
+    TASK_CLIENT,   /* a client command: response goes to the attached session */
+    TASK_INTERNAL, /* a proxy command: response is consumed by the proxy */
 };
 
 /* Internal command steps during init / sync / reset. */
 enum bconn_step {
     STEP_NONE,
-    STEP_TRACKING,  /* SET session_track_... */
-    STEP_INIT_QUERY,/* the configured init_query */
-    STEP_BASELINE,  /* SHOW SESSION VARIABLES of the tracked list */
-    STEP_RESET,     /* COM_RESET_CONNECTION */
-    STEP_SYNC_DB,   /* COM_INIT_DB for the session's schema */
-    STEP_SYNC_VARS, /* SET delta */
-    STEP_SYNC_OPT,  /* COM_SET_OPTION */
-    STEP_SYNC_CLEAR_DIAG, /* clear the diagnostics area before SHOW WARNINGS */
-    STEP_CHECK_DB,  /* COM_INIT_DB to validate a new session's default database */
-    STEP_ROLLBACK,  /* ROLLBACK before reset */
-    STEP_PREPARE,   /* COM_STMT_PREPARE of a session statement not yet on this conn */
+    STEP_TRACKING,          /* SET session_track_... */
+    STEP_INIT_QUERY,        /* the configured init_query */
+    STEP_BASELINE,          /* SHOW SESSION VARIABLES of the tracked list */
+    STEP_RESET,             /* COM_RESET_CONNECTION */
+    STEP_SYNC_DB,           /* COM_INIT_DB for the session's schema */
+    STEP_SYNC_VARS,         /* SET delta */
+    STEP_SYNC_OPT,          /* COM_SET_OPTION */
+    STEP_SYNC_CLEAR_DIAG,   /* clear the diagnostics area before SHOW WARNINGS */
+    STEP_CHECK_DB,          /* COM_INIT_DB to validate a new session's default database */
+    STEP_ROLLBACK,          /* ROLLBACK before reset */
+    STEP_PREPARE,           /* COM_STMT_PREPARE of a session statement not yet on this conn */
     STEP_REFRESH_COLLATION, /* learn collation_connection after SET NAMES / character_set_connection */
 };
 
 struct rm_bconn {
-    struct rm_conn c;             /* socket; must be first */
-    uint32_t id;                  /* log id */
-    uint32_t thread_id;           /* server's connection id */
+    struct rm_conn c;   /* socket; must be first */
+    uint32_t id;        /* log id */
+    uint32_t thread_id; /* server's connection id */
     enum bconn_state state;
     struct rm_pool *pool;
-    struct rm_link link;          /* in pool->idle while idle */
-    struct rm_session *sess;      /* attached session, or NULL */
-    struct rm_resp resp;          /* response tracker for the command in flight */
+    struct rm_link link;     /* in pool->idle while idle */
+    struct rm_session *sess; /* attached session, or NULL */
+    struct rm_resp resp;     /* response tracker for the command in flight */
     enum bconn_task task;
     enum bconn_step step;
     struct hs_greeting *greeting; /* during login only */
@@ -116,17 +116,16 @@ struct rm_bconn {
     uint32_t last_sess;           /* id of the session that ran the last command */
     bool lid_known;               /* last_insert_id value below is current */
     uint64_t lid;
-    char **baseline_tmp;          /* values captured during STEP_BASELINE */
-    bool clean_close;             /* send COM_QUIT before closing */
-    struct stmt_cache stmts;      /* statements prepared on this conn */
-    uint32_t prep_backend_id;     /* id from the prepare-OK of STEP_PREPARE */
-    size_t stream_left;           /* bytes of a streamed packet still to forward */
-    enum resp_event stream_ev;    /* tracker event to act on once it is forwarded */
+    char **baseline_tmp;       /* values captured during STEP_BASELINE */
+    bool clean_close;          /* send COM_QUIT before closing */
+    struct stmt_cache stmts;   /* statements prepared on this conn */
+    uint32_t prep_backend_id;  /* id from the prepare-OK of STEP_PREPARE */
+    size_t stream_left;        /* bytes of a streamed packet still to forward */
+    enum resp_event stream_ev; /* tracker event to act on once it is forwarded */
 };
 
 /* Find or create the pool for (user, caps, collation) on worker w. */
-struct rm_pool *pool_get(struct rm_worker *w, const char *user, const char *password, uint32_t caps,
-                         uint8_t collation);
+struct rm_pool *pool_get(struct rm_worker *w, const char *user, const char *password, uint32_t caps, uint8_t collation);
 /* Close every idle conn of w (shutdown). */
 void pool_free_all(struct rm_worker *w);
 /* Free the pool objects of w once no session or live conn uses them. */

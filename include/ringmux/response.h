@@ -16,15 +16,15 @@
 
 /* What shape of response the command expects. */
 enum resp_kind {
-    RK_NONE = 0,    /* no response (COM_STMT_CLOSE, COM_STMT_SEND_LONG_DATA) */
-    RK_OK,          /* OK or ERR (COM_PING, COM_INIT_DB, COM_RESET_CONNECTION, COM_STMT_RESET, ...) */
-    RK_QUERY,       /* COM_QUERY: OK / ERR / LOCAL INFILE / text result sets, possibly several */
-    RK_EXECUTE,     /* COM_STMT_EXECUTE: like RK_QUERY with binary rows, no LOCAL INFILE */
-    RK_FETCH,       /* COM_STMT_FETCH: rows then EOF, or ERR */
-    RK_PREPARE,     /* COM_STMT_PREPARE: prepare-OK + param defs + column defs, or ERR */
-    RK_FIELD_LIST,  /* COM_FIELD_LIST: column defs then EOF, or ERR */
-    RK_STATISTICS,  /* COM_STATISTICS: one string packet */
-    RK_EOF,         /* COM_SET_OPTION / COM_DEBUG: EOF (or OK) or ERR */
+    RK_NONE = 0,   /* no response (COM_STMT_CLOSE, COM_STMT_SEND_LONG_DATA) */
+    RK_OK,         /* OK or ERR (COM_PING, COM_INIT_DB, COM_RESET_CONNECTION, COM_STMT_RESET, ...) */
+    RK_QUERY,      /* COM_QUERY: OK / ERR / LOCAL INFILE / text result sets, possibly several */
+    RK_EXECUTE,    /* COM_STMT_EXECUTE: like RK_QUERY with binary rows, no LOCAL INFILE */
+    RK_FETCH,      /* COM_STMT_FETCH: rows then EOF, or ERR */
+    RK_PREPARE,    /* COM_STMT_PREPARE: prepare-OK + param defs + column defs, or ERR */
+    RK_FIELD_LIST, /* COM_FIELD_LIST: column defs then EOF, or ERR */
+    RK_STATISTICS, /* COM_STATISTICS: one string packet */
+    RK_EOF,        /* COM_SET_OPTION / COM_DEBUG: EOF (or OK) or ERR */
 };
 
 enum resp_phase {
@@ -36,28 +36,28 @@ enum resp_phase {
     RP_INFILE,      /* backend asked for a LOCAL INFILE: waiting for the client's data */
     RP_PREP_PARAMS, /* prepare: parameter definitions */
     RP_PREP_PARAMS_EOF,
-    RP_PREP_COLS,   /* prepare: column definitions */
+    RP_PREP_COLS, /* prepare: column definitions */
     RP_PREP_COLS_EOF,
 };
 
 /* What the packet just fed means. */
 enum resp_event {
-    RE_NONE = 0,    /* an ordinary packet inside a response */
-    RE_RESULT_END,  /* a result ended and another follows (MORE_RESULTS) */
-    RE_DONE,        /* the response is complete */
-    RE_INFILE,      /* LOCAL INFILE request: the client must now send the file */
-    RE_BAD,         /* protocol violation: the backend connection can't be trusted */
+    RE_NONE = 0,   /* an ordinary packet inside a response */
+    RE_RESULT_END, /* a result ended and another follows (MORE_RESULTS) */
+    RE_DONE,       /* the response is complete */
+    RE_INFILE,     /* LOCAL INFILE request: the client must now send the file */
+    RE_BAD,        /* protocol violation: the backend connection can't be trusted */
 };
 
 struct rm_resp {
     enum resp_kind kind;
     enum resp_phase phase;
-    bool deprecate_eof;     /* backend negotiated CLIENT_DEPRECATE_EOF */
-    bool session_track;     /* backend negotiated CLIENT_SESSION_TRACK */
-    bool continuation;      /* the next packet continues a 16 MiB payload */
-    uint64_t left;          /* column/param definitions left in this phase */
-    uint32_t prep_cols;     /* prepare: column count, read before params end */
-    uint64_t rows;          /* rows of the current result set */
+    bool deprecate_eof; /* backend negotiated CLIENT_DEPRECATE_EOF */
+    bool session_track; /* backend negotiated CLIENT_SESSION_TRACK */
+    bool continuation;  /* the next packet continues a 16 MiB payload */
+    uint64_t left;      /* column/param definitions left in this phase */
+    uint32_t prep_cols; /* prepare: column count, read before params end */
+    uint64_t rows;      /* rows of the current result set */
     /* Facts about the last terminal packet (OK / EOF / ERR). */
     bool is_err;            /* the response ended in ERR */
     uint16_t status;        /* status flags of the last OK/EOF */

@@ -20,7 +20,7 @@ struct rm_pool;
 /* Backpressure: stop reading the backend while this much is queued for the
  * client; resume below the low mark. */
 #define SESS_BACKPRESSURE_HIGH (256 * 1024)
-#define SESS_BACKPRESSURE_LOW (64 * 1024)
+#define SESS_BACKPRESSURE_LOW  (64 * 1024)
 
 enum sess_state {
     SESS_HANDSHAKE,   /* greeting sent, waiting for HandshakeResponse41 */
@@ -37,47 +37,47 @@ enum sess_state {
 const char *sess_state_str(enum sess_state s);
 
 struct rm_session {
-    struct rm_conn c;             /* client socket; must be first */
-    uint32_t id;                  /* connection id shown to the client */
+    struct rm_conn c; /* client socket; must be first */
+    uint32_t id;      /* connection id shown to the client */
     enum sess_state state;
-    struct rm_link link;          /* in worker->sessions */
-    struct rm_link wait_link;     /* in worker->waiters while SESS_WAIT */
-    uint64_t wait_since_ms;       /* when it started waiting */
-    uint64_t last_active_ms;      /* for idle_client_timeout */
+    struct rm_link link;      /* in worker->sessions */
+    struct rm_link wait_link; /* in worker->waiters while SESS_WAIT */
+    uint64_t wait_since_ms;   /* when it started waiting */
+    uint64_t last_active_ms;  /* for idle_client_timeout */
 
     /* Connection phase. */
     uint8_t scramble[AUTH_SCRAMBLE_LEN];
-    uint8_t seq;                  /* next sequence id while the proxy talks */
-    uint32_t caps;                /* negotiated capabilities */
+    uint8_t seq;   /* next sequence id while the proxy talks */
+    uint32_t caps; /* negotiated capabilities */
     uint8_t collation;
-    char *user;                   /* authenticated user (copy) */
-    char *password;               /* its configured password (copy; for backend logins) */
-    char *pending_db;             /* database requested at connect, being validated */
+    char *user;       /* authenticated user (copy) */
+    char *password;   /* its configured password (copy; for backend logins) */
+    char *pending_db; /* database requested at connect, being validated */
 
-    struct rm_pool *pool;         /* where its backend connections come from */
-    struct rm_bconn *bc;          /* attached backend connection, or NULL */
-    struct rm_state st;           /* tracked state */
-    enum cls_pin pin;             /* why it is pinned; PIN_NONE when not */
-    bool hold;                    /* keep bc after the current command (warnings, one-shot SET TRANSACTION) */
-    bool in_trans;                /* last status had SERVER_STATUS_IN_TRANS */
-    uint16_t status;              /* last server status seen */
+    struct rm_pool *pool; /* where its backend connections come from */
+    struct rm_bconn *bc;  /* attached backend connection, or NULL */
+    struct rm_state st;   /* tracked state */
+    enum cls_pin pin;     /* why it is pinned; PIN_NONE when not */
+    bool hold;            /* keep bc after the current command (warnings, one-shot SET TRANSACTION) */
+    bool in_trans;        /* last status had SERVER_STATUS_IN_TRANS */
+    uint16_t status;      /* last server status seen */
 
     /* The command being served. */
-    struct rm_buf cmd;            /* raw command packet(s) incl. headers */
-    uint8_t cmd_byte;             /* its command */
-    struct cls_result cls;        /* classification of a COM_QUERY */
-    uint32_t last_bc_id;          /* backend conn that ran the previous command */
-    uint64_t last_bc_uses;        /* its use counter right after that command */
-    uint64_t last_insert_id;      /* LAST_INSERT_ID() as this session would see it */
-    struct stmt_registry stmts;   /* its prepared statements */
-    uint32_t cur_stmt;            /* proxy statement id of the COM_STMT_* in flight */
-    struct stmt_text *prep_text;  /* SQL of the COM_STMT_PREPARE in flight */
-    bool cursor_open;             /* a COM_STMT_EXECUTE opened a cursor: keep the conn */
-    bool cmd_option_on;           /* COM_SET_OPTION in flight: multi-statements on? */
-    bool refresh_collation;       /* character_set_connection changed: collation_connection did too */
-    bool lost_trans;              /* its transaction died with a backend conn: tell it */
-    uint8_t resp_seq;             /* sequence id after the last response packet relayed */
-    size_t infile_left;           /* bytes of a LOCAL INFILE packet still to forward */
+    struct rm_buf cmd;           /* raw command packet(s) incl. headers */
+    uint8_t cmd_byte;            /* its command */
+    struct cls_result cls;       /* classification of a COM_QUERY */
+    uint32_t last_bc_id;         /* backend conn that ran the previous command */
+    uint64_t last_bc_uses;       /* its use counter right after that command */
+    uint64_t last_insert_id;     /* LAST_INSERT_ID() as this session would see it */
+    struct stmt_registry stmts;  /* its prepared statements */
+    uint32_t cur_stmt;           /* proxy statement id of the COM_STMT_* in flight */
+    struct stmt_text *prep_text; /* SQL of the COM_STMT_PREPARE in flight */
+    bool cursor_open;            /* a COM_STMT_EXECUTE opened a cursor: keep the conn */
+    bool cmd_option_on;          /* COM_SET_OPTION in flight: multi-statements on? */
+    bool refresh_collation;      /* character_set_connection changed: collation_connection did too */
+    bool lost_trans;             /* its transaction died with a backend conn: tell it */
+    uint8_t resp_seq;            /* sequence id after the last response packet relayed */
+    size_t infile_left;          /* bytes of a LOCAL INFILE packet still to forward */
 };
 
 /* Accept a new client socket on worker w: send the greeting. */

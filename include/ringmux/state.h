@@ -13,22 +13,22 @@
 
 /* One variable whose value differs from the baseline. */
 struct state_var {
-    uint8_t idx;  /* index into var_defs */
-    char *val;    /* value as the server reports it (heap) */
+    uint8_t idx; /* index into var_defs */
+    char *val;   /* value as the server reports it (heap) */
 };
 
 struct rm_state {
-    char *schema;             /* default database, NULL for none */
-    struct state_var *vars;   /* overrides of the baseline, unordered */
+    char *schema;           /* default database, NULL for none */
+    struct state_var *vars; /* overrides of the baseline, unordered */
     uint8_t n_vars, cap_vars;
-    bool multi_stmt;          /* COM_SET_OPTION state: multi-statements on */
+    bool multi_stmt; /* COM_SET_OPTION state: multi-statements on */
 };
 
 /* Baseline values of a pool: what a freshly initialised backend connection
  * of that pool has.  vals[i] NULL means the server lacks the variable. */
 struct state_baseline {
-    char **vals;     /* var_count entries */
-    bool known;      /* captured from a real connection yet */
+    char **vals; /* var_count entries */
+    bool known;  /* captured from a real connection yet */
 };
 
 /* Value of variable idx under st (override or baseline); may be NULL. */
@@ -51,8 +51,8 @@ bool state_schema_equal(const struct rm_state *sess, const struct rm_state *conn
 /* Append to out the SQL text "SET a=..., b=..." that moves conn's variables
  * to sess's values.  Returns the number of assignments (0: nothing to do),
  * or -1 on OOM. */
-int state_delta_sql(const struct rm_state *sess, const struct rm_state *conn,
-                    const struct state_baseline *b, struct rm_buf *out);
+int state_delta_sql(const struct rm_state *sess, const struct rm_state *conn, const struct state_baseline *b,
+                    struct rm_buf *out);
 
 /* Append s as a quoted SQL string literal ('...' with ' and \ escaped). */
 int state_quote(struct rm_buf *out, const char *s, size_t len);

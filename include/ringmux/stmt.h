@@ -21,38 +21,38 @@
 #define STMT_CACHE_MAX 256
 
 struct stmt_text {
-    int refs;        /* owners: session entries and conn cache entries */
-    uint32_t hash;   /* of schema and text */
-    uint32_t len;    /* text length */
-    char *schema;    /* default database at prepare time, NULL for none */
-    char text[];     /* the SQL, not NUL-terminated */
+    int refs;      /* owners: session entries and conn cache entries */
+    uint32_t hash; /* of schema and text */
+    uint32_t len;  /* text length */
+    char *schema;  /* default database at prepare time, NULL for none */
+    char text[];   /* the SQL, not NUL-terminated */
 };
 
 /* A statement as one session sees it. */
 struct stmt_entry {
-    uint32_t id;             /* proxy statement id shown to the client */
+    uint32_t id; /* proxy statement id shown to the client */
     struct stmt_text *t;
     uint16_t n_params;
     uint16_t n_cols;
-    uint8_t *types;          /* 2 * n_params bytes last bound by the client, or NULL */
+    uint8_t *types; /* 2 * n_params bytes last bound by the client, or NULL */
 };
 
 /* A statement prepared on one backend connection. */
 struct stmt_cached {
     struct stmt_text *t;
-    uint32_t backend_id;     /* the server's statement id */
-    uint64_t last_used;      /* LRU clock */
-    uint32_t types_sess;     /* session and proxy statement whose types the server holds */
+    uint32_t backend_id; /* the server's statement id */
+    uint64_t last_used;  /* LRU clock */
+    uint32_t types_sess; /* session and proxy statement whose types the server holds */
     uint32_t types_stmt;
 };
 
-struct stmt_registry {       /* per session */
+struct stmt_registry { /* per session */
     struct stmt_entry *v;
     uint32_t n, cap;
     uint32_t next_id;
 };
 
-struct stmt_cache {          /* per backend connection */
+struct stmt_cache { /* per backend connection */
     struct stmt_cached *v;
     uint32_t n, cap;
     uint64_t clock;
@@ -79,8 +79,8 @@ void stmt_cache_clear(struct stmt_cache *c);
  * by backend_id, and parameter types inserted (new-params-bound set) when
  * the server's copy may hold other types.  Appends a whole packet (seq 0)
  * to out.  Records types the client bound into e.  0, or -1 if malformed. */
-int stmt_write_execute(struct rm_buf *out, const uint8_t *p, size_t n, struct stmt_entry *e,
-                       struct stmt_cached *sc, uint32_t sess_id);
+int stmt_write_execute(struct rm_buf *out, const uint8_t *p, size_t n, struct stmt_entry *e, struct stmt_cached *sc,
+                       uint32_t sess_id);
 /* Copy a raw command packet (seq 0, payload p/n) replacing the statement id. */
 int stmt_write_with_id(struct rm_buf *out, const uint8_t *p, size_t n, uint32_t backend_id);
 

@@ -17,8 +17,8 @@ enum var_kind {
 };
 
 struct var_def {
-    const char *name;    /* lower-case server name */
-    enum var_kind kind;  /* how to write the value in SET */
+    const char *name;   /* lower-case server name */
+    enum var_kind kind; /* how to write the value in SET */
 };
 
 /* Index of the tracked variable (case-insensitive name, without any

@@ -33,20 +33,19 @@ struct rm_shared {
     atomic_uint next_session_id;        /* connection ids handed to clients */
     atomic_bool stopping;               /* graceful shutdown requested */
     int n_workers;
-    struct rm_worker *workers;          /* array of n_workers */
-    struct rm_metrics **metrics;        /* per-worker metric sets, for the admin endpoint */
+    struct rm_worker *workers;   /* array of n_workers */
+    struct rm_metrics **metrics; /* per-worker metric sets, for the admin endpoint */
 };
 
-
 struct rm_worker {
-    int idx;                       /* 0..n_workers-1 */
+    int idx; /* 0..n_workers-1 */
     pthread_t thread;
     struct rm_shared *sh;
     struct io_uring ring;
-    int listen_fd;                 /* client listener (rw endpoint) */
-    int admin_fd;                  /* admin HTTP listener, worker 0 only, -1 otherwise */
-    int wake_fd;                   /* eventfd: main thread pokes (reload, stop) */
-    uint64_t wake_val;             /* eventfd read target */
+    int listen_fd;     /* client listener (rw endpoint) */
+    int admin_fd;      /* admin HTTP listener, worker 0 only, -1 otherwise */
+    int wake_fd;       /* eventfd: main thread pokes (reload, stop) */
+    uint64_t wake_val; /* eventfd read target */
 
     /* Provided-buffer ring for every recv of this worker. */
     struct io_uring_buf_ring *br;
@@ -59,25 +58,25 @@ struct rm_worker {
     uint32_t *free_slots;
     uint32_t nfree;
 
-    struct rm_link sessions;       /* all client sessions of this worker */
-    struct rm_link waiters;        /* sessions waiting for a backend conn, FIFO */
-    struct rm_link pools;          /* struct rm_pool list */
-    struct rm_link graveyard;      /* dead objects waiting for inflight == 0 */
+    struct rm_link sessions;  /* all client sessions of this worker */
+    struct rm_link waiters;   /* sessions waiting for a backend conn, FIFO */
+    struct rm_link pools;     /* struct rm_pool list */
+    struct rm_link graveyard; /* dead objects waiting for inflight == 0 */
 
-    struct rm_config *cfg;         /* config snapshot used this loop turn */
-    uint64_t now_ms;               /* monotonic clock, updated every loop turn */
-    uint64_t last_maint_ms;        /* last pool maintenance pass */
+    struct rm_config *cfg;  /* config snapshot used this loop turn */
+    uint64_t now_ms;        /* monotonic clock, updated every loop turn */
+    uint64_t last_maint_ms; /* last pool maintenance pass */
     struct rm_metrics met;
-    uint64_t emfile_logged_ms;     /* rate limit for the out-of-descriptors warning */
-    bool accept_paused[2];         /* accept stopped after EMFILE, re-armed by the tick */
-    bool kick_waiters;             /* a slot or conn freed: serve the FIFO this loop turn */
-    bool stopped;                  /* loop should exit once drained */
+    uint64_t emfile_logged_ms; /* rate limit for the out-of-descriptors warning */
+    bool accept_paused[2];     /* accept stopped after EMFILE, re-armed by the tick */
+    bool kick_waiters;         /* a slot or conn freed: serve the FIFO this loop turn */
+    bool stopped;              /* loop should exit once drained */
     uint32_t next_bconn_id;
-    int n_bconns;                  /* backend conns of this worker (any state) */
-    uint64_t stop_deadline_ms;     /* graceful stop gives up waiting after this */
-    uint64_t connect_after_ms;     /* backoff: no backend connect before this */
-    uint32_t connect_backoff_ms;   /* current backoff step */
-    char backend_error[192];       /* last connect/login failure, "" if none */
+    int n_bconns;                /* backend conns of this worker (any state) */
+    uint64_t stop_deadline_ms;   /* graceful stop gives up waiting after this */
+    uint64_t connect_after_ms;   /* backoff: no backend connect before this */
+    uint32_t connect_backoff_ms; /* current backoff step */
+    char backend_error[192];     /* last connect/login failure, "" if none */
 };
 
 int worker_init(struct rm_worker *w, struct rm_shared *sh, int idx);

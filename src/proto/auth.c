@@ -55,8 +55,8 @@ void auth_native_proof(const char *pw, size_t pw_len, const uint8_t scramble[AUT
     *out_len = AUTH_NATIVE_LEN;
 }
 
-bool auth_native_verify(const char *pw, size_t pw_len, const uint8_t scramble[AUTH_SCRAMBLE_LEN],
-                        const uint8_t *proof, size_t proof_len)
+bool auth_native_verify(const char *pw, size_t pw_len, const uint8_t scramble[AUTH_SCRAMBLE_LEN], const uint8_t *proof,
+                        size_t proof_len)
 {
     uint8_t want[AUTH_NATIVE_LEN];
     size_t want_len;
@@ -80,8 +80,8 @@ void auth_sha2_proof(const char *pw, size_t pw_len, const uint8_t scramble[AUTH_
     *out_len = AUTH_SHA2_LEN;
 }
 
-bool auth_sha2_verify(const char *pw, size_t pw_len, const uint8_t scramble[AUTH_SCRAMBLE_LEN],
-                      const uint8_t *proof, size_t proof_len)
+bool auth_sha2_verify(const char *pw, size_t pw_len, const uint8_t scramble[AUTH_SCRAMBLE_LEN], const uint8_t *proof,
+                      size_t proof_len)
 {
     uint8_t want[AUTH_SHA2_LEN];
     size_t want_len;

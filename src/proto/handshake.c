@@ -164,8 +164,8 @@ int hs_parse_greeting(const uint8_t *p, size_t len, struct hs_greeting *g, const
 }
 
 /* Proof bytes for a plugin, or -1 for a plugin the proxy can't speak. */
-static int login_proof(const char *plugin, const char *pw, const uint8_t *scramble,
-                       uint8_t out[AUTH_SHA2_LEN], size_t *out_len)
+static int login_proof(const char *plugin, const char *pw, const uint8_t *scramble, uint8_t out[AUTH_SHA2_LEN],
+                       size_t *out_len)
 {
     size_t pl = strlen(pw);
     if (plugin[0] == 0 || strcmp(plugin, AUTH_PLUGIN_NATIVE) == 0)
@@ -177,8 +177,8 @@ static int login_proof(const char *plugin, const char *pw, const uint8_t *scramb
     return 0;
 }
 
-int hs_write_login(struct rm_buf *out, uint32_t caps, uint8_t collation, const char *user,
-                   const char *pw, const char *db, const struct hs_greeting *g)
+int hs_write_login(struct rm_buf *out, uint32_t caps, uint8_t collation, const char *user, const char *pw,
+                   const char *db, const struct hs_greeting *g)
 {
     uint8_t proof[AUTH_SHA2_LEN];
     size_t plen;
@@ -211,8 +211,7 @@ int hs_write_login(struct rm_buf *out, uint32_t caps, uint8_t collation, const c
     return pkt_end(&w) < 0 ? -1 : 0;
 }
 
-int hs_write_auth_switch(struct rm_buf *out, uint8_t seq, const char *plugin,
-                         const uint8_t scramble[AUTH_SCRAMBLE_LEN])
+int hs_write_auth_switch(struct rm_buf *out, uint8_t seq, const char *plugin, const uint8_t scramble[AUTH_SCRAMBLE_LEN])
 {
     struct pkt_writer w;
     pkt_begin(&w, out, seq);
@@ -226,13 +225,12 @@ int hs_write_auth_switch(struct rm_buf *out, uint8_t seq, const char *plugin,
 /* Capabilities the proxy can serve to clients: no TLS and no compression
  * yet, and no MariaDB extended capabilities (so CLIENT_MYSQL, bit 0, is
  * set and clients don't send the extended capability word). */
-#define PROXY_CAPS                                                                                  \
-    (CLIENT_LONG_PASSWORD | CLIENT_FOUND_ROWS | CLIENT_LONG_FLAG | CLIENT_CONNECT_WITH_DB |           \
-     CLIENT_NO_SCHEMA | CLIENT_ODBC | CLIENT_LOCAL_FILES | CLIENT_IGNORE_SPACE | CLIENT_PROTOCOL_41 | \
-     CLIENT_INTERACTIVE | CLIENT_IGNORE_SIGPIPE | CLIENT_TRANSACTIONS | CLIENT_RESERVED |             \
-     CLIENT_SECURE_CONNECTION | CLIENT_MULTI_STATEMENTS | CLIENT_MULTI_RESULTS |                      \
-     CLIENT_PS_MULTI_RESULTS | CLIENT_PLUGIN_AUTH | CLIENT_CONNECT_ATTRS |                            \
-     CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA | CLIENT_SESSION_TRACK | CLIENT_DEPRECATE_EOF)
+#define PROXY_CAPS                                                                                                     \
+    (CLIENT_LONG_PASSWORD | CLIENT_FOUND_ROWS | CLIENT_LONG_FLAG | CLIENT_CONNECT_WITH_DB | CLIENT_NO_SCHEMA |         \
+     CLIENT_ODBC | CLIENT_LOCAL_FILES | CLIENT_IGNORE_SPACE | CLIENT_PROTOCOL_41 | CLIENT_INTERACTIVE |                \
+     CLIENT_IGNORE_SIGPIPE | CLIENT_TRANSACTIONS | CLIENT_RESERVED | CLIENT_SECURE_CONNECTION |                        \
+     CLIENT_MULTI_STATEMENTS | CLIENT_MULTI_RESULTS | CLIENT_PS_MULTI_RESULTS | CLIENT_PLUGIN_AUTH |                   \
+     CLIENT_CONNECT_ATTRS | CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA | CLIENT_SESSION_TRACK | CLIENT_DEPRECATE_EOF)
 
 uint32_t hs_proxy_caps(uint32_t server_caps)
 {

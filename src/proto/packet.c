@@ -8,13 +8,37 @@
 const char *pkt_cmd_str(uint8_t cmd)
 {
     static const char *const names[] = {
-        "COM_SLEEP", "COM_QUIT", "COM_INIT_DB", "COM_QUERY", "COM_FIELD_LIST",
-        "COM_CREATE_DB", "COM_DROP_DB", "COM_REFRESH", "COM_SHUTDOWN", "COM_STATISTICS",
-        "COM_PROCESS_INFO", "COM_CONNECT", "COM_PROCESS_KILL", "COM_DEBUG", "COM_PING",
-        "COM_TIME", "COM_DELAYED_INSERT", "COM_CHANGE_USER", "COM_BINLOG_DUMP",
-        "COM_TABLE_DUMP", "COM_CONNECT_OUT", "COM_REGISTER_SLAVE", "COM_STMT_PREPARE",
-        "COM_STMT_EXECUTE", "COM_STMT_SEND_LONG_DATA", "COM_STMT_CLOSE", "COM_STMT_RESET",
-        "COM_SET_OPTION", "COM_STMT_FETCH", "COM_DAEMON", "COM_BINLOG_DUMP_GTID",
+        "COM_SLEEP",
+        "COM_QUIT",
+        "COM_INIT_DB",
+        "COM_QUERY",
+        "COM_FIELD_LIST",
+        "COM_CREATE_DB",
+        "COM_DROP_DB",
+        "COM_REFRESH",
+        "COM_SHUTDOWN",
+        "COM_STATISTICS",
+        "COM_PROCESS_INFO",
+        "COM_CONNECT",
+        "COM_PROCESS_KILL",
+        "COM_DEBUG",
+        "COM_PING",
+        "COM_TIME",
+        "COM_DELAYED_INSERT",
+        "COM_CHANGE_USER",
+        "COM_BINLOG_DUMP",
+        "COM_TABLE_DUMP",
+        "COM_CONNECT_OUT",
+        "COM_REGISTER_SLAVE",
+        "COM_STMT_PREPARE",
+        "COM_STMT_EXECUTE",
+        "COM_STMT_SEND_LONG_DATA",
+        "COM_STMT_CLOSE",
+        "COM_STMT_RESET",
+        "COM_SET_OPTION",
+        "COM_STMT_FETCH",
+        "COM_DAEMON",
+        "COM_BINLOG_DUMP_GTID",
         "COM_RESET_CONNECTION",
     };
     return cmd < sizeof(names) / sizeof(names[0]) ? names[cmd] : "COM_UNKNOWN";
@@ -146,7 +170,10 @@ void pkt_add(struct pkt_writer *w, const void *p, size_t n)
         w->err = true;
 }
 
-void pkt_add_u8(struct pkt_writer *w, uint8_t v) { pkt_add(w, &v, 1); }
+void pkt_add_u8(struct pkt_writer *w, uint8_t v)
+{
+    pkt_add(w, &v, 1);
+}
 
 void pkt_add_u16(struct pkt_writer *w, uint16_t v)
 {
@@ -216,8 +243,7 @@ int pkt_end(struct pkt_writer *w)
     return (uint8_t)(seq + chunks);
 }
 
-int pkt_write_ok(struct rm_buf *out, uint8_t seq, uint32_t caps, const struct pkt_ok *ok,
-                 uint8_t header)
+int pkt_write_ok(struct rm_buf *out, uint8_t seq, uint32_t caps, const struct pkt_ok *ok, uint8_t header)
 {
     struct pkt_writer w;
     pkt_begin(&w, out, seq);
@@ -243,8 +269,7 @@ int pkt_write_ok(struct rm_buf *out, uint8_t seq, uint32_t caps, const struct pk
     return pkt_end(&w) < 0 ? -1 : 0;
 }
 
-int pkt_write_err(struct rm_buf *out, uint8_t seq, uint16_t code, const char *sqlstate,
-                  const char *fmt, ...)
+int pkt_write_err(struct rm_buf *out, uint8_t seq, uint16_t code, const char *sqlstate, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;

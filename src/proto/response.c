@@ -115,9 +115,7 @@ static enum resp_event feed_first(struct rm_resp *r, const uint8_t *p, size_t n,
         return RE_DONE;
     }
     switch (r->kind) {
-    case RK_STATISTICS:
-        r->phase = RP_IDLE;
-        return RE_DONE;
+    case RK_STATISTICS: r->phase = RP_IDLE; return RE_DONE;
     case RK_OK:
     case RK_EOF:
         if (first != 0x00 && first != 0xfe)

@@ -112,7 +112,7 @@ static enum cls_scope cls_scope_of(const struct lex_token *w)
         const char *kw;       /* scope keyword, also the @@kw. prefix */
         enum cls_scope scope; /* what it means */
     } scopes[] = {
-        {"SESSION", SCOPE_SESSION}, {"LOCAL", SCOPE_SESSION},        {"GLOBAL", SCOPE_GLOBAL},
+        {"SESSION", SCOPE_SESSION}, {"LOCAL", SCOPE_SESSION},       {"GLOBAL", SCOPE_GLOBAL},
         {"PERSIST", SCOPE_GLOBAL},  {"PERSIST_ONLY", SCOPE_GLOBAL},
     };
     for (size_t i = 0; i < sizeof(scopes) / sizeof(scopes[0]); i++)
@@ -220,8 +220,7 @@ static void cls_check(struct cls_parser *ps)
                 ps->flags |= CLS_WRITE; /* locking read: FOR UPDATE, LOCK IN SHARE MODE */
         }
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -265,12 +264,8 @@ static const struct cls_block {
     bool eat;             /* head_end is part of the head */
 } cls_blocks[] = {
     {"BEGIN", NULL, false}, /* first: cls_block() looks for NOT ATOMIC after it */
-    {"IF", "THEN", true},
-    {"WHILE", "DO", true},
-    {"FOR", "DO", true},
-    {"LOOP", NULL, false},
-    {"REPEAT", NULL, false},
-    {"CASE", "WHEN", false},
+    {"IF", "THEN", true},   {"WHILE", "DO", true},   {"FOR", "DO", true},
+    {"LOOP", NULL, false},  {"REPEAT", NULL, false}, {"CASE", "WHEN", false},
 };
 
 /* The block opened by keyword t, NULL if t opens none. */
@@ -442,8 +437,8 @@ static void cls_stmt_get(struct cls_parser *ps)
 static void cls_stmt_with(struct cls_parser *ps)
 {
     for (cls_advance(ps); !cls_at_end(ps); cls_advance(ps)) {
-        if (ps->paren == 0 && (lex_is(&ps->tok, "UPDATE") || lex_is(&ps->tok, "DELETE") ||
-                               lex_is(&ps->tok, "INSERT") || lex_is(&ps->tok, "REPLACE")))
+        if (ps->paren == 0 && (lex_is(&ps->tok, "UPDATE") || lex_is(&ps->tok, "DELETE") || lex_is(&ps->tok, "INSERT") ||
+                               lex_is(&ps->tok, "REPLACE")))
             ps->flags |= CLS_WRITE;
         cls_check(ps);
     }
@@ -493,8 +488,8 @@ static bool cls_skip_ddl_option(struct cls_parser *ps)
     if ((lex_is(&ps->tok, "DEFINER") || lex_is(&ps->tok, "ALGORITHM")) && cls_is_op(&ps->nxt, "=")) {
         cls_advance(ps);
         cls_advance(ps);
-        cls_advance(ps);                      /* value, or user of user@host */
-        if (ps->tok.type == LEX_USER_VAR)     /* @host */
+        cls_advance(ps);                  /* value, or user of user@host */
+        if (ps->tok.type == LEX_USER_VAR) /* @host */
             cls_advance(ps);
         else if (ps->tok.type == LEX_LPAREN && ps->nxt.type == LEX_RPAREN) { /* CURRENT_USER() */
             cls_advance(ps);
@@ -602,13 +597,9 @@ static bool cls_set_target(struct cls_parser *ps, enum cls_scope scope)
         if (scope == SCOPE_NONE)
             scope = SCOPE_SESSION;
         break;
-    case LEX_QIDENT:
-        name = cls_unquote(&ps->tok);
-        break;
-    case LEX_WORD:
-        break;
-    default:
-        return false;
+    case LEX_QIDENT: name = cls_unquote(&ps->tok); break;
+    case LEX_WORD: break;
+    default: return false;
     }
     cls_advance(ps);
     if (cls_is_op(&ps->tok, ".")) { /* key_cache.key_buffer_size: a structured name, never tracked */

@@ -121,8 +121,7 @@ static const char *lex_skip(struct lexer *lx)
             p++;
         } else if (!lex_isa(p, LC_SKIP)) {
             break; /* the common case: a token starts here */
-        } else if (c == '#' || (c == '-' && left >= 2 && p[1] == '-' &&
-                                (left == 2 || (unsigned char)p[2] <= ' '))) {
+        } else if (c == '#' || (c == '-' && left >= 2 && p[1] == '-' && (left == 2 || (unsigned char)p[2] <= ' '))) {
             /* "--" is a comment only before a blank or control character:
              * "1--1" is 1 minus minus 1 */
             const char *nl = memchr(p, '\n', left);
@@ -204,10 +203,14 @@ static const char *lex_number(const char *p, const char *end, enum lex_type *typ
 static const char *lex_operator(const char *p, const char *end)
 {
     switch (end - p < 2 ? 0 : *p) {
-    case '<': case '>': case ':': case '!': case '|': case '&': case '-':
-        break;
-    default:
-        return p + 1;
+    case '<':
+    case '>':
+    case ':':
+    case '!':
+    case '|':
+    case '&':
+    case '-': break;
+    default: return p + 1;
     }
     for (size_t i = 0; i < sizeof(lex_long_ops) / sizeof(lex_long_ops[0]); i++) {
         const size_t n = strlen(lex_long_ops[i]);
@@ -245,24 +248,12 @@ enum lex_type lex_next(struct lexer *lx, struct lex_token *t)
             type = LEX_QIDENT;
             q = lex_quoted(p, end, false);
             break;
-        case '@':
-            q = lex_variable(p, end, &type);
-            break;
-        case ';':
-            type = LEX_SEMI;
-            break;
-        case '(':
-            type = LEX_LPAREN;
-            break;
-        case ')':
-            type = LEX_RPAREN;
-            break;
-        case ',':
-            type = LEX_COMMA;
-            break;
-        case '?':
-            type = LEX_PARAM;
-            break;
+        case '@': q = lex_variable(p, end, &type); break;
+        case ';': type = LEX_SEMI; break;
+        case '(': type = LEX_LPAREN; break;
+        case ')': type = LEX_RPAREN; break;
+        case ',': type = LEX_COMMA; break;
+        case '?': type = LEX_PARAM; break;
         default:
             if (lex_isa(p, LC_DIGIT)) {
                 q = lex_number(p, end, &type);
