@@ -8,6 +8,7 @@
 #   2. build build/ (RelWithDebInfo) and build-asan/ (Debug, ASan+UBSan)
 #   3. start a throwaway MariaDB (scripts/sandbox-mariadb.sh), torn down on exit
 #   4. ctest in build/, then in build-asan/ (skip the latter with RINGMUX_TEST_FAST=1)
+#   5. a 10 s libFuzzer smoke run per fuzz target (scripts/fuzz.sh)
 #
 # -R / -E / -L and anything after `--` go to ctest unchanged.  Exit status is
 # non-zero if any build or test failed; the last line is a one-line summary.
@@ -128,6 +129,18 @@ if [[ ${RINGMUX_TEST_FAST:-0} != 1 ]]; then
         run_ctest build-asan asan
 else
     SUMMARY+=("asan: skipped (RINGMUX_TEST_FAST=1)")
+fi
+
+# A short libFuzzer smoke run of every parser of untrusted bytes (longer
+# runs: scripts/fuzz.sh with FUZZ_SECONDS).  Skipped with a filter or
+# RINGMUX_TEST_FAST=1.
+if [[ ${RINGMUX_TEST_FAST:-0} != 1 && ${#CTEST_ARGS[@]} -eq 0 ]]; then
+    if FUZZ_SECONDS=${RINGMUX_FUZZ_SECONDS:-10} scripts/fuzz.sh; then
+        SUMMARY+=("fuzz: ok")
+    else
+        SUMMARY+=("fuzz: FAILED")
+        FAILED=1
+    fi
 fi
 
 joined=$(printf '%s; ' "${SUMMARY[@]}")

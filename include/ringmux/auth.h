@@ -31,7 +31,7 @@ void auth_sha2_proof(const char *pw, size_t pw_len, const uint8_t scramble[AUTH_
 bool auth_sha2_verify(const char *pw, size_t pw_len, const uint8_t scramble[AUTH_SCRAMBLE_LEN], const uint8_t *proof,
                       size_t proof_len);
 
-/* Fill buf with n random printable scramble bytes (no NUL, no '$'), from a
+/* Fill buf with n random scramble bytes in 1..127 (no NUL, no '$'), from a
  * cryptographic RNG.  Returns 0, or -1 if the RNG failed. */
 int auth_random_scramble(uint8_t *buf, size_t n);
 

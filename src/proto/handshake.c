@@ -141,9 +141,10 @@ int hs_parse_greeting(const uint8_t *p, size_t len, struct hs_greeting *g, const
         return -1;
     }
     if (g->caps & CLIENT_SECURE_CONNECTION) {
-        size_t n2 = alen > 21 ? (size_t)alen - 9 : 12; /* at least 12 more scramble bytes */
-        if (n2 > 13)
-            n2 = 13;
+        /* 12 more scramble bytes and a NUL.  The length byte (alen) is
+         * ignored, as libmysqlclient and Connector/C do: servers send 21. */
+        (void)alen;
+        size_t n2 = 13;
         const uint8_t *s2 = pkt_read_bytes(&rd, n2);
         if (rd.err || !s2) {
             *why = "server greeting scramble truncated";

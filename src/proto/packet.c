@@ -158,7 +158,7 @@ void pkt_begin(struct pkt_writer *w, struct rm_buf *out, uint8_t seq)
     w->out = out;
     w->seq = seq;
     w->err = false;
-    w->start = out->len;
+    w->start = out->len - out->off; /* relative to the head: buf_reserve may slide it */
     uint8_t hdr[PKT_HDR] = {0};
     if (buf_append(out, hdr, PKT_HDR) < 0)
         w->err = true;
@@ -216,11 +216,11 @@ int pkt_end(struct pkt_writer *w)
     if (w->err)
         return -1;
     struct rm_buf *b = w->out;
-    size_t payload = b->len - w->start - PKT_HDR;
+    size_t payload = b->len - b->off - w->start - PKT_HDR;
     uint8_t seq = w->seq;
     if (payload < PKT_MAX_PAYLOAD) { /* the common case: one packet */
-        pkt_put_u24(b->data + w->start, (uint32_t)payload);
-        b->data[w->start + 3] = seq;
+        pkt_put_u24(b->data + b->off + w->start, (uint32_t)payload);
+        b->data[b->off + w->start + 3] = seq;
         return (uint8_t)(seq + 1);
     }
     /* Split: every full chunk gets a header; a payload that is an exact
@@ -229,7 +229,7 @@ int pkt_end(struct pkt_writer *w)
     size_t extra = (chunks - 1) * PKT_HDR;
     if (!buf_reserve(b, extra))
         return -1;
-    uint8_t *base = b->data + w->start;
+    uint8_t *base = b->data + b->off + w->start; /* after buf_reserve's possible slide */
     /* Move chunks back-to-front so each lands at its final offset. */
     for (size_t i = chunks; i-- > 0;) {
         size_t src = PKT_HDR + i * PKT_MAX_PAYLOAD;

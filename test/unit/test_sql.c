@@ -733,7 +733,7 @@ static void test_pin_str(void)
         "none",        "user_variable",      "temporary_table",     "lock_tables",
         "global_lock", "get_lock",           "prepare_sql",         "sql_calc_found_rows",
         "handler",     "xa",                 "untracked_variable",  "last_insert_id_expr",
-        "server_state", "protocol_command",
+        "server_state", "protocol_command", "row_count",
     };
     for (int p = 0; p < PIN__COUNT; p++)
         CHECK(want[p] && strcmp(cls_pin_str((enum cls_pin)p), want[p]) == 0, "pin %d is %s", p,
