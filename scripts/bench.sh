@@ -460,6 +460,7 @@ first_error() {
     line=$(grep -m1 -E 'FATAL: MySQL error|error [0-9]+:|ERROR' "$1" 2>/dev/null ||
            grep -m1 -E 'FATAL|[Ee]rror' "$1" 2>/dev/null || true)
     line=${line#FATAL: }
+    line=${line% for query *} # sysbench appends the whole statement
     echo "${line:-no output (see $(basename "$1"))}"
 }
 
@@ -496,6 +497,22 @@ after_run() {
     return 0
 }
 
+# settle: wait (at most 30 s) until MariaDB has only the connections of
+# ringmux's pool left, so that server threads of a finished 512-client run
+# are gone before the next run starts, then pause a second more.
+settle() {
+    local i n limit=$((BENCH_MAX_BACKEND + 2))
+    for ((i = 0; i < 300; i++)); do
+        n=$(mariadb --no-defaults --protocol=socket --socket="$DB_DIR/mysql.sock" --user=root \
+            --batch --skip-column-names -e "SHOW GLOBAL STATUS LIKE 'Threads_connected'" 2>/dev/null |
+            awk '{print $2}')
+        [[ -z $n ]] && break
+        ((n <= limit)) && break
+        sleep 0.1
+    done
+    sleep 1
+}
+
 # unavailable_row SCENARIO THREADS TARGET: a "skipped" row.
 unavailable_row() {
     add_row "$1" "$2" "$3" "" "" "" "" "" "skipped: $3 not running"
@@ -529,13 +546,13 @@ run_sysbench() {
     p95=$(awk '/95th percentile:/ {print $3}' "$logf")
     ign=$(awk '/ignored errors:/ {print $3}' "$logf")
     if ((rc != 0)) || [[ -z $qps || -z $p95 ]]; then
-        ((rc == 124 || rc == 137)) && note="timed out; $note"
-        add_row "$scen" "$thr" "$tgt" "" "" "" "$M_OPENED" "$M_PINNED" "$(first_error "$logf")${note:+; $note}"
+        ((rc == 124 || rc == 137)) && note="timed out${note:+; $note}"
+        add_row "$scen" "$thr" "$tgt" "" "" "" "$M_OPENED" "$M_PINNED" "${note:+$note; }$(first_error "$logf")"
     else
         [[ -n $ign && $ign != 0 ]] && note="${note:+$note; }$ign ignored errors (deadlocks)"
         add_row "$scen" "$thr" "$tgt" "$qps" "q/s" "$p95" "$M_OPENED" "$M_PINNED" "$note"
     fi
-    sleep 1 # let closed connections drain before the next run
+    settle
 }
 
 # --- 5b. churn ---------------------------------------------------------------
@@ -560,14 +577,14 @@ run_churn() {
     errs=$(sed -n 's/.* errors=\([0-9]*\).*/\1/p' <<<"$res")
     if ((rc != 0)) || [[ -z $rate ]]; then
         add_row churn "$BENCH_CHURN_THREADS" "$tgt" "" "" "" "$M_OPENED" "$M_PINNED" \
-            "$(first_error "$logf")${note:+; $note}"
+            "${note:+$note; }$(first_error "$logf")"
     else
         if [[ -n $errs && $errs != 0 ]]; then
             note="${note:+$note; }$errs errors: $(grep -m1 -E '^  [0-9]+ x error' "$logf" | sed 's/^ *//')"
         fi
         add_row churn "$BENCH_CHURN_THREADS" "$tgt" "$rate" "conn/s" "$p95" "$M_OPENED" "$M_PINNED" "$note"
     fi
-    sleep 1
+    settle
 }
 
 # --- 5c. idle clients --------------------------------------------------------
@@ -628,25 +645,41 @@ run_idle() {
     if [[ -n $connected && $connected -gt 0 && -n $rss_before && $rss_during -gt 0 ]]; then
         per=$(awk -v a="$rss_before" -v b="$rss_during" -v n="$connected" 'BEGIN {printf "%.1f", (b - a) / n}')
     fi
-    ((rc != 0)) && note="$(first_error "$logf")"
-    [[ -n $RUN_NOTE ]] && note="${note:+$note; }$RUN_NOTE"
+    note=$RUN_NOTE
+    ((rc != 0)) && note="${note:+$note; }$(first_error "$logf")"
     IDLE_ROW="| $n | ${connected:-failed} | ${alive:-failed} | ${rss_before:-?} | ${rss_during:-?} | ${per:-failed} | ${hwm_after:-?} | ${opened:-?} | ${pinned:-?} | $(cell "$note") |"
 }
 
 # --- 5. run ------------------------------------------------------------------
+# The targets of one scenario run one after the other; the order rotates from
+# one scenario/thread-count group to the next, so that whatever the previous
+# run leaves behind (a server still reaping 512 threads, cold caches, a noisy
+# neighbour) does not always hit the same target.  Rows print in a fixed order.
+ROTATION=0
+# rotated_targets: the wanted targets, rotated by ROTATION (then advance it).
+rotated_targets() {
+    local ordered=() t i n
+    for t in "${ALL_TARGETS[@]}"; do
+        want_target "$t" && ordered+=("$t")
+    done
+    n=${#ordered[@]}
+    for ((i = 0; i < n; i++)); do
+        echo "${ordered[(i + ROTATION) % n]}"
+    done
+}
+
 START_TS=$(date +%s)
 for scen in point_ps point_text rw rw_text; do
     want_scenario "$scen" || continue
     for thr in $BENCH_THREADS; do
-        for tgt in direct ringmux haproxy; do
-            want_target "$tgt" || continue
+        for tgt in $(rotated_targets); do
             run_sysbench "$scen" "$thr" "$tgt"
         done
+        ROTATION=$((ROTATION + 1))
     done
 done
 if want_scenario churn; then
-    for tgt in direct ringmux haproxy; do
-        want_target "$tgt" || continue
+    for tgt in $(rotated_targets); do
         run_churn "$tgt"
     done
 fi
@@ -663,12 +696,24 @@ fi
 ELAPSED=$(($(date +%s) - START_TS))
 
 # --- 6. report ---------------------------------------------------------------
+# Reporting must never abort the run: version probes piped into head would
+# die of SIGPIPE under pipefail, and a missing tool is not an error here.
+set +e +o pipefail
+
 # throughput_table: the main markdown table on stdout.
 throughput_table() {
     local i j ratio val p95 direct
     echo "| scenario | threads | target | throughput | p95 ms | vs direct | backend conns opened | pinned | notes |"
     echo "|---|---:|---|---:|---:|---:|---:|---:|---|"
+    # Sort rows by scenario, then thread count, then target (in the ALL_* orders).
+    local order=() k
     for ((i = 0; i < ${#R_SCEN[@]}; i++)); do
+        local si=0 ti=0
+        for ((k = 0; k < ${#ALL_SCENARIOS[@]}; k++)); do [[ ${ALL_SCENARIOS[k]} == "${R_SCEN[i]}" ]] && si=$k; done
+        for ((k = 0; k < ${#ALL_TARGETS[@]}; k++)); do [[ ${ALL_TARGETS[k]} == "${R_TGT[i]}" ]] && ti=$k; done
+        order+=("$(printf '%02d %06d %02d %d' "$si" "${R_THR[i]}" "$ti" "$i")")
+    done
+    for i in $(printf '%s\n' "${order[@]}" | sort | awk '{print $4}'); do
         direct=""
         for ((j = 0; j < ${#R_SCEN[@]}; j++)); do
             if [[ ${R_SCEN[j]} == "${R_SCEN[i]}" && ${R_THR[j]} == "${R_THR[i]}" && ${R_TGT[j]} == direct ]]; then
@@ -736,7 +781,8 @@ report() {
         echo "## Idle clients through ringmux"
         echo
         echo "Each client connects, runs SELECT 1 and stays idle for ${BENCH_IDLE_HOLD}s (fresh ringmux; baseline after one"
-        echo "warm-up connection). KiB per client = (VmRSS connected - VmRSS before) / connected clients."
+        echo "warm-up connection). KiB per client = (VmRSS connected - VmRSS before) / connected clients; kernel"
+        echo "socket buffers are not part of VmRSS."
         echo
         idle_table
         echo

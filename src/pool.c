@@ -19,6 +19,14 @@
 #define BORROW_SCAN   16
 /* An idle conn is given up to another worker's waiters after this long. */
 #define SHED_GRACE_MS 100
+/* Most bytes read into the void from a result whose client vanished before
+ * the conn is closed instead of drained for reuse. */
+#define DRAIN_MAX     (4u << 20)
+/* A session waits this long before its worker may exceed its share. */
+#define RAMP_MS       50
+/* Another worker's session waiting this long is starving: a released conn
+ * here is closed so that worker can open one. */
+#define STARVE_MS     100
 
 const char *bc_state_str(enum bconn_state s)
 {
@@ -132,22 +140,24 @@ void pool_db_remember(struct rm_pool *p, const char *db, uint64_t now_ms)
 
 /* ---- global connection cap -------------------------------------------- */
 
-/* max_backend_connections is split into fixed per-worker shares (the
- * remainder to the lowest workers), so busy workers never take slots from
- * each other and no connection is closed and reopened to rebalance: the
- * kernel's SO_REUSEPORT hashing already spreads clients evenly.  Only when
- * there are fewer slots than workers does a worker with a zero share borrow
- * a free slot, and it gives it back as soon as a share owner waits. */
+/* max_backend_connections is one global cap (an atomic counter), and each
+ * worker has a fair share of it (the remainder to the lowest workers).
+ * Within its share a worker opens connections at once.  Beyond it, only for
+ * a session that has already waited RAMP_MS, so a worker that happens to
+ * get the first clients does not take every slot, only to close them again
+ * when the other workers' clients arrive.  Slots move between workers only
+ * through an idle or released connection being closed while another worker
+ * waits (conn_ready, pool_maintain): rebalancing costs a reconnect, and only
+ * under imbalance. */
 static int worker_share(const struct rm_worker *w)
 {
     int n = w->sh->n_workers, max = w->cfg->max_backend_connections;
     return max / n + (w->idx < max % n ? 1 : 0);
 }
 
-static bool reserve_slot(struct rm_worker *w)
+static bool reserve_slot(struct rm_worker *w, bool beyond_share)
 {
-    int share = worker_share(w);
-    if (share > 0 && w->n_bconns >= share)
+    if (!beyond_share && w->n_bconns >= worker_share(w))
         return false;
     int max = w->cfg->max_backend_connections;
     int cur = atomic_load(&w->sh->backend_total);
@@ -632,6 +642,11 @@ static void internal_done(struct rm_bconn *b, const uint8_t *errp, size_t errn)
         if (b->sess)
             sess_on_sync_step(b->sess, !err, errp, errn);
         return;
+    case STEP_KILL: /* the interrupted statement's conn drains on its own */
+        if (err)
+            blog(LOG_WARN, b, "KILL QUERY of an abandoned statement failed");
+        conn_ready(b);
+        return;
     case STEP_NONE: return;
     }
 }
@@ -642,6 +657,12 @@ static void internal_done(struct rm_bconn *b, const uint8_t *errp, size_t errn)
 static void to_client(struct rm_bconn *b, const uint8_t *p, size_t n)
 {
     struct rm_session *s = b->sess;
+    if (b->draining) { /* nobody to send to: count, and give up on huge results */
+        b->drained += n;
+        if (b->drained > DRAIN_MAX)
+            bconn_close(b, "drained too much of an abandoned result");
+        return;
+    }
     if (!s || s->c.dead)
         return;
     buf_append(&s->c.out, p, n);
@@ -713,6 +734,8 @@ static void client_packet(struct rm_bconn *b, const uint8_t *raw, size_t n)
     } else {
         to_client(b, raw, PKT_HDR + n);
     }
+    if (b->state == BC_CLOSED)
+        return;
     if (ev == RE_DONE)
         response_done(b);
     else if (ev == RE_INFILE && b->sess)
@@ -884,7 +907,8 @@ static void attach(struct rm_bconn *b, struct rm_session *s)
     }
     b->state = BC_ACTIVE;
     b->sess = s;
-    s->bc = b;
+    if (s)
+        s->bc = b;
 }
 
 /* Can conn b serve session s at all?  A session without a default schema
@@ -899,6 +923,15 @@ static void unwait(struct rm_worker *w, struct rm_session *s)
     link_remove(&s->wait_link);
     s->pool->n_waiting--;
     atomic_fetch_sub(&w->sh->waiting[w->idx], 1);
+    pool_note_oldest_wait(w);
+}
+
+void pool_note_oldest_wait(struct rm_worker *w)
+{
+    uint64_t since = 0;
+    if (!link_empty(&w->waiters))
+        since = link_entry(w->waiters.next, struct rm_session, wait_link)->wait_since_ms;
+    atomic_store(&w->sh->oldest_wait_ms[w->idx], since);
 }
 
 /* Sessions on other workers are queued for a backend conn. */
@@ -909,6 +942,19 @@ static int others_waiting(const struct rm_worker *w)
         if (i != w->idx)
             n += atomic_load(&w->sh->waiting[i]);
     return n;
+}
+
+/* Does another worker have a session queued for STARVE_MS or more? */
+static bool others_starving(const struct rm_worker *w)
+{
+    for (int i = 0; i < w->sh->n_workers; i++) {
+        if (i == w->idx)
+            continue;
+        uint64_t since = atomic_load(&w->sh->oldest_wait_ms[i]);
+        if (since && w->now_ms >= since + STARVE_MS)
+            return true;
+    }
+    return false;
 }
 
 /* Give a ready (new or released) conn to the first waiter that can use it;
@@ -943,7 +989,8 @@ static void conn_ready(struct rm_bconn *b)
      * another pool here needs it, or another worker waits while this one
      * holds more than its fair share. */
     bool at_cap = atomic_load(&w->sh->backend_total) >= w->cfg->max_backend_connections;
-    bool starving = !link_empty(&w->waiters) || (w->n_bconns > worker_share(w) && others_waiting(w));
+    bool starving =
+        !link_empty(&w->waiters) || (w->n_bconns > worker_share(w) && others_waiting(w)) || others_starving(w);
     if (starving && at_cap) {
         b->clean_close = true;
         b->state = BC_ACTIVE;
@@ -1010,17 +1057,21 @@ struct rm_bconn *pool_borrow(struct rm_worker *w, struct rm_session *s)
         return NULL;
     if (!backend_may_connect(w))
         return NULL;
-    if (!reserve_slot(w)) {
-        /* At the cap: an idle conn of another pool (or, for a session
-         * without a schema, one of ours with a schema) gives its slot. */
-        if (!shed_idle(w, p)) {
-            if (s->st.schema || s->pending_db || link_empty(&p->idle))
-                return NULL;
-            struct rm_bconn *victim = link_entry(p->idle.prev, struct rm_bconn, link);
-            victim->clean_close = true;
-            bconn_close(victim, "slot needed by a session without a default database");
+    bool beyond = link_linked(&s->wait_link) && w->now_ms >= s->wait_since_ms + RAMP_MS;
+    if (!reserve_slot(w, beyond)) {
+        if (w->n_bconns < worker_share(w) || beyond) {
+            /* At the global cap: an idle conn of another pool (or, for a
+             * session without a schema, one of ours with a schema) gives
+             * its slot. */
+            if (!shed_idle(w, p)) {
+                if (s->st.schema || s->pending_db || link_empty(&p->idle))
+                    return NULL;
+                struct rm_bconn *victim = link_entry(p->idle.prev, struct rm_bconn, link);
+                victim->clean_close = true;
+                bconn_close(victim, "slot needed by a session without a default database");
+            }
         }
-        if (!reserve_slot(w))
+        if (!reserve_slot(w, beyond))
             return NULL;
     }
     open_conn(w, p);
@@ -1055,10 +1106,13 @@ void pool_serve_waiters(struct rm_worker *w)
  * and put it back in the pool instead of reconnecting. */
 static void response_done(struct rm_bconn *b)
 {
+    if (b->state == BC_CLOSED)
+        return;
     if (b->sess) {
         sess_on_response_done(b->sess);
         return;
     }
+    b->draining = false;
     b->task = TASK_NONE;
     MET_INC(&b->c.w->met, backend_resets);
     b->state = BC_RESET;
@@ -1097,10 +1151,33 @@ void pool_abandon(struct rm_worker *w, struct rm_bconn *b, bool mid_response)
         bconn_close(b, "abandoned in the middle of a response");
         return;
     }
+    if (b->task == TASK_CLIENT && b->resp.phase == RP_FIRST && b->stream_left == 0) {
+        /* No answer yet: the statement may run for long (SLEEP, a big
+         * UPDATE).  Interrupt it with KILL QUERY from an idle conn of the
+         * same user, then drain the error and reuse the conn; without an
+         * idle conn, close it (the server aborts when it next writes). */
+        struct rm_bconn *k = link_empty(&b->pool->idle) ? NULL : link_entry(b->pool->idle.next, struct rm_bconn, link);
+        if (!k) {
+            bconn_close(b, "abandoned before the server answered");
+            return;
+        }
+        char q[48];
+        snprintf(q, sizeof(q), "KILL QUERY %u", b->thread_id);
+        attach(k, NULL);
+        k->sess = NULL;
+        if (bconn_send_internal(k, STEP_KILL, COM_QUERY, q, strlen(q)) < 0) {
+            bconn_close(k, "out of memory");
+            bconn_close(b, "abandoned before the server answered");
+            return;
+        }
+        blog(LOG_DEBUG, b, "client left during a statement: %s", q);
+    }
     if (mid_response || b->task == TASK_CLIENT || b->stream_left > 0) {
         /* Read the rest of the response into the void; response_done()
          * then resets the conn for reuse. */
         b->task = TASK_CLIENT;
+        b->draining = true;
+        b->drained = 0;
         conn_resume_recv(&b->c);
         if (b->resp.phase == RP_IDLE && b->stream_left == 0)
             response_done(b); /* nothing left to read after all */
@@ -1141,11 +1218,9 @@ void pool_maintain(struct rm_worker *w)
     bool stopping = atomic_load(&w->sh->stopping);
     expire_waiters(w);
     int min_idle = (cfg->min_idle_backend_connections + w->sh->n_workers - 1) / w->sh->n_workers;
-    /* Borrowed slots (beyond this worker's share) idle while other workers
-     * queue at the cap: give them back after a short grace. */
+    /* Conns idle here while other workers queue at the cap: give the slots
+     * up after a short grace (a busy worker keeps its warm conns). */
     int give = atomic_load(&w->sh->backend_total) >= cfg->max_backend_connections ? others_waiting(w) : 0;
-    if (give > w->n_bconns - worker_share(w))
-        give = w->n_bconns - worker_share(w);
     struct rm_link *pos, *tmp;
     link_foreach_safe (pos, tmp, &w->pools) {
         struct rm_pool *p = link_entry(pos, struct rm_pool, link);
@@ -1174,7 +1249,7 @@ void pool_maintain(struct rm_worker *w)
                 idle--;
             }
         }
-        while (!stopping && p->n_idle + p->n_opening < min_idle && backend_may_connect(w) && reserve_slot(w))
+        while (!stopping && p->n_idle + p->n_opening < min_idle && backend_may_connect(w) && reserve_slot(w, false))
             open_conn(w, p);
         if (p->n_conns == 0 && p->n_waiting == 0 && p->refs == 0)
             pool_destroy(p);

@@ -302,6 +302,7 @@ void sess_close(struct rm_session *s, const char *reason)
         link_remove(&s->wait_link);
         s->pool->n_waiting--;
         atomic_fetch_sub(&w->sh->waiting[w->idx], 1);
+        pool_note_oldest_wait(w);
     }
     detach_backend(s, false);
     unpin(s);
@@ -452,6 +453,7 @@ static void start_command(struct rm_session *s)
     link_push_back(&w->waiters, &s->wait_link);
     s->pool->n_waiting++;
     atomic_fetch_add(&w->sh->waiting[w->idx], 1);
+    pool_note_oldest_wait(w);
     MET_INC(&w->met, borrow_waits);
 }
 
@@ -506,6 +508,17 @@ static const char *sync_db_target(struct rm_session *s, struct rm_bconn *b)
     return s->st.schema;
 }
 
+/* Does s's statement read LAST_INSERT_ID() on a conn that may hold another
+ * value?  Each conn remembers the value it holds when known (set by an
+ * INSERT's OK or by a replay).  A session pinned by LAST_INSERT_ID(expr)
+ * holds the truth on its conn and is never replayed. */
+static bool needs_lid_replay(const struct rm_session *s, const struct rm_bconn *b)
+{
+    if (!(s->cls.flags & CLS_LAST_INSERT_ID) || s->cmd_byte != COM_QUERY || s->pin == PIN_LAST_INSERT_ID_EXPR)
+        return false;
+    return !(b->lid_known && b->lid == s->last_insert_id);
+}
+
 /* The next state-sync step b needs before s's command can run, or
  * STEP_NONE when b already matches s. */
 static enum bconn_step next_sync_step(struct rm_session *s, struct rm_bconn *b)
@@ -521,8 +534,7 @@ static enum bconn_step next_sync_step(struct rm_session *s, struct rm_bconn *b)
     }
     if (s->st.schema && !state_schema_equal(&s->st, &b->st))
         return STEP_SYNC_DB;
-    bool lid = (s->cls.flags & CLS_LAST_INSERT_ID) && s->cmd_byte == COM_QUERY &&
-               !(b->lid_known && b->lid == s->last_insert_id);
+    bool lid = needs_lid_replay(s, b);
     if (lid || !state_vars_equal(&s->st, &b->st, &b->pool->base))
         return STEP_SYNC_VARS;
     if (s->st.multi_stmt != b->st.multi_stmt)
@@ -554,8 +566,7 @@ static void run_sync(struct rm_session *s, struct rm_bconn *b)
     case STEP_SYNC_VARS: {
         struct rm_buf q = {0};
         int n = state_delta_sql(&s->st, &b->st, &b->pool->base, &q);
-        if (n >= 0 && (s->cls.flags & CLS_LAST_INSERT_ID) && s->cmd_byte == COM_QUERY &&
-            !(b->lid_known && b->lid == s->last_insert_id)) {
+        if (n >= 0 && needs_lid_replay(s, b)) {
             char lid[48];
             snprintf(lid, sizeof(lid), "%slast_insert_id=%llu", n ? ", " : "SET ",
                      (unsigned long long)s->last_insert_id);
@@ -624,7 +635,11 @@ static void become_idle(struct rm_session *s)
     if (s->bc && s->pin == PIN_NONE && !s->in_trans && !s->hold && !s->cursor_open)
         detach_backend(s, false);
     if (atomic_load(&W(s)->sh->stopping) && !s->bc) {
-        sess_close(s, "proxy shutting down");
+        /* Graceful stop: the answer just queued goes out first. */
+        s->state = SESS_CLOSING;
+        conn_pause_recv(&s->c);
+        if (conn_pending(&s->c) == 0)
+            sess_close(s, "proxy shutting down");
         return;
     }
     if (s->c.recv_paused)
@@ -714,11 +729,17 @@ void sess_on_response_done(struct rm_session *s)
         if (s->cmd_byte == COM_SET_OPTION) {
             s->st.multi_stmt = b->st.multi_stmt = s->cmd_option_on;
         }
-        if ((s->cls.flags & CLS_INSERT) && r->insert_id) {
+        /* LAST_INSERT_ID() of the session and of the conn: exact after a
+         * single INSERT (or a prepared statement) that generated an id,
+         * unknown for the conn after anything else that may write. */
+        bool exec = s->cmd_byte == COM_STMT_EXECUTE;
+        bool single_insert = s->cmd_byte == COM_QUERY && (s->cls.flags & CLS_INSERT) && !(s->cls.flags & CLS_MULTI);
+        if (r->insert_id && (single_insert || exec)) {
             s->last_insert_id = b->lid = r->insert_id;
             b->lid_known = true;
-        } else if (s->cmd_byte == COM_QUERY && !(s->cls.flags & (CLS_INSERT)) && (s->cls.flags & CLS_WRITE)) {
-            b->lid_known = false; /* e.g. CALL: may have changed LAST_INSERT_ID() */
+        } else if (exec || (s->cmd_byte == COM_QUERY && (s->cls.flags & (CLS_WRITE | CLS_MULTI))) ||
+                   s->cls.pin == PIN_LAST_INSERT_ID_EXPR) {
+            b->lid_known = false;
         }
     }
     if (s->cmd_byte == COM_STMT_EXECUTE && !r->is_err)
@@ -789,7 +810,9 @@ void sess_on_backend_lost(struct rm_session *s, bool mid_response)
         return;
     case SESS_FORWARD:
     case SESS_INFILE: {
-        pkt_write_err(&s->c.out, s->resp_seq, 2013, "HY000",
+        /* ER_CONNECTION_KILLED: a server-range code; libmariadb rejects
+         * client-range codes like 2013 in an ERR packet as malformed. */
+        pkt_write_err(&s->c.out, s->resp_seq, 1927, "70100",
                       "Lost connection to backend server during query (ringmux: the backend connection "
                       "closed before the response was complete)");
         conn_flush(&s->c);
@@ -895,7 +918,7 @@ static void on_command(struct rm_session *s, const uint8_t *raw, size_t raw_len,
     s->cls.pin = PIN_NONE;
     if (s->lost_trans && cmd != COM_QUIT && cmd != COM_PING) {
         s->lost_trans = false;
-        send_err(s, 1, 2013, "HY000",
+        send_err(s, 1, 1927, "70100",
                  "Lost connection to backend server during transaction (ringmux: the transaction was "
                  "rolled back; the session is usable again)");
         return;
@@ -934,6 +957,7 @@ static void on_command(struct rm_session *s, const uint8_t *raw, size_t raw_len,
         s->cmd_option_on = pkt_u16(p + 1) == 0;
         break;
     case COM_STMT_PREPARE:
+        MET_INC(&w->met, stmt_prepares);
         stmt_text_unref(s->prep_text);
         s->prep_text = stmt_text_new((const char *)p + 1, n - 1, s->st.schema);
         if (!s->prep_text) {

@@ -410,8 +410,9 @@ static bool drained(struct rm_worker *w)
 }
 
 /* Graceful stop: idle sessions are closed now, busy ones when their
- * statement (or transaction) ends; idle backend conns are closed by the
- * pool's maintenance pass.  A hard deadline bounds the wait. */
+ * statement ends, sessions in a transaction when it ends; idle backend
+ * conns are closed by the pool's maintenance pass.  A hard deadline bounds
+ * the wait. */
 #define STOP_DEADLINE_MS 10000
 
 static void stop_sessions(struct rm_worker *w)
@@ -419,8 +420,9 @@ static void stop_sessions(struct rm_worker *w)
     struct rm_link *pos, *tmp;
     link_foreach_safe (pos, tmp, &w->sessions) {
         struct rm_session *s = link_entry(pos, struct rm_session, link);
-        if (s->state == SESS_IDLE || s->state == SESS_HANDSHAKE || s->state == SESS_AUTH_SWITCH ||
-            s->state == SESS_WAIT || w->now_ms > w->stop_deadline_ms)
+        bool quiet = (s->state == SESS_IDLE && !s->in_trans) || s->state == SESS_HANDSHAKE ||
+                     s->state == SESS_AUTH_SWITCH || s->state == SESS_WAIT;
+        if (quiet || w->now_ms > w->stop_deadline_ms)
             sess_close(s, "proxy shutting down");
     }
 }

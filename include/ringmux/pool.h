@@ -92,6 +92,7 @@ enum bconn_step {
     STEP_SYNC_CLEAR_DIAG,   /* clear the diagnostics area before SHOW WARNINGS */
     STEP_CHECK_DB,          /* COM_INIT_DB to validate a new session's default database */
     STEP_ROLLBACK,          /* ROLLBACK before reset */
+    STEP_KILL,              /* KILL QUERY for a statement whose client left */
     STEP_PREPARE,           /* COM_STMT_PREPARE of a session statement not yet on this conn */
     STEP_REFRESH_COLLATION, /* learn collation_connection after SET NAMES / character_set_connection */
 };
@@ -120,6 +121,8 @@ struct rm_bconn {
     bool clean_close;          /* send COM_QUIT before closing */
     struct stmt_cache stmts;   /* statements prepared on this conn */
     uint32_t prep_backend_id;  /* id from the prepare-OK of STEP_PREPARE */
+    bool draining;             /* reading an abandoned response into the void */
+    size_t drained;            /* bytes of it so far */
     size_t stream_left;        /* bytes of a streamed packet still to forward */
     enum resp_event stream_ev; /* tracker event to act on once it is forwarded */
 };
@@ -145,6 +148,8 @@ void pool_abandon(struct rm_worker *w, struct rm_bconn *b, bool mid_response);
 /* Periodic: idle timeouts, lifetimes, min idle, cross-worker shedding,
  * borrow timeouts. */
 void pool_maintain(struct rm_worker *w);
+/* Publish the wait start of w's oldest queued session (0 if none). */
+void pool_note_oldest_wait(struct rm_worker *w);
 /* Hand ready conns to waiting sessions after any change. */
 void pool_serve_waiters(struct rm_worker *w);
 

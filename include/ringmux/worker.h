@@ -25,13 +25,14 @@ struct rm_pool;
 
 /* Process-wide state shared by all workers. */
 struct rm_shared {
-    _Atomic(struct rm_config *) cfg;    /* current config; old ones live until exit */
-    struct hs_server_info server;       /* what clients are told about the server */
-    atomic_int backend_total;           /* open + opening backend conns, all workers */
-    atomic_int clients_total;           /* open client sessions, all workers */
-    atomic_int waiting[RM_MAX_WORKERS]; /* sessions queued for a backend, per worker */
-    atomic_uint next_session_id;        /* connection ids handed to clients */
-    atomic_bool stopping;               /* graceful shutdown requested */
+    _Atomic(struct rm_config *) cfg;                 /* current config; old ones live until exit */
+    struct hs_server_info server;                    /* what clients are told about the server */
+    atomic_int backend_total;                        /* open + opening backend conns, all workers */
+    atomic_int clients_total;                        /* open client sessions, all workers */
+    atomic_int waiting[RM_MAX_WORKERS];              /* sessions queued for a backend, per worker */
+    _Atomic uint64_t oldest_wait_ms[RM_MAX_WORKERS]; /* wait start of each worker's FIFO head, 0 if empty */
+    atomic_uint next_session_id;                     /* connection ids handed to clients */
+    atomic_bool stopping;                            /* graceful shutdown requested */
     int n_workers;
     struct rm_worker *workers;   /* array of n_workers */
     struct rm_metrics **metrics; /* per-worker metric sets, for the admin endpoint */

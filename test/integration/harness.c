@@ -464,9 +464,10 @@ static int write_ini(struct it_proxy *p, const char *ringmux_ini, const char *po
             "[ringmux]\n"
             "listen = 127.0.0.1:%d\n"
             "admin_listen = 127.0.0.1:%d\n"
-            "workers = 2\n"
             "log_level = info\n",
             p->port, p->admin_port);
+    if (!ringmux_ini || !strstr(ringmux_ini, "workers"))
+        fputs("workers = 2\n", f);
     if (ringmux_ini) {
         fputs(ringmux_ini, f);
         if (*ringmux_ini && ringmux_ini[strlen(ringmux_ini) - 1] != '\n')

@@ -351,10 +351,17 @@ int main(void)
     if (it_direct_mode()) {
         it_skip("backend connection limit and pin metrics");
     } else {
+        /* The pool never holds more than MAX_BACKEND conns at once; with two
+         * workers sharing two slots and clients sitting in transactions, a
+         * starving worker may take a slot over (close + reopen), so a few
+         * more than MAX_BACKEND may have been opened in total. */
+        double open_now = it_metric(&P, "ringmux_backend_connections");
+        IT_CHECK(open_now >= 0 && open_now <= MAX_BACKEND, "ringmux_backend_connections = %g, limit %d",
+                 open_now, MAX_BACKEND);
         double opened = it_metric(&P, "ringmux_backend_connections_opened_total");
-        IT_CHECK(opened >= 1 && opened <= MAX_BACKEND,
+        IT_CHECK(opened >= 1 && opened <= 4 * MAX_BACKEND,
                  "ringmux_backend_connections_opened_total = %g, expected 1..%d", opened,
-                 MAX_BACKEND);
+                 4 * MAX_BACKEND);
         double pins = it_metric_sum(&P, "ringmux_pins_total");
         IT_CHECK(pins <= 0,
                  "ringmux_pins_total sums to %g: tracked state must be replayed, "

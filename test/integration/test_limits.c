@@ -1,0 +1,372 @@
+/* The proxy's own limits, each on its own proxy:
+ *   - connection_borrow_timeout: with max_backend_connections = 1 and the
+ *     one connection held by a transaction, another client's statement
+ *     gets ERR 1040 naming connection_borrow_timeout after about the
+ *     configured 1 s; once the transaction commits it works;
+ *   - max_client_connections = 5: the 6th client gets ERR 1040 "Too many
+ *     connections"; once one leaves, a new one gets in;
+ *   - idle_client_timeout = 2s: an idle client is disconnected after about
+ *     2 s, a busy or chatty one is not;
+ *   - graceful shutdown: a client in the middle of SELECT SLEEP(2) when
+ *     SIGTERM arrives still gets its result; idle clients are let go, a
+ *     transaction left open is rolled back, new connections are refused,
+ *     and the proxy exits cleanly. */
+#include "harness.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char T[64];
+
+/* Run sql; 0 or the error code (nothing recorded). */
+static unsigned try_query(MYSQL *m, const char *sql)
+{
+    if (mysql_query(m, sql) != 0)
+        return mysql_errno(m);
+    MYSQL_RES *r = mysql_store_result(m);
+    if (r)
+        mysql_free_result(r);
+    return mysql_field_count(m) && !r ? mysql_errno(m) : 0;
+}
+
+static bool lost_class(unsigned e)
+{
+    return e == 2013 || e == 2006;
+}
+
+/* ---- connection_borrow_timeout ------------------------------------------ */
+
+static void test_borrow_timeout(void)
+{
+    if (it_direct_mode()) {
+        it_skip("test_borrow_timeout: a proxy limit");
+        return;
+    }
+    struct it_proxy P;
+    if (it_proxy_start(&P, "max_backend_connections = 1\nconnection_borrow_timeout = 1s\n") != 0) {
+        IT_FAIL("borrow timeout: proxy did not start");
+        return;
+    }
+    /* The B clients log in without a default database: nothing to check
+     * on a backend at connect time, so only their statements need the
+     * pool.  Several of them, so that both workers have some. */
+    enum { N_B = 4 };
+    MYSQL *a = it_connect_proxy(&P, IT_DB);
+    MYSQL *b[N_B] = {0};
+    if (!a)
+        goto out;
+    for (int i = 0; i < N_B; i++)
+        if (!(b[i] = it_connect_ex(P.host, P.port, IT_USER, IT_PASSWORD, NULL, 0)))
+            goto out;
+    it_query(a, "BEGIN");
+    it_queryf(a, "INSERT INTO %s VALUES (1)", T);
+    for (int round = 0; round < N_B + 2; round++) {
+        MYSQL *m = b[round % N_B];
+        double t0 = it_now();
+        unsigned e = try_query(m, "SELECT 1");
+        double took = it_now() - t0;
+        fprintf(stderr, "borrow timeout, round %d: %u '%s' after %.2f s\n", round, e, mysql_error(m), took);
+        IT_CHECK(e == 1040, "B while A holds the only connection: got %u '%s', expected ERR 1040", e,
+                 e ? mysql_error(m) : "success");
+        if (e == 1040) {
+            IT_CHECK(strstr(mysql_error(m), "connection_borrow_timeout") != NULL,
+                     "the borrow-timeout error does not name connection_borrow_timeout: %s", mysql_error(m));
+            IT_EQ_STR(mysql_sqlstate(m), "08004");
+        }
+        IT_CHECK(took >= 0.9 && took <= 2.0, "ERR 1040 came after %.2f s, expected about 1 s", took);
+    }
+    /* A is unaffected, and once it commits every B gets the connection in
+     * turn.  KNOWN BUG (per-worker backend share): with 2 workers and
+     * max_backend_connections = 1, worker 0's share is the one connection;
+     * once it owns it, it never hands it over, so the clients of worker 1
+     * keep getting ERR 1040 although the connection is idle (and when
+     * worker 0's connection is given to worker 1, worker 0's clients -
+     * A among them - get ERR 1040 from then on). */
+    IT_EQ_INT(it_scalar_int(a, "SELECT @@in_transaction"), 1);
+    it_query(a, "COMMIT");
+    for (int i = 0; i < N_B; i++) {
+        double t0 = it_now();
+        unsigned e = try_query(b[i], "SELECT 2");
+        IT_CHECK(e == 0, "B%d after A committed: %u '%s' after %.2f s", i, e, mysql_error(b[i]), it_now() - t0);
+    }
+    IT_EQ_INT(it_scalar_int(a, "SELECT 3"), 3);
+    if (!it_direct_mode()) {
+        double to = it_metric(&P, "ringmux_borrow_timeouts_total");
+        IT_CHECK(to >= N_B + 2, "ringmux_borrow_timeouts_total = %g, expected >= %d", to, N_B + 2);
+        double bc = it_metric(&P, "ringmux_backend_connections");
+        IT_CHECK(bc <= 1, "ringmux_backend_connections = %g with max_backend_connections = 1", bc);
+    }
+out:
+    if (a)
+        mysql_close(a);
+    for (int i = 0; i < N_B; i++)
+        if (b[i])
+            mysql_close(b[i]);
+    IT_CHECK(it_proxy_alive(&P), "borrow timeout: proxy died");
+    IT_CHECK(it_proxy_stop(&P) == 0, "borrow timeout: proxy did not shut down cleanly");
+}
+
+/* ---- max_client_connections ---------------------------------------------- */
+
+static void test_max_clients(void)
+{
+    if (it_direct_mode()) {
+        it_skip("test_max_clients: a proxy limit");
+        return;
+    }
+    struct it_proxy P;
+    if (it_proxy_start_ex(&P, "max_client_connections = 5\n", NULL) != 0) {
+        IT_FAIL("max clients: proxy did not start");
+        return;
+    }
+    MYSQL *c[5] = {0};
+    for (int i = 0; i < 5; i++) {
+        c[i] = it_connect_proxy(&P, IT_DB);
+        if (!c[i])
+            goto out;
+        IT_EQ_INT(it_scalar_int(c[i], "SELECT 1"), 1);
+    }
+    for (int k = 0; k < 3; k++) {
+        struct it_error e;
+        int rc = it_connect_error(P.host, P.port, IT_USER, IT_PASSWORD, IT_DB, &e);
+        IT_CHECK(rc == 0, "client 6 connected with max_client_connections = 5");
+        if (rc == 0) {
+            fprintf(stderr, "client 6: %u (%s) %s\n", e.code, e.sqlstate, e.message);
+            IT_CHECK(e.code == 1040, "client 6: error %u '%s', expected 1040", e.code, e.message);
+            IT_CHECK(strstr(e.message, "Too many connections") != NULL,
+                     "client 6: message '%s' does not say Too many connections", e.message);
+        }
+    }
+    /* The five are unaffected. */
+    for (int i = 0; i < 5; i++)
+        IT_EQ_INT(it_scalar_int(c[i], "SELECT 2"), 2);
+    /* One leaves: a new client gets in (the slot frees asynchronously). */
+    mysql_close(c[0]);
+    c[0] = NULL;
+    double t0 = it_now();
+    struct it_error e;
+    bool in = false;
+    while (!in && it_now() - t0 < 3) {
+        in = it_connect_error(P.host, P.port, IT_USER, IT_PASSWORD, IT_DB, &e) == -1;
+        if (!in)
+            it_usleep(100000);
+    }
+    IT_CHECK(in, "no client could connect within 3 s after one of five left: %u %s", e.code, e.message);
+    /* That one left too: wait until the proxy counts 4, then a real one. */
+    it_metric_wait(&P, "ringmux_client_connections", 4, 3);
+    MYSQL *n = it_connect_proxy(&P, IT_DB);
+    if (n) {
+        IT_EQ_INT(it_scalar_int(n, "SELECT 3"), 3);
+        mysql_close(n);
+    }
+    if (!it_direct_mode()) {
+        double rej = it_metric(&P, "ringmux_clients_rejected_total");
+        IT_CHECK(rej >= 3, "ringmux_clients_rejected_total = %g, expected >= 3", rej);
+    }
+out:
+    for (int i = 0; i < 5; i++)
+        if (c[i])
+            mysql_close(c[i]);
+    IT_CHECK(it_proxy_alive(&P), "max clients: proxy died");
+    IT_CHECK(it_proxy_stop(&P) == 0, "max clients: proxy did not shut down cleanly");
+}
+
+/* ---- idle_client_timeout ---------------------------------------------------- */
+
+struct busy {
+    MYSQL *m;
+    pthread_t thread;
+    unsigned err;
+    char errmsg[256];
+};
+
+static void *busy_main(void *arg)
+{
+    struct busy *b = arg;
+    b->err = try_query(b->m, "SELECT SLEEP(3)");
+    snprintf(b->errmsg, sizeof b->errmsg, "%s", mysql_error(b->m));
+    return NULL;
+}
+
+static void test_idle_timeout(void)
+{
+    if (it_direct_mode()) {
+        it_skip("test_idle_timeout: a proxy limit");
+        return;
+    }
+    struct it_proxy P;
+    if (it_proxy_start_ex(&P, "idle_client_timeout = 2s\n", NULL) != 0) {
+        IT_FAIL("idle timeout: proxy did not start");
+        return;
+    }
+    MYSQL *idle = it_connect_proxy(&P, IT_DB);
+    MYSQL *chatty = it_connect_proxy(&P, IT_DB);
+    struct busy busy = {.m = it_connect_proxy(&P, IT_DB)};
+    if (!idle || !chatty || !busy.m)
+        goto out;
+    IT_EQ_INT(it_scalar_int(idle, "SELECT 1"), 1);
+    double t0 = it_now();
+    double before = it_metric(&P, "ringmux_client_connections");
+    /* busy: one statement longer than the timeout must not be cut. */
+    pthread_create(&busy.thread, NULL, busy_main, &busy);
+    /* chatty: a statement every 0.5 s for 4 s stays connected. */
+    double closed_at = -1;
+    while (it_now() - t0 < 4.5) {
+        IT_EQ_INT(it_scalar_int(chatty, "SELECT 4"), 4);
+        if (closed_at < 0 && !it_direct_mode() && it_metric(&P, "ringmux_client_connections") < before)
+            closed_at = it_now() - t0;
+        it_usleep(500000);
+    }
+    pthread_join(busy.thread, NULL);
+    IT_CHECK(busy.err == 0, "SELECT SLEEP(3) with idle_client_timeout = 2s: %u %s", busy.err, busy.errmsg);
+    if (!it_direct_mode()) {
+        fprintf(stderr, "idle client closed after %.2f s (idle_client_timeout = 2s)\n", closed_at);
+        IT_CHECK(closed_at >= 1.9 && closed_at <= 4,
+                 "the idle client was closed after %.2f s (-1: not within 4.5 s), expected about "
+                 "2 s",
+                 closed_at);
+    }
+    unsigned e = try_query(idle, "SELECT 5");
+    IT_CHECK(lost_class(e), "idle client after 4.5 s: got %u '%s', expected a lost connection", e,
+             e ? mysql_error(idle) : "success");
+    /* The busy one ran 3 s and then idled about 1.5 s: still there. */
+    e = try_query(busy.m, "SELECT 6");
+    IT_CHECK(e == 0, "client that ran SELECT SLEEP(3): next statement got %u '%s'", e, mysql_error(busy.m));
+out:
+    if (idle)
+        mysql_close(idle);
+    if (chatty)
+        mysql_close(chatty);
+    if (busy.m)
+        mysql_close(busy.m);
+    IT_CHECK(it_proxy_alive(&P), "idle timeout: proxy died");
+    IT_CHECK(it_proxy_stop(&P) == 0, "idle timeout: proxy did not shut down cleanly");
+}
+
+/* ---- graceful shutdown --------------------------------------------------------- */
+
+struct sleeper {
+    MYSQL *m;
+    pthread_t thread;
+    unsigned err;
+    char errmsg[256];
+    char value[32];
+};
+
+static void *sleeper_main(void *arg)
+{
+    struct sleeper *s = arg;
+    s->value[0] = '\0';
+    if (mysql_query(s->m, "SELECT SLEEP(2), 'finished'") != 0) {
+        s->err = mysql_errno(s->m);
+        snprintf(s->errmsg, sizeof s->errmsg, "%s", mysql_error(s->m));
+        return NULL;
+    }
+    MYSQL_RES *r = mysql_store_result(s->m);
+    MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
+    if (row && row[0] && row[1])
+        snprintf(s->value, sizeof s->value, "%s %s", row[0], row[1]);
+    else
+        s->err = mysql_errno(s->m) ? mysql_errno(s->m) : 1;
+    snprintf(s->errmsg, sizeof s->errmsg, "%s", mysql_error(s->m));
+    if (r)
+        mysql_free_result(r);
+    return NULL;
+}
+
+static void test_graceful_shutdown(void)
+{
+    if (it_direct_mode()) {
+        it_skip("graceful shutdown of the proxy");
+        return;
+    }
+    struct it_proxy P;
+    if (it_proxy_start(&P, NULL) != 0) {
+        IT_FAIL("shutdown: proxy did not start");
+        return;
+    }
+    struct sleeper s = {.m = it_connect_proxy(&P, IT_DB)};
+    MYSQL *idle = it_connect_proxy(&P, IT_DB);
+    MYSQL *tx = it_connect_proxy(&P, IT_DB);
+    if (!s.m || !idle || !tx) {
+        IT_CHECK(it_proxy_stop(&P) == 0, "shutdown: proxy did not shut down cleanly");
+        goto out;
+    }
+    IT_EQ_INT(it_scalar_int(idle, "SELECT 1"), 1);
+    it_query(tx, "BEGIN");
+    it_queryf(tx, "INSERT INTO %s VALUES (42)", T);
+    pthread_create(&s.thread, NULL, sleeper_main, &s);
+    it_usleep(500000); /* the SLEEP is running */
+    double t0 = it_now();
+    IT_CHECK(it_proxy_signal(&P, SIGTERM) == 0, "could not send SIGTERM");
+    it_usleep(300000);
+    /* New clients are turned away while it drains. */
+    struct it_error e;
+    IT_CHECK(it_connect_error(P.host, P.port, IT_USER, IT_PASSWORD, IT_DB, &e) == 0,
+             "a new client could connect after SIGTERM");
+    pthread_join(s.thread, NULL);
+    /* KNOWN BUG: when the statement completes, the session becomes idle and
+     * is closed at once ("proxy shutting down": stop_sessions() /
+     * become_idle() call sess_close(), which kills the socket without
+     * flushing), so the result queued for the client is lost and the
+     * client sees 2013 Lost connection. */
+    fprintf(stderr, "statement in flight at SIGTERM: '%s' (error %u %s) %.2f s after SIGTERM\n", s.value, s.err,
+            s.errmsg, it_now() - t0);
+    IT_CHECK(s.err == 0 && strcmp(s.value, "0 finished") == 0,
+             "SELECT SLEEP(2) in flight at SIGTERM: got '%s', error %u %s", s.value, s.err, s.errmsg);
+    /* Idle clients are let go: their next statement fails. */
+    unsigned err = try_query(idle, "SELECT 1");
+    IT_CHECK(err != 0, "an idle client still runs statements after SIGTERM");
+    IT_CHECK(it_proxy_stop(&P) == 0, "shutdown: the proxy did not exit cleanly after SIGTERM");
+    fprintf(stderr, "proxy exited %.2f s after SIGTERM\n", it_now() - t0);
+    IT_CHECK(it_now() - t0 < 12, "the proxy took %.1f s to stop", it_now() - t0);
+    /* The open transaction was not committed. */
+    MYSQL *d = it_connect_direct(IT_DB);
+    if (d) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "SELECT COUNT(*) FROM %s WHERE a = 42", T);
+        IT_EQ_INT(it_scalar_int(d, sql), 0);
+        mysql_close(d);
+    }
+out:
+    if (s.m)
+        mysql_close(s.m);
+    if (idle)
+        mysql_close(idle);
+    if (tx)
+        mysql_close(tx);
+}
+
+int main(void)
+{
+    it_watchdog(170);
+    snprintf(T, sizeof T, "lim_%d", (int)getpid());
+    MYSQL *d = it_connect_direct(IT_DB);
+    if (!d)
+        return it_done();
+    it_queryf(d, "DROP TABLE IF EXISTS %s", T);
+    it_queryf(d, "CREATE TABLE %s (a INT) ENGINE=InnoDB", T);
+    static const struct {
+        const char *name;
+        void (*run)(void);
+    } cases[] = {
+        {"connection_borrow_timeout", test_borrow_timeout},
+        {"max_client_connections", test_max_clients},
+        {"idle_client_timeout", test_idle_timeout},
+        {"graceful shutdown", test_graceful_shutdown},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        double t0 = it_now();
+        long f0 = it_failures();
+        cases[i].run();
+        fprintf(stderr, "case %-26s %5.2f s, %ld failures\n", cases[i].name, it_now() - t0, it_failures() - f0);
+    }
+    it_queryf(d, "DROP TABLE IF EXISTS %s", T);
+    mysql_close(d);
+    return it_done();
+}
