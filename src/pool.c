@@ -26,7 +26,7 @@
 #define RAMP_MS       50
 /* Another worker's session waiting this long is starving: a released conn
  * here is closed so that worker can open one. */
-#define STARVE_MS     100
+#define STARVE_MS     500
 
 const char *bc_state_str(enum bconn_state s)
 {

@@ -24,6 +24,10 @@
 
 /* Client input beyond this while a command is in flight pauses reading. */
 #define SESS_PIPELINE_MAX         (1024 * 1024)
+/* After a statement with warnings, the session keeps its conn through at
+ * most this many following statements that use no table (MariaDB keeps the
+ * diagnostics area through them), so a late SHOW WARNINGS still sees them. */
+#define DIAG_HOLD_STATEMENTS      2
 /* Clients must finish the handshake within this long. */
 #define SESS_HANDSHAKE_TIMEOUT_MS 10000
 
@@ -359,6 +363,7 @@ static void cmd_reset_connection(struct rm_session *s)
     s->hold = false;
     s->lost_trans = false;
     s->cursor_open = false;
+    s->rc_known = s->fr_known = s->diag_held = false;
     s->last_insert_id = 0;
     stmt_reg_clear(&s->stmts);
     s->status = SERVER_STATUS_AUTOCOMMIT;
@@ -408,6 +413,7 @@ static void cmd_change_user(struct rm_session *s, const uint8_t *p, size_t n)
     state_clear(&s->st);
     s->st.multi_stmt = (s->caps & CLIENT_MULTI_STATEMENTS) != 0;
     s->in_trans = s->hold = s->lost_trans = s->cursor_open = false;
+    s->rc_known = s->fr_known = s->diag_held = false;
     s->last_insert_id = 0;
     stmt_reg_clear(&s->stmts);
     s->status = SERVER_STATUS_AUTOCOMMIT;
@@ -718,6 +724,29 @@ void sess_on_sync_step(struct rm_session *s, bool ok, const uint8_t *errp, size_
     run_sync(s, b);
 }
 
+/* ROW_COUNT() and FOUND_ROWS() as the session would see them after the
+ * response just relayed: exact after a single statement (text or
+ * prepared); unknown after errors, multi-statements and CALL. */
+static void track_counts(struct rm_session *s, const struct rm_resp *r)
+{
+    if (s->cmd_byte != COM_QUERY && s->cmd_byte != COM_STMT_EXECUTE)
+        return; /* other commands leave both alone */
+    bool multi = s->cmd_byte == COM_QUERY && (s->cls.flags & CLS_MULTI);
+    bool call = s->cmd_byte == COM_QUERY && (s->cls.flags & CLS_WRITE) && r->had_resultset;
+    if (r->is_err || multi || call) {
+        s->rc_known = s->fr_known = false;
+        return;
+    }
+    s->rc_known = true;
+    if (r->had_resultset) {
+        s->row_count = -1;
+        s->found_rows = r->last_rows;
+        s->fr_known = s->cls.pin != PIN_CALC_FOUND_ROWS; /* then only the conn knows the full count */
+    } else {
+        s->row_count = (int64_t)r->affected_rows;
+    }
+}
+
 void sess_on_response_done(struct rm_session *s)
 {
     struct rm_bconn *b = s->bc;
@@ -755,8 +784,20 @@ void sess_on_response_done(struct rm_session *s)
     /* Warnings (and errors) live in the connection's diagnostics area until
      * the next statement: keep the conn so SHOW WARNINGS sees them.  Long
      * data waits on the server for the EXECUTE that follows. */
-    s->hold =
-        r->is_err || r->warnings > 0 || (s->cls.flags & CLS_TXN_ONESHOT) || s->cmd_byte == COM_STMT_SEND_LONG_DATA;
+    /* Through a few table-less statements (bounded, so a chatty client
+     * that once got a warning does not keep a conn forever). */
+    track_counts(s, r);
+    bool diag = false;
+    if (r->is_err || r->warnings > 0) {
+        diag = true;
+        s->diag_left = DIAG_HOLD_STATEMENTS;
+    } else if (s->diag_held && s->keeps_diag && s->diag_left > 0) {
+        diag = true;
+        if (!(s->cls.flags & CLS_DIAGNOSTICS))
+            s->diag_left--;
+    }
+    s->diag_held = diag;
+    s->hold = diag || (s->cls.flags & CLS_TXN_ONESHOT) || s->cmd_byte == COM_STMT_SEND_LONG_DATA;
     if (!r->is_err && (s->cls.flags & CLS_SET_CHARSET))
         s->refresh_collation = true;
     s->cls.flags = 0;
@@ -897,6 +938,117 @@ static uint8_t *join_payload(const uint8_t *data, size_t raw, size_t payload)
     return p;
 }
 
+/* Answer "SELECT ROW_COUNT()" / "SELECT FOUND_ROWS()" (optionally with an
+ * alias) from the session's own values, with the metadata the server uses.
+ * Returns false when the text is anything else (the statement then runs on
+ * the server, on the session's pinned conn). */
+static bool answer_counts(struct rm_session *s, const char *sql, size_t len)
+{
+    struct lexer lx;
+    struct lex_token t, fn, close, alias = {0};
+    lex_init(&lx, sql, len);
+    if (lex_next(&lx, &t) != LEX_WORD || !lex_is(&t, "SELECT"))
+        return false;
+    if (lex_next(&lx, &fn) != LEX_WORD)
+        return false;
+    bool rc = lex_is(&fn, "ROW_COUNT");
+    if (!rc && !lex_is(&fn, "FOUND_ROWS"))
+        return false;
+    if (rc ? !s->rc_known : !s->fr_known)
+        return false;
+    if (lex_next(&lx, &t) != LEX_LPAREN || lex_next(&lx, &close) != LEX_RPAREN)
+        return false;
+    enum lex_type ty = lex_next(&lx, &t);
+    if (ty == LEX_WORD && lex_is(&t, "AS"))
+        ty = lex_next(&lx, &t);
+    if (ty == LEX_WORD || ty == LEX_QIDENT) {
+        alias = t;
+        ty = lex_next(&lx, &t);
+    }
+    while (ty == LEX_SEMI)
+        ty = lex_next(&lx, &t);
+    if (ty != LEX_EOF)
+        return false;
+    /* Column name: the alias, or the expression as written. */
+    char name[256];
+    size_t nl;
+    if (alias.len && alias.type == LEX_QIDENT) {
+        nl = 0;
+        for (uint32_t i = 1; i + 1 < alias.len && nl < sizeof(name); i++) {
+            if (alias.p[i] == '`' && alias.p[i + 1] == '`')
+                i++;
+            name[nl++] = alias.p[i];
+        }
+    } else if (alias.len) {
+        nl = alias.len < sizeof(name) ? alias.len : sizeof(name);
+        memcpy(name, alias.p, nl);
+    } else {
+        nl = (size_t)(close.p + close.len - fn.p);
+        if (nl > sizeof(name))
+            return false;
+        memcpy(name, fn.p, nl);
+    }
+    char val[32];
+    int vl = rc ? snprintf(val, sizeof(val), "%lld", (long long)s->row_count)
+                : snprintf(val, sizeof(val), "%llu", (unsigned long long)s->found_rows);
+    uint8_t seq = 1;
+    struct rm_buf *out = &s->c.out;
+    struct pkt_writer w;
+    pkt_begin(&w, out, seq);
+    pkt_add_lenenc(&w, 1);
+    seq = (uint8_t)pkt_end(&w);
+    pkt_begin(&w, out, seq); /* column definition, as MariaDB sends it */
+    pkt_add_lenenc_str(&w, "def", 3);
+    pkt_add_lenenc_str(&w, "", 0);
+    pkt_add_lenenc_str(&w, "", 0);
+    pkt_add_lenenc_str(&w, "", 0);
+    pkt_add_lenenc_str(&w, name, nl);
+    pkt_add_lenenc_str(&w, "", 0);
+    pkt_add_u8(&w, 0x0c);
+    pkt_add_u16(&w, 63);     /* binary */
+    pkt_add_u32(&w, 21);     /* display length */
+    pkt_add_u8(&w, 0x08);    /* MYSQL_TYPE_LONGLONG */
+    pkt_add_u16(&w, 0x8081); /* NOT_NULL | BINARY | NUM */
+    pkt_add_u8(&w, 0);       /* decimals */
+    pkt_add_u16(&w, 0);
+    seq = (uint8_t)pkt_end(&w);
+    bool deprecate_eof = (s->caps & CLIENT_DEPRECATE_EOF) != 0;
+    if (!deprecate_eof)
+        pkt_write_eof(out, seq++, 0, s->status);
+    pkt_begin(&w, out, seq);
+    pkt_add_lenenc_str(&w, val, (size_t)vl);
+    seq = (uint8_t)pkt_end(&w);
+    if (deprecate_eof) {
+        struct pkt_ok ok = {.status = s->status};
+        pkt_write_ok(out, seq, s->caps & ~CLIENT_SESSION_TRACK, &ok, 0xfe);
+    } else {
+        pkt_write_eof(out, seq, 0, s->status);
+    }
+    conn_flush(&s->c);
+    s->row_count = -1; /* this SELECT is now the previous statement */
+    s->found_rows = 1;
+    s->rc_known = s->fr_known = true;
+    MET_INC(&W(s)->met, commands_local);
+    return true;
+}
+
+/* Does a read statement name a table (a FROM other than FROM DUAL)? */
+static bool sql_uses_table(const char *sql, size_t len)
+{
+    struct lexer lx;
+    struct lex_token t;
+    lex_init(&lx, sql, len);
+    while (lex_next(&lx, &t) != LEX_EOF) {
+        if (t.type == LEX_WORD && lex_is(&t, "FROM")) {
+            struct lex_token u;
+            if (lex_next(&lx, &u) == LEX_WORD && lex_is(&u, "DUAL"))
+                continue;
+            return true;
+        }
+    }
+    return false;
+}
+
 /* A complete command: answer it here or queue it for a backend. */
 static void on_command(struct rm_session *s, const uint8_t *raw, size_t raw_len, const uint8_t *p, size_t n)
 {
@@ -940,6 +1092,9 @@ static void on_command(struct rm_session *s, const uint8_t *raw, size_t raw_len,
                      "close the client connection instead");
             return;
         }
+        if ((s->cls.flags & (CLS_ROW_COUNT | CLS_FOUND_ROWS)) && s->pin == PIN_NONE &&
+            answer_counts(s, (const char *)p + 1, n - 1))
+            return;
         if (s->cls.pin != PIN_NONE)
             sess_pin(s, s->cls.pin);
         /* ROW_COUNT() / FOUND_ROWS() describe the previous statement on the
@@ -1003,6 +1158,12 @@ static void on_command(struct rm_session *s, const uint8_t *raw, size_t raw_len,
     default: cmd_unsupported(s, cmd); return;
     }
     s->hold = s->hold && s->bc; /* a held conn serves exactly this next command */
+    s->diag_held = s->diag_held && s->hold;
+    /* MariaDB keeps the diagnostics area through statements that use no
+     * table (SELECT 1, SHOW WARNINGS, SET ...): while a session holds its
+     * conn for warnings, such statements keep holding it. */
+    s->keeps_diag =
+        s->diag_held && cmd == COM_QUERY && !(s->cls.flags & CLS_WRITE) && !sql_uses_table((const char *)p + 1, n - 1);
     if (buf_append(&s->cmd, raw, raw_len) < 0) {
         sess_close(s, "out of memory");
         return;

@@ -72,12 +72,19 @@ struct rm_session {
     struct stmt_registry stmts;  /* its prepared statements */
     uint32_t cur_stmt;           /* proxy statement id of the COM_STMT_* in flight */
     struct stmt_text *prep_text; /* SQL of the COM_STMT_PREPARE in flight */
-    bool cursor_open;            /* a COM_STMT_EXECUTE opened a cursor: keep the conn */
-    bool cmd_option_on;          /* COM_SET_OPTION in flight: multi-statements on? */
-    bool refresh_collation;      /* character_set_connection changed: collation_connection did too */
-    bool lost_trans;             /* its transaction died with a backend conn: tell it */
-    uint8_t resp_seq;            /* sequence id after the last response packet relayed */
-    size_t infile_left;          /* bytes of a LOCAL INFILE packet still to forward */
+    bool diag_held;              /* holding the conn so SHOW WARNINGS sees its diagnostics */
+    bool keeps_diag;
+    bool rc_known, fr_known; /* row_count / found_rows below are exact */
+    int64_t row_count;       /* ROW_COUNT() as the session would see it */
+    uint64_t found_rows;     /* FOUND_ROWS() as the session would see it */
+    uint8_t diag_left; /* table-less statements it may still hold through */ /* the command in flight leaves the
+                                                                                diagnostics area alone */
+    bool cursor_open;       /* a COM_STMT_EXECUTE opened a cursor: keep the conn */
+    bool cmd_option_on;     /* COM_SET_OPTION in flight: multi-statements on? */
+    bool refresh_collation; /* character_set_connection changed: collation_connection did too */
+    bool lost_trans;        /* its transaction died with a backend conn: tell it */
+    uint8_t resp_seq;       /* sequence id after the last response packet relayed */
+    size_t infile_left;     /* bytes of a LOCAL INFILE packet still to forward */
 };
 
 /* Accept a new client socket on worker w: send the greeting. */

@@ -980,12 +980,9 @@ static void test_abandon_long_statement(void)
         if (m[i])
             drop(m[i], fd[i]);
     it_usleep(300000);
-    /* New clients, on both workers, are served right away.
-     * KNOWN BUG: since commit 659e69b the proxy drains the response of a
-     * client that vanished instead of closing the backend connection, with
-     * no bound: the connection stays busy until the abandoned statement
-     * ends (10 s here), so these clients get ERR 1040 after
-     * connection_borrow_timeout (5 s). */
+    /* New clients, on both workers, are served right away: the proxy
+     * interrupts a vanished client's statement (KILL QUERY) or closes its
+     * backend connection rather than waiting for the statement to end. */
     struct prober pr[8];
     memset(pr, 0, sizeof pr);
     double t0 = it_now();

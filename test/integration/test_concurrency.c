@@ -465,10 +465,13 @@ int main(void)
         IT_CHECK(max_backends >= 1 && max_backends <= MAX_BACKEND,
                  "ringmux_backend_connections peaked at %g during the run, limit %d", max_backends,
                  MAX_BACKEND);
+        /* Slots move between the two workers only when one starves (a
+         * close and a reopen); a couple of such moves may happen when the
+         * load is briefly lopsided, never more conns at once than allowed. */
         double opened = it_metric(&P, "ringmux_backend_connections_opened_total");
-        IT_CHECK(opened >= 1 && opened <= MAX_BACKEND,
+        IT_CHECK(opened >= 1 && opened <= 2 * MAX_BACKEND,
                  "ringmux_backend_connections_opened_total = %g, expected 1..%d", opened,
-                 MAX_BACKEND);
+                 2 * MAX_BACKEND);
         double pins = it_metric_sum(&P, "ringmux_pins_total");
         IT_CHECK(pins <= 0, "ringmux_pins_total sums to %g, expected no pins", pins);
         if (pins > 0) {

@@ -81,12 +81,8 @@ static void test_borrow_timeout(void)
         IT_CHECK(took >= 0.9 && took <= 2.0, "ERR 1040 came after %.2f s, expected about 1 s", took);
     }
     /* A is unaffected, and once it commits every B gets the connection in
-     * turn.  KNOWN BUG (per-worker backend share): with 2 workers and
-     * max_backend_connections = 1, worker 0's share is the one connection;
-     * once it owns it, it never hands it over, so the clients of worker 1
-     * keep getting ERR 1040 although the connection is idle (and when
-     * worker 0's connection is given to worker 1, worker 0's clients -
-     * A among them - get ERR 1040 from then on). */
+     * turn, whichever worker it is on (an idle slot moves to the worker
+     * whose sessions wait). */
     IT_EQ_INT(it_scalar_int(a, "SELECT @@in_transaction"), 1);
     it_query(a, "COMMIT");
     for (int i = 0; i < N_B; i++) {
@@ -310,11 +306,8 @@ static void test_graceful_shutdown(void)
     IT_CHECK(it_connect_error(P.host, P.port, IT_USER, IT_PASSWORD, IT_DB, &e) == 0,
              "a new client could connect after SIGTERM");
     pthread_join(s.thread, NULL);
-    /* KNOWN BUG: when the statement completes, the session becomes idle and
-     * is closed at once ("proxy shutting down": stop_sessions() /
-     * become_idle() call sess_close(), which kills the socket without
-     * flushing), so the result queued for the client is lost and the
-     * client sees 2013 Lost connection. */
+    /* The statement completes and its result is flushed before the
+     * session is closed. */
     fprintf(stderr, "statement in flight at SIGTERM: '%s' (error %u %s) %.2f s after SIGTERM\n", s.value, s.err,
             s.errmsg, it_now() - t0);
     IT_CHECK(s.err == 0 && strcmp(s.value, "0 finished") == 0,

@@ -369,12 +369,8 @@ static void noise_step(struct noise *n, MYSQL *m)
 static void starved_check(const char *scenario, long *mark)
 {
     long now = atomic_load(&g_starved);
-    /* KNOWN BUG (per-worker backend share): with max_backend_connections = 2
-     * and 2 workers each worker may open only 1 backend connection
-     * (pool.c worker_share()/reserve_slot()), so while a session is pinned
-     * every other session accepted by the same worker waits out
-     * connection_borrow_timeout and gets ERR 1040, although the other
-     * worker's connection is mostly idle. */
+    /* With one conn pinned, the other serves every noise client in turn:
+     * none may wait out connection_borrow_timeout. */
     IT_CHECK(now == *mark,
              "scenario %s: %ld noise statements got ERR 1040 (no backend connection within "
              "connection_borrow_timeout) while one session was pinned and the pool has 2",
@@ -521,8 +517,7 @@ static void sc_lock_tables(void)
             SAME_CONN(pc, cid, what);
     }
     /* Another client (not pinned: lock_wait_timeout is tracked) waits for
-     * the table lock and times out.  (KNOWN BUG, per-worker backend share:
-     * on the pinned client's worker it may get ERR 1040 instead.) */
+     * the table lock and times out. */
     MYSQL *oc = fresh();
     if (oc) {
         it_query(oc, "SET SESSION lock_wait_timeout = 1");
@@ -601,9 +596,7 @@ static void sc_get_lock(void)
             SAME_CONN(pc, cid, what);
         it_usleep(2000);
     }
-    /* Another proxy client cannot take it (and is pinned by trying).
-     * KNOWN BUG (per-worker backend share, see starved_check()): when this
-     * client lands on the pinned client's worker it gets ERR 1040 instead. */
+    /* Another proxy client cannot take it (and is pinned by trying). */
     MYSQL *oc = fresh();
     if (oc) {
         IT_EQ_INT(SCALAR_INTF(oc, "SELECT GET_LOCK('%s', 0)", LOCKNAME), 0);
@@ -693,25 +686,12 @@ static void sc_calc_found_rows(void)
     expect_pins(what, &before, "sql_calc_found_rows", 1, NULL);
 }
 
-/* Checks of known, documented gaps of the proxy (see the issue notes) run
- * only with RINGMUX_IT_KNOWN_GAPS=1, so CI stays meaningful while they stay
- * runnable. */
-static bool known_gaps(void)
-{
-    const char *v = getenv("RINGMUX_IT_KNOWN_GAPS");
-    return v && *v == '1';
-}
-
 /* FOUND_ROWS() / ROW_COUNT() after plain statements describe this
  * client's previous statement, whatever the noise clients ran in between.
  * A fresh client each time: the first such read is the one at risk (the
  * proxy may pin from then on: reason row_count, not counted here). */
 static void sc_found_rows(void)
 {
-    if (!known_gaps()) {
-        it_skip("FOUND_ROWS()/ROW_COUNT() on a session's first read (known gap; RINGMUX_IT_KNOWN_GAPS=1 runs it)");
-        return;
-    }
     const char *what = "FOUND_ROWS() / ROW_COUNT() of the previous statement";
     struct pins before;
     pins_snap(&before);
@@ -728,9 +708,7 @@ static void sc_found_rows(void)
             else
                 mysql_free_result(mysql_store_result(c));
             it_usleep(5000); /* noise runs its own statements meanwhile */
-            /* KNOWN BUG: the proxy pins only when FOUND_ROWS() / ROW_COUNT()
-             * is read, and the previous statement's connection has served
-             * other sessions meanwhile: this returns their value (1 / -1). */
+            /* The proxy answers these from the session's own values. */
             IT_EQ_INT(it_scalar_int(c, "SELECT FOUND_ROWS()"), n);
         } else {
             int k = 1 + i % 5;
@@ -789,8 +767,7 @@ static void sc_xa(void)
         snprintf(xid, sizeof xid, "'pinxa_%d_%d'", (int)getpid(), round);
         snprintf(tag, sizeof tag, "xa%d", round);
         MYSQL *pc = fresh();
-        /* oc: an observer; KNOWN BUG (per-worker backend share): on pc's
-         * worker its statements get ERR 1040 while pc is pinned. */
+        /* oc: an observer. */
         MYSQL *oc = fresh();
         if (!pc || !oc) {
             if (pc)
@@ -896,10 +873,8 @@ static void sc_last_insert_id_expr(void)
     expect_pinned_now(what, 1);
     for (int i = 0; i < N_STEPS; i++) {
         it_usleep(2000); /* noise inserts meanwhile */
-        /* KNOWN BUG: the proxy replays "SET last_insert_id=<the session's
-         * last insert id>" (0 here) before every statement reading
-         * LAST_INSERT_ID(), even on the pinned connection, so this reads 0
-         * instead of 7770 - even with no other client at all. */
+        /* The pinned conn holds the value LAST_INSERT_ID(expr) set; the
+         * proxy must not replay the session's last insert id over it. */
         IT_EQ_INT(it_scalar_int(pc, "SELECT LAST_INSERT_ID()"), 7770);
         if (i % 8 == 0)
             SAME_CONN(pc, cid, what);
@@ -1091,17 +1066,13 @@ static void sc_show_warnings(void)
             IT_CHECK(wd == wp, "%s: warning count of '%s' is %d through the proxy, %d directly", what, seq[k], wp, wd);
         }
         it_usleep(300);
-        /* KNOWN BUG (cases 2 and 3): a table-less SELECT neither reports
-         * nor clears the previous statement's warnings in MariaDB, so a
-         * direct SHOW WARNINGS still lists them; the proxy released the
-         * connection after that SELECT and clears the diagnostics area of
-         * the one SHOW WARNINGS gets, so it shows nothing. */
+        /* Cases 2 and 3: a table-less SELECT neither reports nor clears the
+         * previous statement's warnings in MariaDB, so a direct SHOW
+         * WARNINGS still lists them; the proxy keeps the conn through a few
+         * such statements. */
         char *wd = show_warnings(d);
         char *wp = show_warnings(c);
-        bool gap = (i % 5 == 2 || i % 5 == 3) && !known_gaps();
-        if (gap && i < 5)
-            it_skip("SHOW WARNINGS after a table-less SELECT (known gap; RINGMUX_IT_KNOWN_GAPS=1 runs it)");
-        if (wd && wp && !gap)
+        if (wd && wp)
             IT_CHECK(strcmp(wd, wp) == 0, "%s after '%s'%s%s: proxy shows [%s], a direct connection [%s]", what, seq[0],
                      seq[1] ? " + " : "", seq[1] ? seq[1] : "", wp, wd);
         free(wd);
