@@ -55,13 +55,22 @@ void auth_native_proof(const char *pw, size_t pw_len, const uint8_t scramble[AUT
     *out_len = AUTH_NATIVE_LEN;
 }
 
+/* Recompute the proof a client should have sent and compare. */
+typedef void proof_fn(const char *pw, size_t pw_len, const uint8_t *scramble, uint8_t *out, size_t *out_len);
+
+static bool verify_with(proof_fn *fn, const char *pw, size_t pw_len, const uint8_t *scramble, const uint8_t *proof,
+                        size_t proof_len)
+{
+    uint8_t want[AUTH_SHA2_LEN]; /* the longer of the two digests */
+    size_t want_len;
+    fn(pw, pw_len, scramble, want, &want_len);
+    return proof_len == want_len && same_bytes(proof, want, want_len);
+}
+
 bool auth_native_verify(const char *pw, size_t pw_len, const uint8_t scramble[AUTH_SCRAMBLE_LEN], const uint8_t *proof,
                         size_t proof_len)
 {
-    uint8_t want[AUTH_NATIVE_LEN];
-    size_t want_len;
-    auth_native_proof(pw, pw_len, scramble, want, &want_len);
-    return proof_len == want_len && same_bytes(proof, want, want_len);
+    return verify_with(auth_native_proof, pw, pw_len, scramble, proof, proof_len);
 }
 
 void auth_sha2_proof(const char *pw, size_t pw_len, const uint8_t scramble[AUTH_SCRAMBLE_LEN],
@@ -83,10 +92,7 @@ void auth_sha2_proof(const char *pw, size_t pw_len, const uint8_t scramble[AUTH_
 bool auth_sha2_verify(const char *pw, size_t pw_len, const uint8_t scramble[AUTH_SCRAMBLE_LEN], const uint8_t *proof,
                       size_t proof_len)
 {
-    uint8_t want[AUTH_SHA2_LEN];
-    size_t want_len;
-    auth_sha2_proof(pw, pw_len, scramble, want, &want_len);
-    return proof_len == want_len && same_bytes(proof, want, want_len);
+    return verify_with(auth_sha2_proof, pw, pw_len, scramble, proof, proof_len);
 }
 
 int auth_random_scramble(uint8_t *buf, size_t n)
