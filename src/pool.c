@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "ringmux/backend.h"
@@ -267,6 +268,13 @@ void bconn_close(struct rm_bconn *b, const char *reason)
     if (b->clean_close && !b->c.eof && !b->c.dead) {
         pkt_write_cmd(&b->c.out, COM_QUIT, NULL, 0);
         conn_flush(&b->c);
+    }
+    if (!b->clean_close && b->task != TASK_NONE && b->c.fd >= 0) {
+        /* Mid-response: reset the TCP connection (RST) so the server stops
+         * at once; a FIN would leave it blocked writing into a zero window
+         * until net_write_timeout. */
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(b->c.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     }
     b->state = BC_CLOSED;
     b->pool->n_conns--;

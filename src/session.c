@@ -650,7 +650,11 @@ static void become_idle(struct rm_session *s)
     }
     if (s->c.recv_paused)
         conn_resume_recv(&s->c);
-    if (buf_avail(&s->c.in) > 0)
+    /* Pipelined commands: served here, unless this runs inside consume()
+     * already (a command answered without a round trip, e.g.
+     * COM_STMT_SEND_LONG_DATA), whose loop goes on by itself - no
+     * recursion, no second reader of the same bytes. */
+    if (!s->consuming && buf_avail(&s->c.in) > 0)
         process_input(s);
 }
 
@@ -1206,7 +1210,7 @@ static size_t infile_data(struct rm_session *s, const uint8_t *data, size_t len)
 }
 
 /* Consume client bytes according to the state; returns bytes used. */
-static size_t consume(struct rm_session *s, const uint8_t *data, size_t len)
+static size_t consume_packets(struct rm_session *s, const uint8_t *data, size_t len)
 {
     size_t off = 0;
     while (off < len) {
@@ -1264,6 +1268,17 @@ static size_t consume(struct rm_session *s, const uint8_t *data, size_t len)
         if (s->state == SESS_DEAD || s->state == SESS_CLOSING)
             return len;
     }
+    return off;
+}
+
+/* consume_packets() with the re-entrancy guard become_idle() checks. */
+static size_t consume(struct rm_session *s, const uint8_t *data, size_t len)
+{
+    bool outer = !s->consuming;
+    s->consuming = true;
+    size_t off = consume_packets(s, data, len);
+    if (outer)
+        s->consuming = false;
     return off;
 }
 

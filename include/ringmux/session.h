@@ -74,6 +74,7 @@ struct rm_session {
     struct stmt_text *prep_text; /* SQL of the COM_STMT_PREPARE in flight */
     bool diag_held;              /* holding the conn so SHOW WARNINGS sees its diagnostics */
     bool keeps_diag;
+    bool consuming;          /* inside consume(): don't re-enter it */
     bool rc_known, fr_known; /* row_count / found_rows below are exact */
     int64_t row_count;       /* ROW_COUNT() as the session would see it */
     uint64_t found_rows;     /* FOUND_ROWS() as the session would see it */
