@@ -54,6 +54,9 @@ int net_listen(const struct rm_addr *addr, bool reuseport, char *err, size_t err
         close(fd);
         return -1;
     }
+    /* Accepted sockets inherit these from the listener on Linux: no
+     * setsockopt calls per client. */
+    net_tune(fd);
     if (listen(fd, 4096) < 0) {
         snprintf(err, errlen, "listen: %s", strerror(errno));
         close(fd);

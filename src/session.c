@@ -91,8 +91,7 @@ void sess_accept(struct rm_worker *w, int fd)
         MET_INC(&w->met, clients_rejected);
         return;
     }
-    net_tune(fd);
-    link_init(&s->wait_link);
+    link_init(&s->wait_link); /* TCP_NODELAY/keepalive come from the listener */
     link_push_back(&w->sessions, &s->link);
     s->id = atomic_fetch_add(&w->sh->next_session_id, 1);
     s->last_active_ms = w->now_ms;

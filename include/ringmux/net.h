@@ -13,7 +13,8 @@
 int net_listen(const struct rm_addr *addr, bool reuseport, char *err, size_t errlen);
 /* Resolve a numeric rm_addr into a sockaddr (no DNS: hosts are numeric). */
 int net_sockaddr(const struct rm_addr *addr, struct sockaddr_storage *ss, socklen_t *len);
-/* Set TCP_NODELAY and keepalive on a connected socket. */
+/* Set TCP_NODELAY and keepalive on a socket (listeners pass them on to
+ * the sockets they accept). */
 void net_tune(int fd);
 
 #endif
