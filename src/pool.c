@@ -286,6 +286,12 @@ void bconn_close(struct rm_bconn *b, const char *reason)
     w->kick_waiters = true; /* a freed slot may let a waiter open a conn */
 }
 
+void bconn_retire(struct rm_bconn *b, const char *reason)
+{
+    b->clean_close = true;
+    bconn_close(b, reason);
+}
+
 void bconn_free(struct rm_bconn *b)
 {
     state_free(&b->st);
@@ -973,37 +979,31 @@ static void conn_ready(struct rm_bconn *b)
     struct rm_worker *w = b->c.w;
     if (b->state <= BC_INIT)
         b->pool->n_opening--;
-    b->state = BC_IDLE; /* transiently, for attach() bookkeeping below */
+    b->state = BC_ACTIVE; /* ready, owned by nobody until decided below */
     b->task = TASK_NONE;
     struct rm_link *pos;
     for (pos = w->waiters.next; pos != &w->waiters; pos = pos->next) {
         struct rm_session *s = link_entry(pos, struct rm_session, wait_link);
         if (s->pool == b->pool && usable(b, s)) {
             unwait(w, s);
-            b->state = BC_ACTIVE;
-            b->sess = s;
-            s->bc = b;
+            attach(b, s);
             sess_on_backend(s, b);
             return;
         }
     }
     if (atomic_load(&w->sh->stopping)) {
-        b->clean_close = true;
-        b->state = BC_ACTIVE;
-        bconn_close(b, "proxy stopping");
+        bconn_retire(b, "proxy stopping");
         return;
     }
     /* Somebody else is starved of slots: hand ours over if a waiter of
-     * another pool here needs it, or another worker waits while this one
-     * holds more than its fair share. */
+     * another pool here needs it, another worker waits while this one holds
+     * more than its fair share, or another worker starves. */
     bool at_cap = atomic_load(&w->sh->backend_total) >= w->cfg->max_backend_connections;
     bool starving =
         !link_empty(&w->waiters) || (w->n_bconns > worker_share(w) && others_waiting(w)) || others_starving(w);
     if (starving && at_cap) {
-        b->clean_close = true;
-        b->state = BC_ACTIVE;
-        bconn_close(b, link_empty(&w->waiters) ? "borrowed slot given back to another worker"
-                                               : "slot handed to a waiting session of another pool");
+        bconn_retire(b, link_empty(&w->waiters) ? "slot given to another worker"
+                                                : "slot handed to a waiting session of another pool");
         return;
     }
     make_idle(b);
@@ -1043,9 +1043,7 @@ static bool shed_idle(struct rm_worker *w, struct rm_pool *except)
         struct rm_pool *p = link_entry(pos, struct rm_pool, link);
         if (p == except || link_empty(&p->idle))
             continue;
-        struct rm_bconn *b = link_entry(p->idle.prev, struct rm_bconn, link);
-        b->clean_close = true;
-        bconn_close(b, "slot needed by another pool");
+        bconn_retire(link_entry(p->idle.prev, struct rm_bconn, link), "slot needed by another pool");
         return true;
     }
     return false;
@@ -1074,9 +1072,8 @@ struct rm_bconn *pool_borrow(struct rm_worker *w, struct rm_session *s)
             if (!shed_idle(w, p)) {
                 if (s->st.schema || s->pending_db || link_empty(&p->idle))
                     return NULL;
-                struct rm_bconn *victim = link_entry(p->idle.prev, struct rm_bconn, link);
-                victim->clean_close = true;
-                bconn_close(victim, "slot needed by a session without a default database");
+                bconn_retire(link_entry(p->idle.prev, struct rm_bconn, link),
+                             "slot needed by a session without a default database");
             }
         }
         if (!reserve_slot(w, beyond))
@@ -1142,8 +1139,7 @@ void pool_release(struct rm_worker *w, struct rm_bconn *b)
     conn_resume_recv(&b->c); /* backpressure from the old client no longer applies */
     int64_t life = w->cfg->backend_max_lifetime_ms;
     if (life > 0 && w->now_ms - b->created_ms >= (uint64_t)life) {
-        b->clean_close = true;
-        bconn_close(b, "backend_max_lifetime reached");
+        bconn_retire(b, "backend_max_lifetime reached");
         return;
     }
     conn_ready(b);
@@ -1172,7 +1168,6 @@ void pool_abandon(struct rm_worker *w, struct rm_bconn *b, bool mid_response)
         char q[48];
         snprintf(q, sizeof(q), "KILL QUERY %u", b->thread_id);
         attach(k, NULL);
-        k->sess = NULL;
         if (bconn_send_internal(k, STEP_KILL, COM_QUERY, q, strlen(q)) < 0) {
             bconn_close(k, "out of memory");
             bconn_close(b, "abandoned before the server answered");
@@ -1252,8 +1247,7 @@ void pool_maintain(struct rm_worker *w)
                 give--;
             }
             if (why) {
-                b->clean_close = true;
-                bconn_close(b, why);
+                bconn_retire(b, why);
                 idle--;
             }
         }

@@ -131,14 +131,25 @@ static void peer_host(struct rm_session *s, char *out, size_t len)
         inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)len);
 }
 
-static void access_denied(struct rm_session *s, const char *user, size_t ulen, bool with_pw)
+/* The server's ERR 1045.  At login the connection then closes; after a
+ * failed COM_CHANGE_USER the session stays as it was (keep). */
+static void access_denied(struct rm_session *s, const char *user, size_t ulen, bool with_pw, bool keep)
 {
     char host[64], msg[256];
     peer_host(s, host, sizeof(host));
     snprintf(msg, sizeof(msg), "Access denied for user '%.*s'@'%s' (using password: %s)", (int)(ulen > 64 ? 64 : ulen),
              user, host, with_pw ? "YES" : "NO");
     MET_INC(&W(s)->met, auth_failures);
-    fail_and_close(s, s->seq, 1045, "28000", msg);
+    if (keep)
+        send_err(s, 1, 1045, "28000", msg);
+    else
+        fail_and_close(s, s->seq, 1045, "28000", msg);
+}
+
+/* Is the plugin name (len bytes, may be NULL) exactly name? */
+static bool is_plugin(const void *plugin, size_t len, const char *name)
+{
+    return plugin && len == strlen(name) && memcmp(plugin, name, len) == 0;
 }
 
 static void start_command(struct rm_session *s);
@@ -206,13 +217,10 @@ static void on_handshake(struct rm_session *s, const uint8_t *p, size_t n)
     s->collation = r.collation ? r.collation : w->sh->server.collation;
     s->seq = 2;
     const struct rm_user *u = cfg_find_user(w->cfg, r.user, r.user_len);
-    bool sha2 =
-        r.plugin && r.plugin_len == strlen(AUTH_PLUGIN_SHA2) && memcmp(r.plugin, AUTH_PLUGIN_SHA2, r.plugin_len) == 0;
-    bool native =
-        !r.plugin || r.plugin_len == 0 ||
-        (r.plugin_len == strlen(AUTH_PLUGIN_NATIVE) && memcmp(r.plugin, AUTH_PLUGIN_NATIVE, r.plugin_len) == 0);
+    bool sha2 = is_plugin(r.plugin, r.plugin_len, AUTH_PLUGIN_SHA2);
+    bool native = r.plugin_len == 0 || is_plugin(r.plugin, r.plugin_len, AUTH_PLUGIN_NATIVE);
     if (!u) {
-        access_denied(s, r.user, r.user_len, r.auth_len > 0);
+        access_denied(s, r.user, r.user_len, r.auth_len > 0, false);
         return;
     }
     if (!native && !sha2) { /* a plugin we don't speak: ask for ours */
@@ -226,7 +234,7 @@ static void on_handshake(struct rm_session *s, const uint8_t *p, size_t n)
         return;
     }
     if (!verify(s, u, sha2, r.auth, r.auth_len)) {
-        access_denied(s, r.user, r.user_len, r.auth_len > 0);
+        access_denied(s, r.user, r.user_len, r.auth_len > 0, false);
         return;
     }
     if (sha2) { /* caching_sha2_password: "fast auth succeeded", then OK */
@@ -246,7 +254,7 @@ static void on_auth_switch_response(struct rm_session *s, const uint8_t *p, size
     const char *name = s->user ? s->user : "";
     const struct rm_user *u = cfg_find_user(w->cfg, name, strlen(name));
     if (!u || !verify(s, u, false, p, n)) {
-        access_denied(s, name, strlen(name), n > 0);
+        access_denied(s, name, strlen(name), n > 0, false);
         return;
     }
     char *db = s->pending_db;
@@ -396,14 +404,9 @@ static void cmd_change_user(struct rm_session *s, const uint8_t *p, size_t n)
     }
     s->seq = 2;
     const struct rm_user *u = cfg_find_user(w->cfg, (const char *)user, ulen);
-    bool sha2 = plugin && plen == strlen(AUTH_PLUGIN_SHA2) && memcmp(plugin, AUTH_PLUGIN_SHA2, plen) == 0;
+    bool sha2 = is_plugin(plugin, plen, AUTH_PLUGIN_SHA2);
     if (!u || !verify(s, u, sha2, auth, alen)) {
-        char host[64], msg[256];
-        peer_host(s, host, sizeof(host));
-        snprintf(msg, sizeof(msg), "Access denied for user '%.*s'@'%s' (using password: %s)",
-                 (int)(ulen > 64 ? 64 : ulen), (const char *)user, host, alen ? "YES" : "NO");
-        MET_INC(&w->met, auth_failures);
-        send_err(s, 1, 1045, "28000", msg);
+        access_denied(s, (const char *)user, ulen, alen > 0, true);
         return;
     }
     /* Everything session-scoped goes, as on a server. */

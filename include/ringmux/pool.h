@@ -161,6 +161,8 @@ void bconn_on_flushed(struct rm_bconn *b);
 void bconn_free(struct rm_bconn *b);
 /* Close a backend conn (counted, logged with reason). */
 void bconn_close(struct rm_bconn *b, const char *reason);
+/* Close a healthy conn politely (COM_QUIT first): idle limits, rebalancing. */
+void bconn_retire(struct rm_bconn *b, const char *reason);
 /* Send an internal command (seq 0) and track its response. */
 int bconn_send_internal(struct rm_bconn *b, enum bconn_step step, uint8_t cmd, const void *arg, size_t len);
 
