@@ -1280,3 +1280,13 @@ bool it_same_at(const char *file, int line, const char *what, const char *direct
                what, lineno, la, a, lb, b, direct, proxy);
     return false;
 }
+
+unsigned it_try_query(MYSQL *m, const char *sql)
+{
+    if (mysql_query(m, sql) != 0)
+        return mysql_errno(m);
+    MYSQL_RES *r = mysql_store_result(m);
+    if (r)
+        mysql_free_result(r);
+    return mysql_field_count(m) && !r ? mysql_errno(m) : 0;
+}

@@ -182,6 +182,9 @@ int it_expect_error_at(const char *file, int line, MYSQL *m, const char *sql, un
  * info); with the IT_STATUS_MASK status bits after each.  Malloc'd text,
  * caller frees.  Two captures of the same statements compare equal iff the
  * client saw the same thing. */
+/* Run sql and discard any result; 0 or the error code (nothing recorded:
+ * for statements expected to fail). */
+unsigned it_try_query(MYSQL *m, const char *sql);
 char *it_capture(MYSQL *m, const char *sql);
 /* Like it_capture for a result already selected by the caller's query:
  * appends the description of the current and all following results. */

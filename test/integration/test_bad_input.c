@@ -32,63 +32,20 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/hash.h>
+
 #define MAX_BACKEND 4
 #define MAX_PACKET  (1 << 20) /* max_allowed_packet = 1M */
 
 static struct it_proxy P;
 static MYSQL *W; /* a witness client, connected throughout: nobody else notices */
 
-/* ---- SHA-1 (for a raw mysql_native_password login) ------------------------ */
-
-static uint32_t rol32(uint32_t x, int k)
-{
-    return (x << k) | (x >> (32 - k));
-}
-
-static void sha1_block(uint32_t h[5], const uint8_t *p)
-{
-    uint32_t w[80];
-    for (int i = 0; i < 16; i++)
-        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
-    for (int i = 16; i < 80; i++)
-        w[i] = rol32(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
-    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
-    for (int i = 0; i < 80; i++) {
-        uint32_t f, k;
-        if (i < 20)
-            f = (b & c) | (~b & d), k = 0x5A827999;
-        else if (i < 40)
-            f = b ^ c ^ d, k = 0x6ED9EBA1;
-        else if (i < 60)
-            f = (b & c) | (b & d) | (c & d), k = 0x8F1BBCDC;
-        else
-            f = b ^ c ^ d, k = 0xCA62C1D6;
-        uint32_t t = rol32(a, 5) + f + e + k + w[i];
-        e = d, d = c, c = rol32(b, 30), b = a, a = t;
-    }
-    h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e;
-}
+/* ---- SHA-1 (for a raw mysql_native_password login), from wolfCrypt ------ */
 
 static void sha1(const uint8_t *data, size_t len, uint8_t out[20])
 {
-    uint32_t h[5] = {0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0};
-    size_t off = 0;
-    for (; len - off >= 64; off += 64)
-        sha1_block(h, data + off);
-    uint8_t blk[128] = {0};
-    size_t rest = len - off;
-    memcpy(blk, data + off, rest);
-    blk[rest] = 0x80;
-    size_t total = rest + 1 + 8 <= 64 ? 64 : 128;
-    uint64_t bits = (uint64_t)len * 8;
-    for (int i = 0; i < 8; i++)
-        blk[total - 1 - i] = (uint8_t)(bits >> (8 * i));
-    sha1_block(h, blk);
-    if (total == 128)
-        sha1_block(h, blk + 64);
-    for (int i = 0; i < 5; i++)
-        for (int j = 0; j < 4; j++)
-            out[4 * i + j] = (uint8_t)(h[i] >> (24 - 8 * j));
+    wc_ShaHash(data, (word32)len, out);
 }
 
 /* mysql_native_password: SHA1(pw) XOR SHA1(scramble + SHA1(SHA1(pw))). */

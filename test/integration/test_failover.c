@@ -46,16 +46,6 @@ static bool lost_class(unsigned e)
     return e == 2013 || e == 2006 || e == 1053 || e == 1927;
 }
 
-/* Run sql; 0 or the error code (no failure recorded). */
-static unsigned try_query(MYSQL *m, const char *sql)
-{
-    if (mysql_query(m, sql) != 0)
-        return mysql_errno(m);
-    MYSQL_RES *r = mysql_store_result(m);
-    if (r)
-        mysql_free_result(r);
-    return mysql_field_count(m) && !r ? mysql_errno(m) : 0;
-}
 
 struct idle_client {
     int id;
@@ -99,7 +89,7 @@ static void *sleeper_main(void *arg)
 {
     struct sleeper *s = arg;
     double t0 = it_now();
-    s->err = try_query(s->m, "SELECT SLEEP(20)");
+    s->err = it_try_query(s->m, "SELECT SLEEP(20)");
     snprintf(s->errmsg, sizeof s->errmsg, "%s", mysql_error(s->m));
     s->took = it_now() - t0;
     return NULL;
@@ -180,7 +170,7 @@ static void test_restart(void)
 
     /* The transaction: its next statement fails, then the session works
      * again and the insert is gone. */
-    unsigned e = try_query(tx, "SELECT COUNT(*) FROM seq_1_to_3");
+    unsigned e = it_try_query(tx, "SELECT COUNT(*) FROM seq_1_to_3");
     IT_CHECK(lost_class(e), "client in a transaction: next statement got %u '%s', expected a lost-connection error", e,
              e ? mysql_error(tx) : "success");
     IT_EQ_INT(it_scalar_int(tx, "SELECT @@in_transaction"), 0);
@@ -247,7 +237,7 @@ static void *waiter_main(void *arg)
 {
     struct waiter *w = arg;
     double t0 = it_now();
-    w->err = try_query(w->m, "SELECT COUNT(*) FROM seq_1_to_5");
+    w->err = it_try_query(w->m, "SELECT COUNT(*) FROM seq_1_to_5");
     snprintf(w->errmsg, sizeof w->errmsg, "%s", mysql_error(w->m));
     w->took = it_now() - t0;
     return NULL;
@@ -299,7 +289,7 @@ static void test_down(struct it_proxy *p)
     }
     for (int round = 0; round < 2; round++) {
         double t0 = it_now();
-        unsigned e = try_query(c, "SELECT 1");
+        unsigned e = it_try_query(c, "SELECT 1");
         double took = it_now() - t0;
         fprintf(stderr, "backend down, round %d: %u '%s' after %.2f s\n", round, e, mysql_error(c), took);
         IT_CHECK(e == 1040, "backend down: got %u '%s', expected ERR 1040", e, mysql_error(c));
@@ -311,7 +301,7 @@ static void test_down(struct it_proxy *p)
      * can still log in, and gets the same error for a statement. */
     MYSQL *n = it_connect_ex(p->host, p->port, IT_USER, IT_PASSWORD, NULL, 0);
     if (n) {
-        unsigned e = try_query(n, "SELECT 1");
+        unsigned e = it_try_query(n, "SELECT 1");
         IT_CHECK(e == 1040, "new client while down: got %u '%s', expected ERR 1040", e, mysql_error(n));
         mysql_close(n);
     }
@@ -323,7 +313,7 @@ static void test_down(struct it_proxy *p)
     /* Back: the same client works again (allow for the reconnect backoff). */
     double t0 = it_now();
     unsigned e;
-    while ((e = try_query(c, "SELECT 1")) != 0 && it_now() - t0 < 10)
+    while ((e = it_try_query(c, "SELECT 1")) != 0 && it_now() - t0 < 10)
         it_usleep(200000);
     IT_CHECK(e == 0, "backend back: the client still gets %u %s after 10 s", e, mysql_error(c));
     fprintf(stderr, "backend back: first success after %.2f s\n", it_now() - t0);

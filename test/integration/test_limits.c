@@ -23,16 +23,6 @@
 
 static char T[64];
 
-/* Run sql; 0 or the error code (nothing recorded). */
-static unsigned try_query(MYSQL *m, const char *sql)
-{
-    if (mysql_query(m, sql) != 0)
-        return mysql_errno(m);
-    MYSQL_RES *r = mysql_store_result(m);
-    if (r)
-        mysql_free_result(r);
-    return mysql_field_count(m) && !r ? mysql_errno(m) : 0;
-}
 
 static bool lost_class(unsigned e)
 {
@@ -68,7 +58,7 @@ static void test_borrow_timeout(void)
     for (int round = 0; round < N_B + 2; round++) {
         MYSQL *m = b[round % N_B];
         double t0 = it_now();
-        unsigned e = try_query(m, "SELECT 1");
+        unsigned e = it_try_query(m, "SELECT 1");
         double took = it_now() - t0;
         fprintf(stderr, "borrow timeout, round %d: %u '%s' after %.2f s\n", round, e, mysql_error(m), took);
         IT_CHECK(e == 1040, "B while A holds the only connection: got %u '%s', expected ERR 1040", e,
@@ -87,7 +77,7 @@ static void test_borrow_timeout(void)
     it_query(a, "COMMIT");
     for (int i = 0; i < N_B; i++) {
         double t0 = it_now();
-        unsigned e = try_query(b[i], "SELECT 2");
+        unsigned e = it_try_query(b[i], "SELECT 2");
         IT_CHECK(e == 0, "B%d after A committed: %u '%s' after %.2f s", i, e, mysql_error(b[i]), it_now() - t0);
     }
     IT_EQ_INT(it_scalar_int(a, "SELECT 3"), 3);
@@ -184,7 +174,7 @@ struct busy {
 static void *busy_main(void *arg)
 {
     struct busy *b = arg;
-    b->err = try_query(b->m, "SELECT SLEEP(3)");
+    b->err = it_try_query(b->m, "SELECT SLEEP(3)");
     snprintf(b->errmsg, sizeof b->errmsg, "%s", mysql_error(b->m));
     return NULL;
 }
@@ -227,11 +217,11 @@ static void test_idle_timeout(void)
                  "2 s",
                  closed_at);
     }
-    unsigned e = try_query(idle, "SELECT 5");
+    unsigned e = it_try_query(idle, "SELECT 5");
     IT_CHECK(lost_class(e), "idle client after 4.5 s: got %u '%s', expected a lost connection", e,
              e ? mysql_error(idle) : "success");
     /* The busy one ran 3 s and then idled about 1.5 s: still there. */
-    e = try_query(busy.m, "SELECT 6");
+    e = it_try_query(busy.m, "SELECT 6");
     IT_CHECK(e == 0, "client that ran SELECT SLEEP(3): next statement got %u '%s'", e, mysql_error(busy.m));
 out:
     if (idle)
@@ -313,7 +303,7 @@ static void test_graceful_shutdown(void)
     IT_CHECK(s.err == 0 && strcmp(s.value, "0 finished") == 0,
              "SELECT SLEEP(2) in flight at SIGTERM: got '%s', error %u %s", s.value, s.err, s.errmsg);
     /* Idle clients are let go: their next statement fails. */
-    unsigned err = try_query(idle, "SELECT 1");
+    unsigned err = it_try_query(idle, "SELECT 1");
     IT_CHECK(err != 0, "an idle client still runs statements after SIGTERM");
     IT_CHECK(it_proxy_stop(&P) == 0, "shutdown: the proxy did not exit cleanly after SIGTERM");
     fprintf(stderr, "proxy exited %.2f s after SIGTERM\n", it_now() - t0);

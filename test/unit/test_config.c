@@ -2,6 +2,8 @@
  * with its FILE:LINE, the example file, and robustness on garbage. */
 #include "ringmux/config.h"
 
+#include "unit.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -9,20 +11,6 @@
 #ifndef RINGMUX_SOURCE_DIR
 #error "RINGMUX_SOURCE_DIR must name the repository root"
 #endif
-
-static int passed, failed;
-
-#define CHECK(cond, ...)                                            \
-    do {                                                            \
-        if (cond) {                                                 \
-            passed++;                                               \
-        } else {                                                    \
-            failed++;                                               \
-            printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);  \
-            printf(__VA_ARGS__);                                    \
-            printf("\n");                                           \
-        }                                                           \
-    } while (0)
 
 /* A minimal valid file; cases append to or replace parts of it. */
 #define BACKEND "[backend]\naddress = 127.0.0.1:3306\n"
@@ -499,6 +487,5 @@ int main(void)
     test_example();
     test_help();
     test_reload();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return unit_summary();
 }
