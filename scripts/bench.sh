@@ -26,7 +26,8 @@
 #      each sysbench scenario at 16, 64 and 512 client threads.
 #   6. print markdown tables (throughput, p95 latency, ratio to direct measured
 #      in the same run, backend connections opened and sessions pinned during
-#      each ringmux run) and write them to bench/results/latest.md with the
+#      each ringmux run, CPU time per query or connection spent by MariaDB,
+#      by the proxy and by everything else) and write them to bench/results/latest.md with the
 #      date, machine, versions and command.  Per-run logs go to
 #      bench/results/logs/.
 #
@@ -281,6 +282,7 @@ log "starting sandbox MariaDB in $DB_DIR"
 DB_PORT=$("$ROOT/scripts/sandbox-mariadb.sh" start "$DB_DIR" 2>"$LOGDIR/sandbox.log" | tail -n 1) ||
     { cat "$LOGDIR/sandbox.log" >&2; die "could not start the sandbox MariaDB"; }
 [[ $DB_PORT =~ ^[0-9]+$ ]] || die "sandbox MariaDB printed no port (log: $LOGDIR/sandbox.log)"
+DB_PID=$(cat "$DB_DIR/mariadb.pid" 2>/dev/null || true)
 DB_MAXCONN=$(mariadb --no-defaults --protocol=socket --socket="$DB_DIR/mysql.sock" --user=root \
     --batch --skip-column-names -e 'SELECT @@max_connections' 2>/dev/null || echo "?")
 log "MariaDB on port $DB_PORT (max_connections $DB_MAXCONN)"
@@ -429,13 +431,60 @@ metrics_delta() {
 
 # --- results -----------------------------------------------------------------
 # One entry per row; the ratio to direct is computed when printing.
-R_SCEN=() R_THR=() R_TGT=() R_VAL=() R_UNIT=() R_P95=() R_OPENED=() R_PINNED=() R_NOTE=()
+R_SCEN=() R_THR=() R_TGT=() R_VAL=() R_UNIT=() R_P95=() R_OPENED=() R_PINNED=() R_NOTE=() R_CPU=()
 
 # add_row SCENARIO THREADS TARGET VALUE UNIT P95 OPENED PINNED NOTE
-# (VALUE empty = failed or skipped; NOTE says why.)
+# (VALUE empty = failed or skipped; NOTE says why.)  The CPU cell is the
+# last cpu_per_op result (CPU_CELL), cleared here.
 add_row() {
     R_SCEN+=("$1") R_THR+=("$2") R_TGT+=("$3") R_VAL+=("$4") R_UNIT+=("$5")
-    R_P95+=("$6") R_OPENED+=("$7") R_PINNED+=("$8") R_NOTE+=("$9")
+    R_P95+=("$6") R_OPENED+=("$7") R_PINNED+=("$8") R_NOTE+=("$9") R_CPU+=("${CPU_CELL:-}")
+    CPU_CELL=""
+}
+
+# --- CPU accounting ----------------------------------------------------------
+# Where the machine's CPU time goes during a run, per query (or connection):
+# MariaDB's process, the proxy's process, and the rest (the load generator
+# and kernel work not charged to either).  Ticks from /proc; the run's
+# connect and disconnect phases are included.
+CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
+
+# proc_ticks PID: utime + stime of a process (0 if gone).
+proc_ticks() {
+    [[ -n $1 ]] && awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
+# busy_ticks: non-idle CPU ticks of the whole machine.
+busy_ticks() {
+    awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat
+}
+
+# proxy_pid TARGET: the process doing the target's forwarding (none for direct).
+proxy_pid() {
+    case $1 in
+    ringmux) echo "$RM_PID" ;;
+    haproxy) echo "$HA_PID" ;;
+    esac
+}
+
+# cpu_mark TARGET: snapshot before a run.
+cpu_mark() {
+    CPU_DB0=$(proc_ticks "$DB_PID") CPU_PX0=$(proc_ticks "$(proxy_pid "$1")") CPU_ALL0=$(busy_ticks)
+}
+
+# cpu_per_op TARGET OPS: sets CPU_CELL to "db / proxy / rest" in µs per op.
+cpu_per_op() {
+    local db px all
+    db=$(($(proc_ticks "$DB_PID") - CPU_DB0))
+    px=$(($(proc_ticks "$(proxy_pid "$1")") - CPU_PX0))
+    all=$(($(busy_ticks) - CPU_ALL0))
+    [[ $1 == direct ]] && px=0
+    CPU_CELL=$(awk -v d="$db" -v p="$px" -v a="$all" -v n="$2" -v hz="$CLK_TCK" -v t="$1" 'BEGIN {
+        if (n <= 0) exit
+        u = 1e6 / hz / n; r = a - d - p; if (r < 0) r = 0
+        if (t == "direct") printf "%.0f / - / %.0f", d * u, r * u
+        else printf "%.0f / %.0f / %.0f", d * u, p * u, r * u
+    }')
 }
 
 # Markdown cells must not contain '|' or newlines.
@@ -535,11 +584,13 @@ run_sysbench() {
     port=$(target_port "$tgt")
     logf=$LOGDIR/$scen-$thr-$tgt.log
     log "$scen threads=$thr target=$tgt (${BENCH_TIME}s)"
+    cpu_mark "$tgt"
     # timeout: a hung run (e.g. a proxy that stops answering) must not stall
     # the whole benchmark; 512 threads need some time to connect.
     timeout -k 10 $((BENCH_TIME + 120)) \
         sysbench "$test" "${SB_COMMON[@]}" --mysql-port="$port" --db-ps-mode="$psmode" \
         --threads="$thr" --time="$BENCH_TIME" --report-interval=0 run >"$logf" 2>&1 || rc=$?
+    cpu_per_op "$tgt" "$(awk '/^ *queries:/ {print $2}' "$logf")"
     after_run "$tgt"
     local qps p95 ign note=$RUN_NOTE
     qps=$(awk '/^ *queries:/ {gsub(/[()]/, "", $3); print $3}' "$logf")
@@ -566,9 +617,11 @@ run_churn() {
     port=$(target_port "$tgt")
     logf=$LOGDIR/churn-$BENCH_CHURN_THREADS-$tgt.log
     log "churn threads=$BENCH_CHURN_THREADS target=$tgt (${BENCH_TIME}s)"
+    cpu_mark "$tgt"
     timeout -k 10 $((BENCH_TIME + 60)) \
         "$CHURN" --host 127.0.0.1 --port "$port" --user rmtest --password rmtest-pw --db rmtest \
         --threads "$BENCH_CHURN_THREADS" --duration "$BENCH_TIME" --query select1 >"$logf" 2>&1 || rc=$?
+    cpu_per_op "$tgt" "$(sed -n 's/^RESULT conns=\([0-9]*\).*/\1/p' "$logf")"
     after_run "$tgt"
     local note=$RUN_NOTE rate p95 errs
     res=$(grep '^RESULT ' "$logf" || true)
@@ -703,8 +756,8 @@ set +e +o pipefail
 # throughput_table: the main markdown table on stdout.
 throughput_table() {
     local i j ratio val p95 direct
-    echo "| scenario | threads | target | throughput | p95 ms | vs direct | backend conns opened | pinned | notes |"
-    echo "|---|---:|---|---:|---:|---:|---:|---:|---|"
+    echo "| scenario | threads | target | throughput | p95 ms | vs direct | CPU µs/op: db / proxy / rest | backend conns opened | pinned | notes |"
+    echo "|---|---:|---|---:|---:|---:|---:|---:|---:|---|"
     # Sort rows by scenario, then thread count, then target (in the ALL_* orders).
     local order=() k
     for ((i = 0; i < ${#R_SCEN[@]}; i++)); do
@@ -732,7 +785,7 @@ throughput_table() {
                 ratio=$(awk -v a="${R_VAL[i]}" -v d="$direct" 'BEGIN {if (d > 0) printf "%.2fx", a / d}')
             fi
         fi
-        echo "| ${R_SCEN[i]} | ${R_THR[i]} | ${R_TGT[i]} | $val | $p95 | $ratio | ${R_OPENED[i]} | ${R_PINNED[i]} | $(cell "${R_NOTE[i]}") |"
+        echo "| ${R_SCEN[i]} | ${R_THR[i]} | ${R_TGT[i]} | $val | $p95 | $ratio | ${R_CPU[i]} | ${R_OPENED[i]} | ${R_PINNED[i]} | $(cell "${R_NOTE[i]}") |"
     done
 }
 
@@ -772,7 +825,9 @@ report() {
         echo "Throughput is sysbench queries/s (churn: connections/s, each = connect + SELECT 1 + close); p95 is"
         echo "sysbench's 95th percentile event latency (churn: connect + query). \"vs direct\" = throughput / direct"
         echo "throughput in this run. Backend conns opened / pinned: ringmux_backend_connections_opened_total and"
-        echo "ringmux_pins_total deltas over the run (ringmux rows only)."
+        echo "ringmux_pins_total deltas over the run (ringmux rows only). CPU µs/op: CPU time per query (churn: per"
+        echo "connection) of the MariaDB process, of the proxy process, and of everything else on the machine (the"
+        echo "load generator and kernel work charged to neither), from /proc tick counters over the whole run."
         echo
         throughput_table
         echo

@@ -648,6 +648,7 @@ static void internal_done(struct rm_bconn *b, const uint8_t *errp, size_t errn)
     case STEP_SYNC_VARS:
     case STEP_SYNC_OPT:
     case STEP_SYNC_CLEAR_DIAG:
+    case STEP_STASH_DIAG:
     case STEP_CHECK_DB:
     case STEP_PREPARE:
     case STEP_REFRESH_COLLATION:
@@ -772,6 +773,8 @@ static void internal_packet(struct rm_bconn *b, const uint8_t *raw, size_t n)
         ok = false;
     }
     enum resp_event ev = resp_feed(&b->resp, p, n, (uint32_t)n);
+    if (b->step == STEP_STASH_DIAG && b->sess && !b->resp.is_err && ev != RE_BAD)
+        sess_stash_packet(b->sess, raw, n, ev == RE_DONE);
     if (ok) {
         struct pkt_ok_view v;
         if (pkt_parse_ok(p, n, b->caps, &v) == 0 && v.state)
@@ -1256,6 +1259,8 @@ void pool_maintain(struct rm_worker *w)
         if (p->n_conns == 0 && p->n_waiting == 0 && p->refs == 0)
             pool_destroy(p);
     }
+    if (!link_empty(&w->waiters) || give > 0)
+        sess_yield_diag_holds(w);
     if (!link_empty(&w->waiters))
         pool_serve_waiters(w);
 }

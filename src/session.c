@@ -28,6 +28,12 @@
  * most this many following statements that use no table (MariaDB keeps the
  * diagnostics area through them), so a late SHOW WARNINGS still sees them. */
 #define DIAG_HOLD_STATEMENTS      2
+/* A session idle this long gives up a conn it holds only for diagnostics
+ * when other sessions wait for one (after stashing SHOW WARNINGS). */
+#define DIAG_YIELD_MS             100
+/* Most bytes of SHOW WARNINGS a session stashes (max_error_count rows of at
+ * most 512 characters; the default of 64 fits many times over). */
+#define DIAG_STASH_MAX            (256 * 1024)
 /* Clients must finish the handshake within this long. */
 #define SESS_HANDSHAKE_TIMEOUT_MS 10000
 
@@ -327,11 +333,23 @@ void sess_close(struct rm_session *s, const char *reason)
     conn_kill(&s->c);
 }
 
+static bool answer_stashed_warnings(struct rm_session *s, const char *sql, size_t len);
+
+/* The session's diagnostics area is gone (reset, or a new statement):
+ * neither its held conn nor its stash speaks for it any more. */
+static void forget_diagnostics(struct rm_session *s)
+{
+    s->diag_held = s->diag_soft = false;
+    buf_reset(&s->diag_stash);
+    s->stash_overflow = false;
+}
+
 void sess_free(struct rm_session *s)
 {
     stmt_reg_clear(&s->stmts);
     stmt_text_unref(s->prep_text);
     buf_free(&s->cmd);
+    buf_free(&s->diag_stash);
     state_free(&s->st);
     free(s->user);
     free(s->password);
@@ -370,7 +388,8 @@ static void cmd_reset_connection(struct rm_session *s)
     s->hold = false;
     s->lost_trans = false;
     s->cursor_open = false;
-    s->rc_known = s->fr_known = s->diag_held = false;
+    s->rc_known = s->fr_known = false;
+    forget_diagnostics(s);
     s->last_insert_id = 0;
     stmt_reg_clear(&s->stmts);
     s->status = SERVER_STATUS_AUTOCOMMIT;
@@ -415,7 +434,8 @@ static void cmd_change_user(struct rm_session *s, const uint8_t *p, size_t n)
     state_clear(&s->st);
     s->st.multi_stmt = (s->caps & CLIENT_MULTI_STATEMENTS) != 0;
     s->in_trans = s->hold = s->lost_trans = s->cursor_open = false;
-    s->rc_known = s->fr_known = s->diag_held = false;
+    s->rc_known = s->fr_known = false;
+    forget_diagnostics(s);
     s->last_insert_id = 0;
     stmt_reg_clear(&s->stmts);
     s->status = SERVER_STATUS_AUTOCOMMIT;
@@ -664,6 +684,15 @@ void sess_on_sync_step(struct rm_session *s, bool ok, const uint8_t *errp, size_
 {
     struct rm_bconn *b = s->bc;
     enum bconn_step step = b->step;
+    if (step == STEP_STASH_DIAG) { /* the client asked nothing: it hears nothing */
+        if (!ok || s->stash_overflow) {
+            slog(LOG_DEBUG, s, "diagnostics not stashed (%s)", ok ? "too large" : "SHOW WARNINGS failed");
+            buf_reset(&s->diag_stash);
+        }
+        s->hold = s->diag_held = s->diag_soft = false;
+        become_idle(s);
+        return;
+    }
     if (!ok && step == STEP_REFRESH_COLLATION) { /* the client has its answer already */
         slog(LOG_WARN, s, "could not read collation_connection after a character set change");
         detach_backend(s, true);
@@ -802,8 +831,12 @@ void sess_on_response_done(struct rm_session *s)
         if (!(s->cls.flags & CLS_DIAGNOSTICS))
             s->diag_left--;
     }
+    if (r->is_err || r->warnings > 0)
+        forget_diagnostics(s); /* a new diagnostics area, on the conn */
+    bool hard = (s->cls.flags & CLS_TXN_ONESHOT) || s->cmd_byte == COM_STMT_SEND_LONG_DATA;
     s->diag_held = diag;
-    s->hold = diag || (s->cls.flags & CLS_TXN_ONESHOT) || s->cmd_byte == COM_STMT_SEND_LONG_DATA;
+    s->diag_soft = diag && !hard;
+    s->hold = diag || hard;
     if (!r->is_err && (s->cls.flags & CLS_SET_CHARSET))
         s->refresh_collation = true;
     s->cls.flags = 0;
@@ -1101,6 +1134,8 @@ static void on_command(struct rm_session *s, const uint8_t *raw, size_t raw_len,
         if ((s->cls.flags & (CLS_ROW_COUNT | CLS_FOUND_ROWS)) && s->pin == PIN_NONE &&
             answer_counts(s, (const char *)p + 1, n - 1))
             return;
+        if (buf_avail(&s->diag_stash) && answer_stashed_warnings(s, (const char *)p + 1, n - 1))
+            return;
         if (s->cls.pin != PIN_NONE)
             sess_pin(s, s->cls.pin);
         /* ROW_COUNT() / FOUND_ROWS() describe the previous statement on the
@@ -1167,9 +1202,11 @@ static void on_command(struct rm_session *s, const uint8_t *raw, size_t raw_len,
     s->diag_held = s->diag_held && s->hold;
     /* MariaDB keeps the diagnostics area through statements that use no
      * table (SELECT 1, SHOW WARNINGS, SET ...): while a session holds its
-     * conn for warnings, such statements keep holding it. */
-    s->keeps_diag =
-        s->diag_held && cmd == COM_QUERY && !(s->cls.flags & CLS_WRITE) && !sql_uses_table((const char *)p + 1, n - 1);
+     * conn for warnings, or has them stashed, such statements keep them. */
+    bool tableless = cmd == COM_QUERY && !(s->cls.flags & CLS_WRITE) && !sql_uses_table((const char *)p + 1, n - 1);
+    s->keeps_diag = s->diag_held && tableless;
+    if (!tableless && (buf_avail(&s->diag_stash) || s->stash_overflow))
+        forget_diagnostics(s);
     if (buf_append(&s->cmd, raw, raw_len) < 0) {
         sess_close(s, "out of memory");
         return;
@@ -1312,4 +1349,95 @@ void sess_check_timeouts(struct rm_worker *w)
         else if (s->state == SESS_IDLE && idle > 0 && quiet > (uint64_t)idle)
             sess_close(s, "idle_client_timeout reached");
     }
+}
+
+/* ---- giving up a diagnostics hold --------------------------------------- */
+
+void sess_stash_packet(struct rm_session *s, const uint8_t *raw, size_t n, bool done)
+{
+    const uint8_t *p = raw + PKT_HDR;
+    if (!done) {
+        if (s->stash_overflow || buf_avail(&s->diag_stash) + PKT_HDR + n > DIAG_STASH_MAX ||
+            buf_append(&s->diag_stash, raw, PKT_HDR + n) < 0) {
+            s->stash_overflow = true;
+            buf_reset(&s->diag_stash);
+        }
+        return;
+    }
+    /* The terminator: an EOF, or an OK with header 0xFE (DEPRECATE_EOF). */
+    struct pkt_ok_view v;
+    if (n >= 5 && n < 9 && p[0] == 0xfe) {
+        s->stash_warnings = pkt_u16(p + 1);
+        s->stash_status = pkt_u16(p + 3);
+    } else if (s->bc && pkt_parse_ok(p, n, s->bc->caps, &v) == 0) {
+        s->stash_warnings = v.warnings;
+        s->stash_status = v.status;
+    } else {
+        s->stash_overflow = true;
+    }
+}
+
+void sess_yield_diag_holds(struct rm_worker *w)
+{
+    static const char q[] = "SHOW WARNINGS";
+    struct rm_link *pos, *tmp;
+    link_foreach_safe (pos, tmp, &w->sessions) {
+        struct rm_session *s = link_entry(pos, struct rm_session, link);
+        if (s->state != SESS_IDLE || !s->bc || !s->diag_soft || s->pin != PIN_NONE || s->in_trans || s->cursor_open ||
+            buf_avail(&s->c.in) > 0 || w->now_ms - s->last_active_ms < DIAG_YIELD_MS)
+            continue;
+        slog(LOG_DEBUG, s, "giving up a diagnostics hold: others wait for a conn");
+        buf_reset(&s->diag_stash);
+        s->stash_overflow = false;
+        s->state = SESS_SYNC;
+        if (bconn_send_internal(s->bc, STEP_STASH_DIAG, COM_QUERY, q, sizeof(q) - 1) < 0)
+            sess_close(s, "out of memory");
+    }
+}
+
+/* Answer a plain "SHOW WARNINGS" from the stash: the server's own packets,
+ * renumbered, and a terminator with the session's current status. */
+static bool answer_stashed_warnings(struct rm_session *s, const char *sql, size_t len)
+{
+    struct lexer lx;
+    struct lex_token t;
+    lex_init(&lx, sql, len);
+    if (lex_next(&lx, &t) != LEX_WORD || !lex_is(&t, "SHOW") || lex_next(&lx, &t) != LEX_WORD ||
+        !lex_is(&t, "WARNINGS"))
+        return false;
+    enum lex_type ty;
+    while ((ty = lex_next(&lx, &t)) == LEX_SEMI) {
+    }
+    if (ty != LEX_EOF)
+        return false;
+    struct rm_buf *out = &s->c.out;
+    const uint8_t *st = buf_head(&s->diag_stash);
+    size_t left = buf_avail(&s->diag_stash), before = out->len;
+    const uint16_t keep = SERVER_STATUS_IN_TRANS | SERVER_STATUS_AUTOCOMMIT | SERVER_STATUS_IN_TRANS_READONLY;
+    uint16_t status = (uint16_t)((s->stash_status & ~(keep | SERVER_SESSION_STATE_CHANGED)) | (s->status & keep));
+    uint8_t seq = 1;
+    while (left >= PKT_HDR) {
+        size_t plen = pkt_u24(st), k = PKT_HDR + plen;
+        if (k > left || buf_append(out, st, k) < 0)
+            break;
+        uint8_t *pk = out->data + out->len - k;
+        pk[3] = seq++;
+        if (plen >= 5 && plen < 9 && pk[PKT_HDR] == 0xfe) /* the EOF after the columns */
+            pkt_put_u16(pk + PKT_HDR + 3, (uint16_t)((pkt_u16(pk + PKT_HDR + 3) & ~keep) | (s->status & keep)));
+        st += k;
+        left -= k;
+    }
+    if (s->caps & CLIENT_DEPRECATE_EOF) {
+        struct pkt_ok ok = {.status = status, .warnings = s->stash_warnings};
+        pkt_write_ok(out, seq, s->caps & ~CLIENT_SESSION_TRACK, &ok, 0xfe);
+    } else {
+        pkt_write_eof(out, seq, s->stash_warnings, status);
+    }
+    s->row_count = -1; /* a result set: this SHOW is now the previous statement */
+    s->rc_known = true;
+    s->fr_known = false;
+    MET_INC(&W(s)->met, commands_local);
+    MET_ADD(&W(s)->met, bytes_to_clients, out->len - before);
+    conn_flush(&s->c);
+    return true;
 }

@@ -29,11 +29,12 @@ struct rm_session;
 #define POOL_KNOWN_DB_TTL_MS 2000
 
 /* Capability bits that change what a connection sends or accepts, so they
- * partition the pools. */
+ * partition the pools.  CLIENT_MULTI_STATEMENTS is not one of them: the
+ * server lets COM_SET_OPTION switch it on a live connection, so it is
+ * session state (state.multi_stmt), replayed like any other. */
 #define POOL_CAPS_MASK                                                                                                 \
     (CLIENT_FOUND_ROWS | CLIENT_LONG_FLAG | CLIENT_NO_SCHEMA | CLIENT_ODBC | CLIENT_LOCAL_FILES |                      \
-     CLIENT_IGNORE_SPACE | CLIENT_INTERACTIVE | CLIENT_MULTI_STATEMENTS | CLIENT_MULTI_RESULTS |                       \
-     CLIENT_PS_MULTI_RESULTS | CLIENT_DEPRECATE_EOF)
+     CLIENT_IGNORE_SPACE | CLIENT_INTERACTIVE | CLIENT_MULTI_RESULTS | CLIENT_PS_MULTI_RESULTS | CLIENT_DEPRECATE_EOF)
 
 struct rm_pool {
     struct rm_link link; /* in worker->pools */
@@ -90,6 +91,7 @@ enum bconn_step {
     STEP_SYNC_VARS,         /* SET delta */
     STEP_SYNC_OPT,          /* COM_SET_OPTION */
     STEP_SYNC_CLEAR_DIAG,   /* clear the diagnostics area before SHOW WARNINGS */
+    STEP_STASH_DIAG,        /* SHOW WARNINGS into the session before it gives its conn up */
     STEP_CHECK_DB,          /* COM_INIT_DB to validate a new session's default database */
     STEP_ROLLBACK,          /* ROLLBACK before reset */
     STEP_KILL,              /* KILL QUERY for a statement whose client left */

@@ -160,6 +160,47 @@ static void abandon_midway(void)
     }
 }
 
+/* Clients with and without CLIENT_MULTI_STATEMENTS share one backend
+ * connection (the flag is session state, switched with COM_SET_OPTION):
+ * each still sees its own behaviour, and nothing is reconnected. */
+static void shared_conn(void)
+{
+    struct it_proxy Q;
+    if (it_proxy_start_ex(&Q, "workers = 1\n", "max_backend_connections = 1\n") != 0) {
+        IT_FAIL("second proxy did not start");
+        return;
+    }
+    MYSQL *multi = it_connect_proxy_flags(&Q, IT_DB, CLIENT_MULTI_STATEMENTS);
+    MYSQL *plain = it_connect_proxy(&Q, IT_DB), *direct = it_connect_direct(IT_DB);
+    if (multi && plain && direct) {
+        char *want = it_capture(direct, "SELECT 1; SELECT 2");
+        for (int round = 0; round < 3; round++) {
+            char *a = it_capture(multi, "SELECT 1; SELECT 2");
+            IT_CHECK(strstr(a, "[1] RESULT") != NULL, "round %d: multi-statement client: %s", round, a);
+            char *b = it_capture(plain, "SELECT 1; SELECT 2");
+            it_same("plain client after a multi-statement client on the same conn", want, b);
+            free(a);
+            free(b);
+        }
+        free(want);
+        /* The plain client switches multi-statements on for itself only. */
+        IT_EQ_INT(mysql_set_server_option(plain, MYSQL_OPTION_MULTI_STATEMENTS_ON), 0);
+        char *c = it_capture(plain, "SELECT 3; SELECT 4");
+        IT_CHECK(strstr(c, "[1] RESULT") != NULL, "after COM_SET_OPTION ON: %s", c);
+        free(c);
+        IT_EQ_INT(mysql_set_server_option(multi, MYSQL_OPTION_MULTI_STATEMENTS_OFF), 0);
+        IT_EQ_INT(it_try_query(multi, "SELECT 5; SELECT 6"), 1064);
+        IT_EQ_INT((long long)it_metric(&Q, "ringmux_backend_connections_opened_total"), 1);
+    }
+    if (multi)
+        mysql_close(multi);
+    if (plain)
+        mysql_close(plain);
+    if (direct)
+        mysql_close(direct);
+    IT_CHECK(it_proxy_stop(&Q) == 0, "second proxy did not shut down cleanly");
+}
+
 int main(void)
 {
     it_watchdog(240);
@@ -278,6 +319,7 @@ int main(void)
         reset_table();
         walk_unbuffered(X, "proxy");
         abandon_midway();
+        shared_conn();
 
         /* Without CLIENT_MULTI_STATEMENTS the server refuses; through the
          * proxy too. */

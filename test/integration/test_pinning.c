@@ -1095,6 +1095,65 @@ out:
     expect_pins(what, &before, NULL);
 }
 
+/* A client that got warnings and then went quiet does not keep a conn
+ * from the others: once sessions wait, it gives the conn up, and its late
+ * SHOW WARNINGS is answered from what the server said before it let go. */
+static void sc_late_show_warnings(void)
+{
+    const char *what = "late SHOW WARNINGS";
+    struct pins before;
+    pins_snap(&before);
+    MYSQL *c = fresh(), *e = fresh(), *f = fresh();
+    MYSQL *d = it_connect_direct(IT_DB);
+    if (!c || !e || !f || !d)
+        goto out;
+    for (int i = 0; i < 3; i++) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "SELECT CAST('late_%d' AS SIGNED), 1/0", i);
+        IT_EQ_INT(run_count_warnings(d, sql), 2);
+        IT_EQ_INT(run_count_warnings(c, sql), 2);
+        /* c holds one conn for its warnings, e the other in a transaction:
+         * f gets a conn only if c lets go (borrow timeout is 2 s). */
+        it_query(e, "BEGIN");
+        it_scalar_int(e, "SELECT COUNT(*) FROM seq_1_to_3");
+        double t0 = it_now();
+        IT_EQ_INT(it_scalar_int(f, "SELECT COUNT(*) FROM seq_1_to_4"), 4);
+        IT_CHECK(it_now() - t0 < 1.5, "%s: f waited %.2f s for a conn", what, it_now() - t0);
+        it_query(e, "COMMIT");
+        if (i == 1) { /* a table-less SELECT keeps the warnings */
+            run_count_warnings(d, "SELECT 'table-less'");
+            run_count_warnings(c, "SELECT 'table-less'");
+        }
+        for (int k = 0; k < (i == 2 ? 2 : 1); k++) { /* SHOW WARNINGS twice: the same */
+            char *wd = show_warnings(d), *wp = show_warnings(c);
+            if (wd && wp)
+                IT_CHECK(strcmp(wd, wp) == 0 && *wd, "%s (round %d): proxy shows [%s], a direct connection [%s]",
+                         what, i, wp, wd);
+            free(wd);
+            free(wp);
+        }
+        /* A statement using a table clears them, on both. */
+        run_count_warnings(d, "SELECT COUNT(*) FROM seq_1_to_10");
+        run_count_warnings(c, "SELECT COUNT(*) FROM seq_1_to_10");
+        char *wd = show_warnings(d), *wp = show_warnings(c);
+        if (wd && wp)
+            IT_CHECK(strcmp(wd, wp) == 0, "%s after a table statement: proxy [%s], direct [%s]", what, wp, wd);
+        free(wd);
+        free(wp);
+    }
+    expect_pinned_now(what, 0);
+out:
+    if (c)
+        mysql_close(c);
+    if (e)
+        mysql_close(e);
+    if (f)
+        mysql_close(f);
+    if (d)
+        mysql_close(d);
+    expect_pins(what, &before, NULL);
+}
+
 /* ---- setup ----------------------------------------------------------------------- */
 
 static int setup(void)
@@ -1190,6 +1249,7 @@ int main(void)
             {"server_state", sc_server_state},
             {"LAST_INSERT_ID()", sc_last_insert_id},
             {"SHOW WARNINGS", sc_show_warnings},
+            {"late SHOW WARNINGS", sc_late_show_warnings},
         };
         long starved_mark = atomic_load(&g_starved);
         for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
