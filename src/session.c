@@ -340,7 +340,7 @@ static bool answer_stashed_warnings(struct rm_session *s, const char *sql, size_
 static void forget_diagnostics(struct rm_session *s)
 {
     s->diag_held = s->diag_soft = false;
-    buf_reset(&s->diag_stash);
+    buf_free(&s->diag_stash); /* idle sessions hold no buffers */
     s->stash_overflow = false;
 }
 
@@ -687,7 +687,7 @@ void sess_on_sync_step(struct rm_session *s, bool ok, const uint8_t *errp, size_
     if (step == STEP_STASH_DIAG) { /* the client asked nothing: it hears nothing */
         if (!ok || s->stash_overflow) {
             slog(LOG_DEBUG, s, "diagnostics not stashed (%s)", ok ? "too large" : "SHOW WARNINGS failed");
-            buf_reset(&s->diag_stash);
+            buf_free(&s->diag_stash);
         }
         s->hold = s->diag_held = s->diag_soft = false;
         become_idle(s);
@@ -1360,13 +1360,14 @@ void sess_stash_packet(struct rm_session *s, const uint8_t *raw, size_t n, bool 
         if (s->stash_overflow || buf_avail(&s->diag_stash) + PKT_HDR + n > DIAG_STASH_MAX ||
             buf_append(&s->diag_stash, raw, PKT_HDR + n) < 0) {
             s->stash_overflow = true;
-            buf_reset(&s->diag_stash);
+            buf_free(&s->diag_stash);
         }
         return;
     }
-    /* The terminator: an EOF, or an OK with header 0xFE (DEPRECATE_EOF). */
+    /* The terminator: an EOF, or with DEPRECATE_EOF (a pool key, so the
+     * conn's and the client's agree) an OK with header 0xFE. */
     struct pkt_ok_view v;
-    if (n >= 5 && n < 9 && p[0] == 0xfe) {
+    if (!(s->caps & CLIENT_DEPRECATE_EOF) && n >= 5 && n < 9 && p[0] == 0xfe) {
         s->stash_warnings = pkt_u16(p + 1);
         s->stash_status = pkt_u16(p + 3);
     } else if (s->bc && pkt_parse_ok(p, n, s->bc->caps, &v) == 0) {
@@ -1387,7 +1388,7 @@ void sess_yield_diag_holds(struct rm_worker *w)
             buf_avail(&s->c.in) > 0 || w->now_ms - s->last_active_ms < DIAG_YIELD_MS)
             continue;
         slog(LOG_DEBUG, s, "giving up a diagnostics hold: others wait for a conn");
-        buf_reset(&s->diag_stash);
+        buf_free(&s->diag_stash);
         s->stash_overflow = false;
         s->state = SESS_SYNC;
         if (bconn_send_internal(s->bc, STEP_STASH_DIAG, COM_QUERY, q, sizeof(q) - 1) < 0)
@@ -1422,7 +1423,7 @@ static bool answer_stashed_warnings(struct rm_session *s, const char *sql, size_
             break;
         uint8_t *pk = out->data + out->len - k;
         pk[3] = seq++;
-        if (plen >= 5 && plen < 9 && pk[PKT_HDR] == 0xfe) /* the EOF after the columns */
+        if (!(s->caps & CLIENT_DEPRECATE_EOF) && plen >= 5 && plen < 9 && pk[PKT_HDR] == 0xfe) /* EOF after columns */
             pkt_put_u16(pk + PKT_HDR + 3, (uint16_t)((pkt_u16(pk + PKT_HDR + 3) & ~keep) | (s->status & keep)));
         st += k;
         left -= k;
