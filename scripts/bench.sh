@@ -11,9 +11,10 @@
 #      bench/churn.c and bench/idle.c
 #   3. start a throwaway MariaDB (scripts/sandbox-mariadb.sh, temp dir) and
 #      prepare small sysbench tables (4 x 10000 rows)
-#   4. start ringmux (workers = 2, max_backend_connections = 16,
-#      max_client_connections = 20000, admin HTTP endpoint for /metrics) and
-#      HAProxy in TCP mode as the plain-forwarding reference (if installed)
+#   4. start ringmux (workers = BENCH_PROXY_THREADS, max_backend_connections
+#      = 16, max_client_connections = 20000, admin HTTP endpoint for /metrics)
+#      and HAProxy in TCP mode (nbthread = BENCH_PROXY_THREADS) as the
+#      plain-forwarding reference (if installed)
 #   5. run the scenarios against direct / ringmux / haproxy:
 #        point_ps    sysbench oltp_point_select, server-side prepared stmts
 #                    (--db-ps-mode=auto, sysbench's default)
@@ -39,6 +40,10 @@
 #   BENCH_THREADS="16 64"    sysbench thread counts (default "16 64 512")
 #   BENCH_TARGETS=a,b        subset of: direct,ringmux,haproxy
 #   BENCH_MAX_BACKEND=N      ringmux max_backend_connections (default 16)
+#   BENCH_PROXY_THREADS=N    ringmux workers and HAProxy nbthread (default 1:
+#                            on a 2-core machine shared with MariaDB and the
+#                            load generator, one proxy thread costs both
+#                            proxies less CPU per query than two)
 #   BENCH_CHURN_THREADS=N    churn client threads (default 16)
 #   BENCH_IDLE_CLIENTS=N     idle clients (default 10000; capped by ulimit -n)
 #   BENCH_IDLE_HOLD=SEC      how long the idle clients stay idle (default 10)
@@ -64,7 +69,7 @@ while [[ $# -gt 0 ]]; do
     case $1 in
     --quick) QUICK=1 ;;
     -h | --help)
-        sed -n '2,46p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,54p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *) die "unknown argument '$1' (try -h)" ;;
@@ -86,12 +91,13 @@ fi
 BENCH_SCENARIOS=${BENCH_SCENARIOS:-$(IFS=,; echo "${ALL_SCENARIOS[*]}")}
 BENCH_TARGETS=${BENCH_TARGETS:-$(IFS=,; echo "${ALL_TARGETS[*]}")}
 BENCH_MAX_BACKEND=${BENCH_MAX_BACKEND:-16}
+BENCH_PROXY_THREADS=${BENCH_PROXY_THREADS:-1}
 BENCH_CHURN_THREADS=${BENCH_CHURN_THREADS:-16}
 BENCH_IDLE_CLIENTS=${BENCH_IDLE_CLIENTS:-10000}
 BENCH_THREADS=${BENCH_THREADS//,/ }
 
 [[ $BENCH_TIME =~ ^[0-9]+$ && $BENCH_TIME -ge 1 ]] || die "BENCH_TIME must be a whole number of seconds >= 1"
-for v in BENCH_MAX_BACKEND BENCH_CHURN_THREADS BENCH_IDLE_CLIENTS BENCH_IDLE_HOLD; do
+for v in BENCH_MAX_BACKEND BENCH_PROXY_THREADS BENCH_CHURN_THREADS BENCH_IDLE_CLIENTS BENCH_IDLE_HOLD; do
     [[ ${!v} =~ ^[0-9]+$ && ${!v} -ge 1 ]] || die "$v must be a positive integer"
 done
 ((BENCH_IDLE_HOLD >= 3)) || die "BENCH_IDLE_HOLD must be at least 3 (memory is sampled during the hold)"
@@ -305,7 +311,7 @@ start_ringmux() {
     cat >"$WORK/ringmux.ini" <<EOF
 [ringmux]
 listen = 127.0.0.1:$RM_PORT
-workers = 2
+workers = $BENCH_PROXY_THREADS
 log_level = warn
 max_client_connections = 20000
 admin_listen = 127.0.0.1:$RM_ADMIN_PORT
@@ -346,7 +352,7 @@ start_haproxy() {
     cat >"$WORK/haproxy.cfg" <<EOF
 global
     maxconn $maxconn
-    nbthread 2
+    nbthread $BENCH_PROXY_THREADS
 
 defaults
     mode tcp
@@ -454,9 +460,10 @@ proc_ticks() {
     [[ -n $1 ]] && awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
-# busy_ticks: non-idle CPU ticks of the whole machine.
+# busy_ticks: CPU ticks the machine spent working (user, nice, system, irq,
+# softirq; not idle, iowait, or steal: time the hypervisor gave to others).
 busy_ticks() {
-    awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat
+    awk '/^cpu / {print $2 + $3 + $4 + $7 + $8}' /proc/stat
 }
 
 # proxy_pid TARGET: the process doing the target's forwarding (none for direct).
@@ -802,7 +809,7 @@ versions() {
     echo "- sysbench: $(sysbench --version 2>/dev/null || echo '?')"
     if [[ -n $HAPROXY ]]; then
         v=$("$HAPROXY" -v 2>/dev/null | head -n 1 | awk '{print $3}')
-        echo "- HAProxy: ${v:-?} (mode tcp, nbthread 2)"
+        echo "- HAProxy: ${v:-?} (mode tcp, nbthread $BENCH_PROXY_THREADS)"
     else
         echo "- HAProxy: not installed"
     fi
@@ -816,8 +823,8 @@ report() {
     echo "- machine: $(nproc) CPUs ($(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)), $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2 / 1048576}' /proc/meminfo), kernel $(uname -r)"
     echo "- everything co-located on this machine (MariaDB, proxies, load generators): numbers are for comparison within this run only"
     versions
-    echo "- command: \`$(for v in BENCH_TIME BENCH_SCENARIOS BENCH_THREADS BENCH_TARGETS BENCH_MAX_BACKEND BENCH_CHURN_THREADS BENCH_IDLE_CLIENTS BENCH_IDLE_HOLD; do [[ -n ${!v+x} && -n $(printenv "$v" 2>/dev/null) ]] && printf '%s=%q ' "$v" "$(printenv "$v")"; done)$COMMAND_LINE\`"
-    echo "- settings: ${BENCH_TIME}s per run; sysbench threads: $BENCH_THREADS; 4 tables x 10000 rows; ringmux workers=2, max_backend_connections=$BENCH_MAX_BACKEND; churn threads=$BENCH_CHURN_THREADS; ulimit -n $NOFILE; total time ${ELAPSED}s"
+    echo "- command: \`$(for v in BENCH_TIME BENCH_SCENARIOS BENCH_THREADS BENCH_TARGETS BENCH_MAX_BACKEND BENCH_PROXY_THREADS BENCH_CHURN_THREADS BENCH_IDLE_CLIENTS BENCH_IDLE_HOLD; do [[ -n ${!v+x} && -n $(printenv "$v" 2>/dev/null) ]] && printf '%s=%q ' "$v" "$(printenv "$v")"; done)$COMMAND_LINE\`"
+    echo "- settings: ${BENCH_TIME}s per run; sysbench threads: $BENCH_THREADS; 4 tables x 10000 rows; ringmux workers and HAProxy nbthread=$BENCH_PROXY_THREADS, max_backend_connections=$BENCH_MAX_BACKEND; churn threads=$BENCH_CHURN_THREADS; ulimit -n $NOFILE; total time ${ELAPSED}s"
     echo
     if ((${#R_SCEN[@]})); then
         echo "## Throughput"

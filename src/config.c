@@ -87,7 +87,7 @@ static const struct cfg_key cfg_keys[] = {
     {KEY(SEC_RINGMUX, "listen", CFG_ADDR, listen, "127.0.0.1:6033", 1, 65535, 0,
          "Address clients connect to with the MySQL protocol.")},
     {KEY(SEC_RINGMUX, "workers", CFG_INT, workers, "auto", 1, 256, 0,
-         "Worker threads, each with its own io_uring; auto = one per online CPU."),
+         "Worker threads, each with its own io_uring; auto = one per online CPU (1 is cheaper on a shared host)."),
      .words = cfg_w_auto},
     {KEY(SEC_RINGMUX, "log_level", CFG_ENUM, log_level, "info", 0, 0, CFG_RELOAD,
          "Least severe messages written to the log."),
