@@ -42,6 +42,9 @@ static const struct met_row rows[] = {
     ROW("ringmux_stmt_prepares_total", "COM_STMT_PREPARE sent to backends.", "counter", stmt_prepares),
     ROW("ringmux_stmt_evictions_total", "Statements closed by the per-connection statement cache.", "counter",
         stmt_evictions),
+    ROW("ringmux_diagnostics_yields_total",
+        "Backend connections held for SHOW WARNINGS given up to waiting sessions (warnings stashed).", "counter",
+        diag_yields),
 };
 
 static void put(struct rm_buf *out, const char *s)

@@ -1388,6 +1388,7 @@ void sess_yield_diag_holds(struct rm_worker *w)
             buf_avail(&s->c.in) > 0 || w->now_ms - s->last_active_ms < DIAG_YIELD_MS)
             continue;
         slog(LOG_DEBUG, s, "giving up a diagnostics hold: others wait for a conn");
+        MET_INC(&w->met, diag_yields);
         buf_free(&s->diag_stash);
         s->stash_overflow = false;
         s->state = SESS_SYNC;

@@ -32,6 +32,7 @@ struct rm_metrics {
     atomic_int_fast64_t pinned_current;    /* sessions pinned right now */
     atomic_uint_fast64_t stmt_prepares;    /* backend COM_STMT_PREPARE sent */
     atomic_uint_fast64_t stmt_evictions;   /* statements closed by the per-connection cache */
+    atomic_uint_fast64_t diag_yields;      /* diagnostics holds given up to waiting sessions */
 };
 
 #define MET_INC(m, field)    atomic_fetch_add_explicit(&(m)->field, 1, memory_order_relaxed)

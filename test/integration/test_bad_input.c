@@ -250,6 +250,7 @@ static void expect_err_close(int fd, const char *what, unsigned code, const char
 #define CAP_MULTI_RESULTS      0x20000u
 #define CAP_PLUGIN_AUTH        0x80000u
 #define CAP_PLUGIN_AUTH_LENENC 0x200000u
+#define CAP_DEPRECATE_EOF      0x1000000u
 #define CAPS_BASIC                                                                                                     \
     (CAP_LONG_PASSWORD | CAP_PROTOCOL_41 | CAP_TRANSACTIONS | CAP_SECURE_CONNECTION | CAP_MULTI_RESULTS |              \
      CAP_PLUGIN_AUTH | CAP_PLUGIN_AUTH_LENENC)
@@ -486,6 +487,115 @@ static void test_raw_login_ok(void)
         expect_err_close(fd, "raw login, wrong password", 1045, "Access denied");
         close(fd);
     }
+    after_case(what);
+}
+
+/* One text result read raw under CLIENT_DEPRECATE_EOF (no EOF after the
+ * columns; an OK with header 0xFE ends the rows): the rows as
+ * "a|b|...;" into rows, the terminator's status and warnings. */
+static bool raw_result_deprecate_eof(int fd, const char *what, char *rows, size_t cap, unsigned *status,
+                                     unsigned *warnings)
+{
+    struct pkt k;
+    if (read_packet(fd, &k, 5000) != 1) {
+        IT_FAIL("%s: no response", what);
+        return false;
+    }
+    unsigned ncols = k.len ? k.p[0] : 0;
+    bool ok = k.len == 1 && ncols > 0 && ncols < 251;
+    free(k.p);
+    if (!IT_CHECK(ok, "%s: expected a result set", what))
+        return false;
+    for (unsigned i = 0; i < ncols; i++) {
+        if (read_packet(fd, &k, 5000) != 1)
+            return IT_CHECK(false, "%s: column %u missing", what, i);
+        free(k.p);
+    }
+    size_t at = 0;
+    rows[0] = 0;
+    for (;;) {
+        if (read_packet(fd, &k, 5000) != 1)
+            return IT_CHECK(false, "%s: rows cut short", what);
+        if (k.len >= 7 && k.len < 9 && k.p[0] == 0xfe) { /* fe, 0 affected, 0 insert id, status, warnings */
+            *status = k.p[3] | (unsigned)k.p[4] << 8;
+            *warnings = k.p[5] | (unsigned)k.p[6] << 8;
+            free(k.p);
+            return true;
+        }
+        ok = k.len > 0 && k.p[0] != 0xff;
+        for (size_t i = 0; ok && i < k.len;) { /* lenenc strings; short ones only */
+            size_t l = k.p[i] == 0xfb ? 0 : k.p[i];
+            ok = k.p[i] < 251 || k.p[i] == 0xfb;
+            if (ok && i + 1 + l <= k.len && at + l + 2 < cap) {
+                memcpy(rows + at, k.p + i + 1, l);
+                at += l;
+                rows[at++] = i + 1 + l < k.len ? '|' : ';';
+                rows[at] = 0;
+            }
+            i += 1 + l;
+        }
+        free(k.p);
+        if (!IT_CHECK(ok, "%s: unexpected packet among the rows", what))
+            return false;
+    }
+}
+
+/* A raw client with CLIENT_DEPRECATE_EOF gets warnings, goes quiet while
+ * every other conn is busy and a session waits: the proxy gives its conn
+ * away and answers its SHOW WARNINGS from the stash - byte for byte what
+ * the server said while the conn was still held (the stash's terminator is
+ * an OK, not an EOF, under DEPRECATE_EOF). */
+static void test_deprecate_eof_warnings(void)
+{
+    const char *what = "late SHOW WARNINGS, DEPRECATE_EOF";
+    uint8_t scramble[20], resp[512], auth[20];
+    int fd = raw_greeted(scramble, what);
+    if (fd < 0)
+        return;
+    native_scramble(IT_PASSWORD, scramble, auth);
+    size_t n = hs_response(resp, CAPS_BASIC | CAP_DEPRECATE_EOF, IT_USER, auth, 20, IT_DB);
+    send_packet(fd, 1, resp, n);
+    struct pkt k;
+    bool logged_in = read_packet(fd, &k, 5000) == 1 && k.len > 0 && k.p[0] == 0x00;
+    free(k.p);
+    MYSQL *hold[MAX_BACKEND] = {NULL};
+    if (!IT_CHECK(logged_in, "%s: login failed", what))
+        goto out;
+    static const char warn[] = "\x03SELECT CAST('rawdep' AS SIGNED), 1/0";
+    static const char show[] = "\x03SHOW WARNINGS";
+    char rows[2][512], res[512];
+    unsigned st[2] = {0}, wc[2] = {0}, s0, w0;
+    for (int round = 0; round < 2; round++) {
+        send_packet(fd, 0, warn, sizeof warn - 1);
+        if (!raw_result_deprecate_eof(fd, what, res, sizeof res, &s0, &w0))
+            goto out;
+        IT_EQ_INT(w0, 2);
+        double yields0 = it_metric(&P, "ringmux_diagnostics_yields_total");
+        if (round == 1) { /* every conn busy in a transaction: the last one waits for ours */
+            for (int i = 0; i < MAX_BACKEND; i++) {
+                hold[i] = it_connect_proxy(&P, IT_DB);
+                if (hold[i])
+                    it_query(hold[i], "BEGIN");
+            }
+            if (!it_direct_mode())
+                IT_CHECK(it_metric(&P, "ringmux_diagnostics_yields_total") > yields0,
+                         "%s: the held conn was not given up", what);
+        }
+        send_packet(fd, 0, show, sizeof show - 1);
+        if (!raw_result_deprecate_eof(fd, what, rows[round], sizeof rows[round], &st[round], &wc[round]))
+            goto out;
+    }
+    IT_CHECK(strstr(rows[0], "1292|Truncated incorrect INTEGER value: 'rawdep'") && strstr(rows[0], "1365|"),
+             "%s: SHOW WARNINGS on the held conn: [%s]", what, rows[0]);
+    IT_CHECK(strcmp(rows[0], rows[1]) == 0, "%s: stashed [%s], the server said [%s]", what, rows[1], rows[0]);
+    IT_EQ_INT(wc[1], wc[0]);
+    IT_EQ_INT(st[1], st[0]);
+out:
+    for (int i = 0; i < MAX_BACKEND; i++)
+        if (hold[i])
+            mysql_close(hold[i]);
+    send_packet(fd, 0, "\x01", 1); /* COM_QUIT */
+    close(fd);
     after_case(what);
 }
 
@@ -1050,6 +1160,7 @@ int main(void)
         } cases[] = {
             {"handshake timeout", test_handshake_timeout},
             {"raw login", test_raw_login_ok},
+            {"DEPRECATE_EOF warnings", test_deprecate_eof_warnings},
             {"garbage handshake", test_garbage_handshake},
             {"bad handshake packets", test_bad_handshake_packets},
             {"disconnect mid-handshake", test_disconnect_mid_handshake},

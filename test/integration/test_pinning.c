@@ -1107,6 +1107,7 @@ static void sc_late_show_warnings(void)
     MYSQL *d = it_connect_direct(IT_DB);
     if (!c || !e || !f || !d)
         goto out;
+    double yields0 = it_metric(&P, "ringmux_diagnostics_yields_total");
     for (int i = 0; i < 3; i++) {
         char sql[128];
         snprintf(sql, sizeof sql, "SELECT CAST('late_%d' AS SIGNED), 1/0", i);
@@ -1127,8 +1128,8 @@ static void sc_late_show_warnings(void)
         for (int k = 0; k < (i == 2 ? 2 : 1); k++) { /* SHOW WARNINGS twice: the same */
             char *wd = show_warnings(d), *wp = show_warnings(c);
             if (wd && wp)
-                IT_CHECK(strcmp(wd, wp) == 0 && *wd, "%s (round %d): proxy shows [%s], a direct connection [%s]",
-                         what, i, wp, wd);
+                IT_CHECK(strcmp(wd, wp) == 0 && *wd, "%s (round %d): proxy shows [%s], a direct connection [%s]", what,
+                         i, wp, wd);
             free(wd);
             free(wp);
         }
@@ -1141,6 +1142,11 @@ static void sc_late_show_warnings(void)
         free(wd);
         free(wp);
     }
+    /* Each round's warnings were answered from a stash, not a held conn. */
+    if (!it_direct_mode())
+        IT_CHECK(it_metric(&P, "ringmux_diagnostics_yields_total") - yields0 >= 3,
+                 "%s: ringmux_diagnostics_yields_total grew by %g, expected 3", what,
+                 it_metric(&P, "ringmux_diagnostics_yields_total") - yields0);
     expect_pinned_now(what, 0);
 out:
     if (c)
