@@ -16,11 +16,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#define N_CLIENTS 200
-#define N_ITER 50
-#define MAX_BACKEND 4
-#define MAX_SEQ 1000       /* rows a client may ever insert */
-#define MAX_THREAD_FAILS 5 /* a client stops after this many failures */
+#define N_CLIENTS        200
+#define N_ITER           50
+#define MAX_BACKEND      4
+#define MAX_SEQ          1000 /* rows a client may ever insert */
+#define MAX_THREAD_FAILS 5    /* a client stops after this many failures */
 
 static struct it_proxy P;
 static char T[64];
@@ -65,10 +65,10 @@ static long rows_sum(const struct rows *r)
 }
 
 /* Client-side failure: record it, with the client's id, and count it. */
-#define CFAIL(c, fmt, ...)                                                                         \
-    do {                                                                                           \
-        (c)->fails++;                                                                              \
-        IT_FAIL("client %d: " fmt, (c)->id, ##__VA_ARGS__);                                        \
+#define CFAIL(c, fmt, ...)                                                                                             \
+    do {                                                                                                               \
+        (c)->fails++;                                                                                                  \
+        IT_FAIL("client %d: " fmt, (c)->id, ##__VA_ARGS__);                                                            \
     } while (0)
 
 static int q(struct client *c, const char *sql)
@@ -76,8 +76,8 @@ static int q(struct client *c, const char *sql)
     atomic_fetch_add(&g_queries, 1);
     if (mysql_real_query(c->m, sql, strlen(sql)) != 0) {
         c->fails++;
-        IT_FAIL("client %d: %.200s: error %u (%s) %s", c->id, sql, mysql_errno(c->m),
-                mysql_sqlstate(c->m), mysql_error(c->m));
+        IT_FAIL("client %d: %.200s: error %u (%s) %s", c->id, sql, mysql_errno(c->m), mysql_sqlstate(c->m),
+                mysql_error(c->m));
         return -1;
     }
     MYSQL_RES *r = mysql_store_result(c->m);
@@ -85,8 +85,7 @@ static int q(struct client *c, const char *sql)
         mysql_free_result(r);
     else if (mysql_field_count(c->m) != 0) {
         c->fails++;
-        IT_FAIL("client %d: %.200s: reading result: %u %s", c->id, sql, mysql_errno(c->m),
-                mysql_error(c->m));
+        IT_FAIL("client %d: %.200s: reading result: %u %s", c->id, sql, mysql_errno(c->m), mysql_error(c->m));
         return -1;
     }
     it_pass();
@@ -99,16 +98,15 @@ static int q_ints(struct client *c, const char *sql, long long *out, int n)
     atomic_fetch_add(&g_queries, 1);
     if (mysql_real_query(c->m, sql, strlen(sql)) != 0) {
         c->fails++;
-        IT_FAIL("client %d: %.200s: error %u (%s) %s", c->id, sql, mysql_errno(c->m),
-                mysql_sqlstate(c->m), mysql_error(c->m));
+        IT_FAIL("client %d: %.200s: error %u (%s) %s", c->id, sql, mysql_errno(c->m), mysql_sqlstate(c->m),
+                mysql_error(c->m));
         return -1;
     }
     MYSQL_RES *r = mysql_store_result(c->m);
     MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
     if (!r || !row || mysql_num_fields(r) < (unsigned)n) {
         c->fails++;
-        IT_FAIL("client %d: %.200s: no row/too few columns (%u %s)", c->id, sql, mysql_errno(c->m),
-                mysql_error(c->m));
+        IT_FAIL("client %d: %.200s: no row/too few columns (%u %s)", c->id, sql, mysql_errno(c->m), mysql_error(c->m));
         if (r)
             mysql_free_result(r);
         return -1;
@@ -123,11 +121,9 @@ static int q_ints(struct client *c, const char *sql, long long *out, int n)
 static bool check_status(struct client *c, const char *after, bool in_trans, bool autocommit)
 {
     unsigned st = c->m->server_status;
-    bool ok = (!!(st & SERVER_STATUS_IN_TRANS) == in_trans) &&
-              (!!(st & SERVER_STATUS_AUTOCOMMIT) == autocommit);
+    bool ok = (!!(st & SERVER_STATUS_IN_TRANS) == in_trans) && (!!(st & SERVER_STATUS_AUTOCOMMIT) == autocommit);
     if (!ok)
-        CFAIL(c, "after %s: status 0x%x, expected IN_TRANS=%d AUTOCOMMIT=%d", after, st, in_trans,
-              autocommit);
+        CFAIL(c, "after %s: status 0x%x, expected IN_TRANS=%d AUTOCOMMIT=%d", after, st, in_trans, autocommit);
     else
         it_pass();
     return ok;
@@ -160,8 +156,7 @@ static void verify(struct client *c, const struct rows *r, const char *when, boo
         it_pass();
     if (!full)
         return;
-    snprintf(sql, sizeof sql, "SELECT seq, val, client FROM %s WHERE client = %d ORDER BY seq", T,
-             c->id);
+    snprintf(sql, sizeof sql, "SELECT seq, val, client FROM %s WHERE client = %d ORDER BY seq", T, c->id);
     atomic_fetch_add(&g_queries, 1);
     if (mysql_real_query(c->m, sql, strlen(sql)) != 0) {
         CFAIL(c, "%s: %s", sql, mysql_error(c->m));
@@ -203,14 +198,12 @@ static int op_insert(struct client *c, struct rows *r, int k)
     int vals[8];
     for (int i = 0; i < k; i++) {
         vals[i] = (int)(it_rand(&c->rng) % 1000) + 1;
-        n += snprintf(sql + n, sizeof sql - (size_t)n, "%s(%d, %d, %d)", i ? ", " : "", c->id,
-                      first + i, vals[i]);
+        n += snprintf(sql + n, sizeof sql - (size_t)n, "%s(%d, %d, %d)", i ? ", " : "", c->id, first + i, vals[i]);
     }
     if (q(c, sql) != 0)
         return -1;
     if (mysql_affected_rows(c->m) != (my_ulonglong)k)
-        CFAIL(c, "%.100s: affected rows %llu, expected %d", sql,
-              (unsigned long long)mysql_affected_rows(c->m), k);
+        CFAIL(c, "%.100s: affected rows %llu, expected %d", sql, (unsigned long long)mysql_affected_rows(c->m), k);
     unsigned long long id = mysql_insert_id(c->m);
     for (int i = 0; i < k; i++) {
         r->val[first + i] = vals[i];
@@ -220,8 +213,7 @@ static int op_insert(struct client *c, struct rows *r, int k)
     if (it_rand(&c->rng) % 3 == 0) {
         /* The id the server assigned to our first row must be the one we got. */
         long long got;
-        snprintf(sql, sizeof sql, "SELECT id FROM %s WHERE client = %d AND seq = %d", T, c->id,
-                 first);
+        snprintf(sql, sizeof sql, "SELECT id FROM %s WHERE client = %d AND seq = %d", T, c->id, first);
         if (q_ints(c, sql, &got, 1) == 0 && (unsigned long long)got != id)
             CFAIL(c, "insert id %llu, but our row has id %lld", id, got);
     }
@@ -233,8 +225,7 @@ static int op_insert(struct client *c, struct rows *r, int k)
 static int op_update(struct client *c, struct rows *r)
 {
     char sql[1024];
-    int n = snprintf(sql, sizeof sql, "UPDATE %s SET val = val + %d WHERE client = %d AND seq IN (",
-                     T, 7, c->id);
+    int n = snprintf(sql, sizeof sql, "UPDATE %s SET val = val + %d WHERE client = %d AND seq IN (", T, 7, c->id);
     bool pick[MAX_SEQ + 1] = {0};
     int k = 0;
     for (int tries = 0; tries < 16 && r->next_seq > 1; tries++) {
@@ -252,8 +243,7 @@ static int op_update(struct client *c, struct rows *r)
     if (q(c, sql) != 0)
         return -1;
     if (mysql_affected_rows(c->m) != (my_ulonglong)k)
-        CFAIL(c, "%.150s: affected rows %llu, expected %d", sql,
-              (unsigned long long)mysql_affected_rows(c->m), k);
+        CFAIL(c, "%.150s: affected rows %llu, expected %d", sql, (unsigned long long)mysql_affected_rows(c->m), k);
     else
         it_pass();
     for (int s = 1; s < r->next_seq; s++)
@@ -274,8 +264,7 @@ static int op_delete(struct client *c, struct rows *r)
     if (q(c, sql) != 0)
         return -1;
     if (mysql_affected_rows(c->m) != 1)
-        CFAIL(c, "%s: affected rows %llu, expected 1", sql,
-              (unsigned long long)mysql_affected_rows(c->m));
+        CFAIL(c, "%s: affected rows %llu, expected 1", sql, (unsigned long long)mysql_affected_rows(c->m));
     r->present[s] = false;
     return 0;
 }
@@ -335,6 +324,41 @@ out:
     free(work);
 }
 
+/* A warning, a pause (often longer than the proxy's 100 ms diagnostics
+ * hold while 200 clients share 4 conns, so the conn is given away and the
+ * warning stashed), then SHOW WARNINGS: exactly this client's warning. */
+static void op_warnings(struct client *c, int it)
+{
+    char sql[96], token[32];
+    snprintf(token, sizeof token, "w%d_%d", c->id, it);
+    snprintf(sql, sizeof sql, "SELECT CAST('%s' AS SIGNED)", token);
+    if (q(c, sql) != 0)
+        return;
+    if (mysql_warning_count(c->m) != 1) {
+        c->fails++;
+        IT_FAIL("client %d: %s: %u warnings, expected 1", c->id, sql, mysql_warning_count(c->m));
+        return;
+    }
+    it_usleep((long)(it_rand(&c->rng) % 250) * 1000);
+    atomic_fetch_add(&g_queries, 1);
+    if (mysql_query(c->m, "SHOW WARNINGS") != 0) {
+        c->fails++;
+        IT_FAIL("client %d: SHOW WARNINGS: %u %s", c->id, mysql_errno(c->m), mysql_error(c->m));
+        return;
+    }
+    MYSQL_RES *r = mysql_store_result(c->m);
+    MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
+    bool mine = row && row[1] && strcmp(row[1], "1292") == 0 && row[2] && strstr(row[2], token) && !mysql_fetch_row(r);
+    if (!mine) {
+        c->fails++;
+        IT_FAIL("client %d: SHOW WARNINGS after '%s' shows %s", c->id, sql, row && row[2] ? row[2] : "no row");
+    } else {
+        it_pass();
+    }
+    if (r)
+        mysql_free_result(r);
+}
+
 static void *client_main(void *arg)
 {
     struct client *c = arg;
@@ -347,7 +371,7 @@ static void *client_main(void *arg)
         goto out;
     }
     for (int it = 0; it < N_ITER && c->fails < MAX_THREAD_FAILS; it++) {
-        unsigned op = it_rand(&c->rng) % 10;
+        unsigned op = it_rand(&c->rng) % 11;
         switch (op) {
         case 0:
         case 1:
@@ -357,6 +381,7 @@ static void *client_main(void *arg)
         case 5:
         case 6: op_transaction(c, false); break;
         case 7: op_transaction(c, true); break;
+        case 10: op_warnings(c, it); break;
         default: verify(c, &c->committed, "plain read", op == 9); break;
         }
         if (op <= 4 && it_rand(&c->rng) % 2)
@@ -428,8 +453,8 @@ int main(void)
         pthread_join(g_clients[i].thread, NULL);
     pthread_barrier_destroy(&g_start);
     double t1 = it_now();
-    fprintf(stderr, "%d clients x %d iterations: %ld queries in %.1f s (connect %.1f s)\n",
-            N_CLIENTS, N_ITER, atomic_load(&g_queries), t1 - t0, t_connected - t0);
+    fprintf(stderr, "%d clients x %d iterations: %ld queries in %.1f s (connect %.1f s)\n", N_CLIENTS, N_ITER,
+            atomic_load(&g_queries), t1 - t0, t_connected - t0);
 
     /* Cross-check every client's committed rows on a direct connection. */
     char sql[256];
@@ -452,8 +477,8 @@ int main(void)
         for (int i = 0; i < N_CLIENTS; i++) {
             const struct rows *cr = &g_clients[i].committed;
             IT_CHECK(seen_count[i + 1] == rows_count(cr) && seen_sum[i + 1] == rows_sum(cr),
-                     "client %d: table has %ld rows / sum %ld, client committed %ld / %ld", i + 1,
-                     seen_count[i + 1], seen_sum[i + 1], rows_count(cr), rows_sum(cr));
+                     "client %d: table has %ld rows / sum %ld, client committed %ld / %ld", i + 1, seen_count[i + 1],
+                     seen_sum[i + 1], rows_count(cr), rows_sum(cr));
         }
     } else {
         IT_FAIL("final check query failed: %s", mysql_error(d));
@@ -463,15 +488,17 @@ int main(void)
         it_skip("backend connection limit, pin and timeout metrics");
     } else {
         IT_CHECK(max_backends >= 1 && max_backends <= MAX_BACKEND,
-                 "ringmux_backend_connections peaked at %g during the run, limit %d", max_backends,
-                 MAX_BACKEND);
-        /* Slots move between the two workers only when one starves (a
-         * close and a reopen); a couple of such moves may happen when the
-         * load is briefly lopsided, never more conns at once than allowed. */
+                 "ringmux_backend_connections peaked at %g during the run, limit %d", max_backends, MAX_BACKEND);
+        /* Slots move between the two workers only when one starves or
+         * waits at the cap (a close and a reopen). The warning pauses make
+         * the load lopsided now and then, and a warning hold given up for
+         * the other worker's waiters is such a move: typically 5-7 opens,
+         * 19 seen once; a reconnect loop would be hundreds. */
         double opened = it_metric(&P, "ringmux_backend_connections_opened_total");
-        IT_CHECK(opened >= 1 && opened <= 2 * MAX_BACKEND,
-                 "ringmux_backend_connections_opened_total = %g, expected 1..%d", opened,
-                 2 * MAX_BACKEND);
+        fprintf(stderr, "backend connections opened: %g; diagnostics holds given up: %g\n", opened,
+                it_metric(&P, "ringmux_diagnostics_yields_total"));
+        IT_CHECK(opened >= 1 && opened <= 8 * MAX_BACKEND,
+                 "ringmux_backend_connections_opened_total = %g, expected 1..%d", opened, 8 * MAX_BACKEND);
         double pins = it_metric_sum(&P, "ringmux_pins_total");
         IT_CHECK(pins <= 0, "ringmux_pins_total sums to %g, expected no pins", pins);
         if (pins > 0) {
@@ -479,11 +506,14 @@ int main(void)
             fprintf(stderr, "%s\n", txt ? txt : "(no metrics)");
             free(txt);
         }
+        double yields = it_metric(&P, "ringmux_diagnostics_yields_total");
+        IT_CHECK(yields >= 1, "ringmux_diagnostics_yields_total = %g: no warning hold was given up", yields);
         double timeouts = it_metric(&P, "ringmux_borrow_timeouts_total");
         IT_CHECK(timeouts <= 0, "ringmux_borrow_timeouts_total = %g", timeouts);
-        double queries = it_metric(&P, "ringmux_queries_total");
+        /* Forwarded, or answered by the proxy (a stashed SHOW WARNINGS). */
+        double queries = it_metric(&P, "ringmux_queries_total") + it_metric(&P, "ringmux_local_commands_total");
         IT_CHECK(queries >= (double)atomic_load(&g_queries),
-                 "ringmux_queries_total = %g, clients sent %ld queries", queries,
+                 "ringmux_queries_total + ringmux_local_commands_total = %g, clients sent %ld queries", queries,
                  atomic_load(&g_queries));
         double clients = -1;
         for (int i = 0; i < 50; i++) {
