@@ -592,8 +592,7 @@ static void test_deprecate_eof_warnings(void)
     IT_EQ_INT(st[1], st[0]);
 out:
     for (int i = 0; i < MAX_BACKEND; i++)
-        if (hold[i])
-            mysql_close(hold[i]);
+        mysql_close(hold[i]);      /* NULL is fine */
     send_packet(fd, 0, "\x01", 1); /* COM_QUIT */
     close(fd);
     after_case(what);

@@ -120,8 +120,7 @@ static void walk_unbuffered(MYSQL *m, const char *who)
     r = mysql_use_result(m);
     if (IT_CHECK(r != NULL, "%s: last result: %s", who, mysql_error(m))) {
         row = mysql_fetch_row(r);
-        IT_CHECK(row && strcmp(row[0], "x") == 0 && strcmp(row[1], "2") == 0,
-                 "%s: last result first row wrong", who);
+        IT_CHECK(row && strcmp(row[0], "x") == 0 && strcmp(row[1], "2") == 0, "%s: last result first row wrong", who);
         while (mysql_fetch_row(r)) {
         }
         mysql_free_result(r);
@@ -192,12 +191,9 @@ static void shared_conn(void)
         IT_EQ_INT(it_try_query(multi, "SELECT 5; SELECT 6"), 1064);
         IT_EQ_INT((long long)it_metric(&Q, "ringmux_backend_connections_opened_total"), 1);
     }
-    if (multi)
-        mysql_close(multi);
-    if (plain)
-        mysql_close(plain);
-    if (direct)
-        mysql_close(direct);
+    mysql_close(multi); /* NULL is fine */
+    mysql_close(plain);
+    mysql_close(direct);
     IT_CHECK(it_proxy_stop(&Q) == 0, "second proxy did not shut down cleanly");
 }
 
@@ -309,8 +305,7 @@ int main(void)
                 }
             } while ((rc = mysql_next_result(sides[i])) == 0);
             IT_CHECK(rc == -1, "%s: CALL ended with %d: %s", who, rc, mysql_error(sides[i]));
-            IT_CHECK(sets == 2 && oks == 1, "%s: CALL gave %d result sets and %d OKs, expected 2+1",
-                     who, sets, oks);
+            IT_CHECK(sets == 2 && oks == 1, "%s: CALL gave %d result sets and %d OKs, expected 2+1", who, sets, oks);
         }
         free(call);
 
@@ -325,8 +320,7 @@ int main(void)
          * proxy too. */
         MYSQL *d1 = it_connect_direct(IT_DB), *x1 = it_connect_proxy(&P, IT_DB);
         if (d1 && x1) {
-            char *a = it_capture(d1, "SELECT 1; SELECT 2"),
-                 *b = it_capture(x1, "SELECT 1; SELECT 2");
+            char *a = it_capture(d1, "SELECT 1; SELECT 2"), *b = it_capture(x1, "SELECT 1; SELECT 2");
             it_same("multi-statement without CLIENT_MULTI_STATEMENTS", a, b);
             free(a);
             free(b);

@@ -1149,14 +1149,10 @@ static void sc_late_show_warnings(void)
                  it_metric(&P, "ringmux_diagnostics_yields_total") - yields0);
     expect_pinned_now(what, 0);
 out:
-    if (c)
-        mysql_close(c);
-    if (e)
-        mysql_close(e);
-    if (f)
-        mysql_close(f);
-    if (d)
-        mysql_close(d);
+    mysql_close(c); /* NULL is fine */
+    mysql_close(e);
+    mysql_close(f);
+    mysql_close(d);
     expect_pins(what, &before, NULL);
 }
 
