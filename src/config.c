@@ -76,6 +76,7 @@ struct cfg_key {
 
 static const char *const cfg_w_auto[] = {"auto", NULL};
 static const char *const cfg_w_levels[] = {"error", "warn", "info", "debug", NULL};
+static const char *const cfg_w_abandoned[] = {"finish", "kill", NULL};
 
 /* KEY(section, name, type, field, default, min, max, flags, help); rows may
  * add .words or .example after it. */
@@ -98,6 +99,9 @@ static const struct cfg_key cfg_keys[] = {
          "Close a client connection idle for this long; 0 = never.")},
     {KEY(SEC_RINGMUX, "max_allowed_packet", CFG_SIZE, max_allowed_packet, "64M", 1 << 10, 1 << 30, 0,
          "Largest packet accepted from clients or the backend (as MySQL's own).")},
+    {KEY(SEC_RINGMUX, "admin_users", CFG_STR, admin_users, NULL, 0, 0, CFG_RELOAD,
+         "Users (from [users], comma-separated) that may KILL any client session; others only their own."),
+     .example = "ops"},
     {KEY(SEC_RINGMUX, "admin_listen", CFG_ADDR, admin, "127.0.0.1:0", 0, 65535, 0,
          "HTTP endpoint for /metrics (Prometheus) and /healthz; port 0 = disabled.")},
 
@@ -116,6 +120,10 @@ static const struct cfg_key cfg_keys[] = {
          "Retire a backend connection this long after it opened; 0 = never.")},
     {KEY(SEC_POOL, "backend_connect_timeout", CFG_DURATION, backend_connect_timeout_ms, "5s", 1, DUR_MAX, CFG_RELOAD,
          "Give up connecting and logging in to the backend after this long.")},
+    {KEY(SEC_POOL, "abandoned_statement", CFG_ENUM, abandoned_statement, "finish", 0, 0, CFG_RELOAD,
+         "A statement whose client disconnects while it runs: finish = let it run to the end, as the server "
+         "does (an autocommit write commits); kill = stop it with KILL QUERY."),
+     .words = cfg_w_abandoned},
     {KEY(SEC_POOL, "init_query", CFG_STR, init_query, NULL, 0, 0, CFG_RELOAD,
          "SQL run once on each new backend connection; unset or empty = none."),
      .example = "SET time_zone = '+00:00'"},
@@ -465,15 +473,23 @@ static void cfg_section_line(struct cfg_parse *p, char *s)
 }
 
 /* True when inih will find a '=' or ':' in s: it stops looking at a ';'
- * that follows whitespace (an inline comment). */
+ * that follows whitespace (an inline comment).  A key never holds
+ * whitespace, so "listen 127.0.0.1:6033" (no '=', a ':' inside the value)
+ * is a key line without its '=', not key "listen 127.0.0.1". */
 static bool cfg_has_separator(const char *s)
 {
+    bool key_space = false; /* whitespace after the key's first word */
     for (bool was_space = false; *s; s++) {
-        if (*s == '=' || *s == ':')
+        if (*s == '=')
             return true;
+        if (*s == ':')
+            return !key_space;
         if (was_space && *s == ';')
             return false;
-        was_space = *s == ' ' || *s == '\t' || *s == '\r' || *s == '\v' || *s == '\f';
+        bool sp = *s == ' ' || *s == '\t' || *s == '\r' || *s == '\v' || *s == '\f';
+        if (was_space && !sp)
+            key_space = true;
+        was_space = sp;
     }
     return false;
 }

@@ -13,6 +13,7 @@
 #include "ringmux/backend.h"
 #include "ringmux/config.h"
 #include "ringmux/log.h"
+#include "ringmux/net.h"
 #include "ringmux/pool.h"
 #include "ringmux/worker.h"
 
@@ -138,7 +139,12 @@ int main(int argc, char **argv)
         default: usage(stderr); return 2;
         }
     }
-    if (!path || optind != argc) {
+    if (optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    if (!path) {
+        fprintf(stderr, "ringmux: -c FILE is needed: the configuration %s\n", check ? "to check" : "to run with");
         usage(stderr);
         return 2;
     }
@@ -151,6 +157,17 @@ int main(int argc, char **argv)
         return 0;
     }
     atomic_store(&log_current_level, cfg->log_level);
+    char err[160];
+    if (net_check_unused(&cfg->listen, err, sizeof(err)) < 0) {
+        log_error("listen = %s:%u: %s", cfg->listen.host, cfg->listen.port, err);
+        cfg_free(cfg);
+        return 1;
+    }
+    if (cfg->admin.port != 0 && net_check_unused(&cfg->admin, err, sizeof(err)) < 0) {
+        log_error("admin_listen = %s:%u: %s", cfg->admin.host, cfg->admin.port, err);
+        cfg_free(cfg);
+        return 1;
+    }
     raise_fd_limit(cfg);
 
     /* Signals are handled by sigwait in this thread only. */
@@ -165,7 +182,6 @@ int main(int argc, char **argv)
     mysql_library_init(0, NULL, NULL);
     static struct rm_shared sh;
     atomic_store(&sh.cfg, cfg);
-    atomic_store(&sh.next_session_id, 1);
     be_probe(cfg, &sh.server);
     sh.n_workers = workers_for(cfg);
     sh.workers = calloc((size_t)sh.n_workers, sizeof(struct rm_worker));

@@ -65,6 +65,35 @@ int net_listen(const struct rm_addr *addr, bool reuseport, char *err, size_t err
     return fd;
 }
 
+int net_check_unused(const struct rm_addr *addr, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    if (net_sockaddr(addr, &ss, &sl) < 0) {
+        snprintf(err, errlen, "'%s' is not a numeric IPv4/IPv6 address", addr->host);
+        return -1;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    /* SO_REUSEADDR, so sockets in TIME_WAIT don't count; no SO_REUSEPORT,
+     * so any listener on the port makes the bind fail. */
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    int rc = bind(fd, (struct sockaddr *)&ss, sl);
+    int e = errno;
+    close(fd);
+    if (rc == 0)
+        return 0;
+    if (e == EADDRINUSE)
+        snprintf(err, errlen, "port %u is already in use by another process (another ringmux?)", addr->port);
+    else
+        snprintf(err, errlen, "bind: %s", strerror(e));
+    return -1;
+}
+
 void net_tune(int fd)
 {
     int one = 1;

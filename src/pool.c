@@ -83,6 +83,7 @@ struct rm_pool *pool_get(struct rm_worker *w, const char *user, const char *pass
 static void pool_destroy(struct rm_pool *p)
 {
     link_remove(&p->link);
+    state_free(&p->reset_st);
     for (int i = 0; i < POOL_KNOWN_DBS; i++)
         free(p->known_db[i]);
     state_baseline_free(&p->base);
@@ -175,13 +176,13 @@ static void release_slot(struct rm_worker *w)
 
 /* ---- opening ------------------------------------------------------------ */
 
-static void open_conn(struct rm_worker *w, struct rm_pool *p)
+static struct rm_bconn *open_conn(struct rm_worker *w, struct rm_pool *p)
 {
     struct sockaddr_storage ss;
     socklen_t sl;
     if (net_sockaddr(&w->cfg->backend, &ss, &sl) < 0) {
         release_slot(w);
-        return;
+        return NULL;
     }
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     struct rm_bconn *b = fd >= 0 ? calloc(1, sizeof(*b)) : NULL;
@@ -191,7 +192,7 @@ static void open_conn(struct rm_worker *w, struct rm_pool *p)
             close(fd);
         free(b);
         release_slot(w);
-        return;
+        return NULL;
     }
     b->id = ++w->next_bconn_id * RM_MAX_WORKERS + (uint32_t)w->idx;
     b->pool = p;
@@ -213,7 +214,7 @@ static void open_conn(struct rm_worker *w, struct rm_pool *p)
     struct sockaddr_storage *sa = malloc(sizeof(*sa));
     if (!sa) {
         bconn_close(b, "out of memory");
-        return;
+        return NULL;
     }
     *sa = ss;
     b->greeting = (struct hs_greeting *)sa; /* reused as the sockaddr holder until connected */
@@ -226,6 +227,7 @@ static void open_conn(struct rm_worker *w, struct rm_pool *p)
     io_uring_sqe_set_data64(sqe, conn_tag(OP_TIMEOUT, b->c.slot, b->c.gen));
     b->c.inflight += 2;
     blog(LOG_DEBUG, b, "connecting to %s:%u for user %s", w->cfg->backend.host, w->cfg->backend.port, p->user);
+    return b;
 }
 
 void bconn_on_connect(struct rm_bconn *b, int res)
@@ -246,6 +248,8 @@ void bconn_on_connect(struct rm_bconn *b, int res)
 
 /* ---- closing ------------------------------------------------------------ */
 
+static void kill_answered(struct rm_bconn *k);
+
 void bconn_close(struct rm_bconn *b, const char *reason)
 {
     if (b->state == BC_CLOSED)
@@ -259,6 +263,10 @@ void bconn_close(struct rm_bconn *b, const char *reason)
     }
     if (b->state <= BC_INIT || b->state == BC_RESET)
         b->pool->n_opening -= b->state <= BC_INIT;
+    if (b->kill_target_id) /* its KILL will never be answered: don't hold the target */
+        kill_answered(b);
+    if (b->learning_reset) /* another conn learns it */
+        b->pool->learning_reset = false;
     if (b->sess) {
         struct rm_session *s = b->sess;
         b->sess = NULL;
@@ -541,9 +549,20 @@ static int send_baseline_query(struct rm_bconn *b)
     return rc;
 }
 
+static int send_kill(struct rm_bconn *k);
+static struct rm_bconn *kill_target(struct rm_bconn *k);
+static void attach(struct rm_bconn *b, struct rm_session *s);
+
 static void start_init(struct rm_bconn *b)
 {
     b->state = BC_INIT;
+    if (b->killer_only) { /* logged in only to send one KILL QUERY */
+        if (!kill_target(b))
+            bconn_retire(b, "the statement to stop is gone");
+        else if (send_kill(b) < 0)
+            bconn_close(b, "out of memory");
+        return;
+    }
     if (send_query(b, STEP_TRACKING, TRACKING_SQL) < 0)
         bconn_close(b, "out of memory");
 }
@@ -595,6 +614,67 @@ static void finish_baseline(struct rm_bconn *b)
 static void conn_ready(struct rm_bconn *b);
 static void response_done(struct rm_bconn *b);
 
+/* The conn k is about to send KILL QUERY for: still alive? */
+static struct rm_bconn *kill_target(struct rm_bconn *k)
+{
+    struct rm_worker *w = k->c.w;
+    if (!k->kill_target_id || k->kill_target_slot >= w->nslots)
+        return NULL;
+    struct rm_conn *c = w->conns[k->kill_target_slot];
+    struct rm_bconn *t = c && c->kind == CONN_BACKEND && !c->dead ? (struct rm_bconn *)c : NULL;
+    return t && t->id == k->kill_target_id ? t : NULL;
+}
+
+static int send_kill(struct rm_bconn *k)
+{
+    struct rm_bconn *t = kill_target(k);
+    char q[48];
+    snprintf(q, sizeof(q), "KILL QUERY %u", t->thread_id);
+    blog(LOG_DEBUG, t, "stopping its statement: %s from b=%u", q, k->id);
+    return bconn_send_internal(k, STEP_KILL, COM_QUERY, q, strlen(q));
+}
+
+/* k's KILL QUERY was answered: its target may serve others again. */
+static void kill_answered(struct rm_bconn *k)
+{
+    struct rm_bconn *t = kill_target(k);
+    k->kill_target_id = 0;
+    if (!t || t->kill_pending == 0)
+        return;
+    if (--t->kill_pending == 0 && t->ready_after_kill) {
+        t->ready_after_kill = false;
+        conn_ready(t);
+    }
+}
+
+int pool_kill_query(struct rm_worker *w, struct rm_bconn *b)
+{
+    struct rm_pool *p = b->pool;
+    struct rm_bconn *k = link_empty(&p->idle) ? NULL : link_entry(p->idle.next, struct rm_bconn, link);
+    if (k) {
+        attach(k, NULL);
+    } else {
+        /* No idle conn: one more, beyond the cap, for this one statement
+         * (as a client would open a second connection to send KILL). */
+        if (!backend_may_connect(w))
+            return -1;
+        atomic_fetch_add(&w->sh->backend_total, 1);
+        if (!(k = open_conn(w, p)))
+            return -1;
+        k->killer_only = true;
+    }
+    k->kill_target_slot = b->c.slot;
+    k->kill_target_id = b->id;
+    b->kill_pending++;
+    if (k->killer_only)
+        return 0; /* sent once logged in (start_init) */
+    if (send_kill(k) < 0) {
+        bconn_close(k, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 /* An internal command's response is complete. */
 static void internal_done(struct rm_bconn *b, const uint8_t *errp, size_t errn)
 {
@@ -629,6 +709,24 @@ static void internal_done(struct rm_bconn *b, const uint8_t *errp, size_t errn)
         }
         finish_baseline(b);
         b->st.multi_stmt = (b->caps & CLIENT_MULTI_STATEMENTS) != 0;
+        if (b->learning_reset) { /* this baseline is what a reset leaves */
+            b->learning_reset = false;
+            b->pool->learning_reset = false;
+            if (state_copy(&b->pool->reset_st, &b->st) == 0) {
+                state_set_schema(&b->pool->reset_st, NULL, 0);
+                b->pool->reset_known = true;
+            }
+        } else if (!b->pool->reset_known && !b->pool->learning_reset && b->state == BC_INIT) {
+            /* The pool's first conn learns what COM_RESET_CONNECTION leaves
+             * (the server drops connect-time settings: IGNORE_SPACE, the
+             * handshake collation), so a client's reset, which the proxy
+             * answers itself, leaves the session as the server would. */
+            b->learning_reset = true;
+            b->pool->learning_reset = true;
+            if (bconn_send_internal(b, STEP_RESET, COM_RESET_CONNECTION, NULL, 0) < 0)
+                bconn_close(b, "out of memory");
+            return;
+        }
         conn_ready(b);
         return;
     case STEP_RESET:
@@ -659,8 +757,13 @@ static void internal_done(struct rm_bconn *b, const uint8_t *errp, size_t errn)
         return;
     case STEP_KILL: /* the interrupted statement's conn drains on its own */
         if (err)
-            blog(LOG_WARN, b, "KILL QUERY of an abandoned statement failed");
-        conn_ready(b);
+            blog(LOG_WARN, b, "KILL QUERY failed: %.*s", errp && errn > 9 ? (int)(errn - 9) : 0,
+                 errp && errn > 9 ? (const char *)errp + 9 : "");
+        kill_answered(b);
+        if (b->killer_only)
+            bconn_retire(b, "KILL QUERY sent");
+        else
+            conn_ready(b);
         return;
     case STEP_NONE: return;
     }
@@ -984,6 +1087,10 @@ static void conn_ready(struct rm_bconn *b)
         b->pool->n_opening--;
     b->state = BC_ACTIVE; /* ready, owned by nobody until decided below */
     b->task = TASK_NONE;
+    if (b->kill_pending) { /* a KILL QUERY for it is on its way: wait for it */
+        b->ready_after_kill = true;
+        return;
+    }
     struct rm_link *pos;
     for (pos = w->waiters.next; pos != &w->waiters; pos = pos->next) {
         struct rm_session *s = link_entry(pos, struct rm_session, wait_link);
@@ -1158,25 +1265,18 @@ void pool_abandon(struct rm_worker *w, struct rm_bconn *b, bool mid_response)
         bconn_close(b, "abandoned in the middle of a response");
         return;
     }
-    if (b->task == TASK_CLIENT && b->resp.phase == RP_FIRST && b->stream_left == 0) {
-        /* No answer yet: the statement may run for long (SLEEP, a big
-         * UPDATE).  Interrupt it with KILL QUERY from an idle conn of the
-         * same user, then drain the error and reuse the conn; without an
-         * idle conn, close it (the server aborts when it next writes). */
-        struct rm_bconn *k = link_empty(&b->pool->idle) ? NULL : link_entry(b->pool->idle.next, struct rm_bconn, link);
-        if (!k) {
+    if (b->task == TASK_CLIENT && b->resp.phase == RP_FIRST && b->stream_left == 0 &&
+        w->cfg->abandoned_statement == ABANDONED_KILL && b->kill_pending == 0) {
+        /* No answer yet, and the config says to stop such statements:
+         * KILL QUERY from another conn of the same user, then drain the
+         * error and reuse the conn (without a way to send the KILL, close
+         * it: the server aborts when it next writes).  By default (finish)
+         * the statement runs to its end, as with a direct client that went
+         * away, and the conn drains and resets below. */
+        if (pool_kill_query(w, b) < 0) {
             bconn_close(b, "abandoned before the server answered");
             return;
         }
-        char q[48];
-        snprintf(q, sizeof(q), "KILL QUERY %u", b->thread_id);
-        attach(k, NULL);
-        if (bconn_send_internal(k, STEP_KILL, COM_QUERY, q, strlen(q)) < 0) {
-            bconn_close(k, "out of memory");
-            bconn_close(b, "abandoned before the server answered");
-            return;
-        }
-        blog(LOG_DEBUG, b, "client left during a statement: %s", q);
     }
     if (mid_response || b->task == TASK_CLIENT || b->stream_left > 0) {
         /* Read the rest of the response into the void; response_done()

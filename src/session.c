@@ -11,15 +11,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "ringmux/backend.h"
 #include "ringmux/handshake.h"
+#include "ringmux/kill.h"
 #include "ringmux/log.h"
 #include "ringmux/net.h"
 #include "ringmux/packet.h"
 #include "ringmux/pool.h"
+#include "ringmux/vars.h"
 #include "ringmux/worker.h"
 
 /* Client input beyond this while a command is in flight pauses reading. */
@@ -48,6 +51,7 @@ const char *sess_state_str(enum sess_state s)
     case SESS_SYNC: return "sync";
     case SESS_FORWARD: return "forward";
     case SESS_INFILE: return "infile";
+    case SESS_KILLING: return "killing";
     case SESS_CLOSING: return "closing";
     case SESS_DEAD: return "dead";
     }
@@ -75,15 +79,21 @@ static void send_ok(struct rm_session *s, uint8_t seq)
 }
 
 /* Send a final ERR and close once it is flushed. */
-static void fail_and_close(struct rm_session *s, uint8_t seq, uint16_t code, const char *sqlstate, const char *msg)
+static void err_and_close(struct rm_session *s, uint8_t seq, uint16_t code, const char *sqlstate, const char *msg)
 {
-    MET_INC(&W(s)->met, protocol_errors);
     slog(LOG_INFO, s, "closing: %s", msg);
     send_err(s, seq, code, sqlstate, msg);
     s->state = SESS_CLOSING;
     conn_pause_recv(&s->c);
     if (conn_pending(&s->c) == 0)
         sess_close(s, msg);
+}
+
+/* The client broke the protocol: counted, then err_and_close(). */
+static void fail_and_close(struct rm_session *s, uint8_t seq, uint16_t code, const char *sqlstate, const char *msg)
+{
+    MET_INC(&W(s)->met, protocol_errors);
+    err_and_close(s, seq, code, sqlstate, msg);
 }
 
 /* ---- accept and handshake -------------------------------------------------- */
@@ -99,7 +109,8 @@ void sess_accept(struct rm_worker *w, int fd)
     }
     link_init(&s->wait_link); /* TCP_NODELAY/keepalive come from the listener */
     link_push_back(&w->sessions, &s->link);
-    s->id = atomic_fetch_add(&w->sh->next_session_id, 1);
+    /* The id names its worker, so KILL <id> from any worker finds it. */
+    s->id = ++w->next_sess_seq * (uint32_t)w->sh->n_workers + (uint32_t)w->idx;
     s->last_active_ms = w->now_ms;
     s->status = SERVER_STATUS_AUTOCOMMIT;
     s->state = SESS_HANDSHAKE;
@@ -111,7 +122,7 @@ void sess_accept(struct rm_worker *w, int fd)
         char msg[160];
         snprintf(msg, sizeof(msg), "Too many connections (ringmux max_client_connections = %d)",
                  w->cfg->max_client_connections);
-        fail_and_close(s, 0, 1040, "08004", msg);
+        err_and_close(s, 0, 1040, "08004", msg);
         return;
     }
     if (auth_random_scramble(s->scramble, AUTH_SCRAMBLE_LEN) < 0 ||
@@ -149,7 +160,7 @@ static void access_denied(struct rm_session *s, const char *user, size_t ulen, b
     if (keep)
         send_err(s, 1, 1045, "28000", msg);
     else
-        fail_and_close(s, s->seq, 1045, "28000", msg);
+        err_and_close(s, s->seq, 1045, "28000", msg);
 }
 
 /* Is the plugin name (len bytes, may be NULL) exactly name? */
@@ -226,6 +237,8 @@ static void on_handshake(struct rm_session *s, const uint8_t *p, size_t n)
     bool sha2 = is_plugin(r.plugin, r.plugin_len, AUTH_PLUGIN_SHA2);
     bool native = r.plugin_len == 0 || is_plugin(r.plugin, r.plugin_len, AUTH_PLUGIN_NATIVE);
     if (!u) {
+        slog(LOG_INFO, s, "user '%.*s' is not listed in [users]: access denied", (int)(r.user_len > 64 ? 64 : r.user_len),
+             r.user);
         access_denied(s, r.user, r.user_len, r.auth_len > 0, false);
         return;
     }
@@ -374,25 +387,52 @@ void sess_on_flushed(struct rm_session *s)
 
 /* ---- commands answered by the proxy ---------------------------------------- */
 
-static void cmd_reset_connection(struct rm_session *s)
+/* The session state the server leaves after COM_RESET_CONNECTION or
+ * COM_CHANGE_USER: what the pool learned a reset leaves (connect-time
+ * extras such as IGNORE_SPACE or the handshake collation gone), the schema
+ * kept or not.  Until the pool knows it (no conn has finished its first
+ * login yet), the session is marked and the state applied at its next
+ * command (apply_reset_state). */
+static void reset_session(struct rm_session *s, bool keep_schema)
 {
     detach_backend(s, true);
     unpin(s);
-    /* The server keeps the default database across a reset; all else goes. */
-    char *schema = s->st.schema;
-    s->st.schema = NULL;
+    char *schema = keep_schema ? s->st.schema : NULL;
+    if (keep_schema)
+        s->st.schema = NULL;
     state_clear(&s->st);
     s->st.schema = schema;
     s->st.multi_stmt = (s->caps & CLIENT_MULTI_STATEMENTS) != 0;
-    s->in_trans = false;
-    s->hold = false;
-    s->lost_trans = false;
-    s->cursor_open = false;
+    s->reset_pending = true;
+    s->in_trans = s->hold = s->lost_trans = s->cursor_open = false;
     s->rc_known = s->fr_known = false;
     forget_diagnostics(s);
     s->last_insert_id = 0;
     stmt_reg_clear(&s->stmts);
+    s->last_prep = 0;
     s->status = SERVER_STATUS_AUTOCOMMIT;
+}
+
+/* reset_session()'s variables, once the pool knows them. */
+static void apply_reset_state(struct rm_session *s)
+{
+    if (!s->reset_pending || !s->pool || !s->pool->reset_known)
+        return;
+    s->reset_pending = false;
+    char *schema = s->st.schema;
+    bool ms = s->st.multi_stmt;
+    s->st.schema = NULL;
+    if (state_copy(&s->st, &s->pool->reset_st) < 0)
+        slog(LOG_WARN, s, "out of memory restoring the state after a reset");
+    free(s->st.schema);
+    s->st.schema = schema;
+    s->st.multi_stmt = ms;
+}
+
+static void cmd_reset_connection(struct rm_session *s)
+{
+    reset_session(s, true); /* the server keeps the default database across a reset */
+    apply_reset_state(s);
     MET_INC(&W(s)->met, commands_local);
     send_ok(s, 1);
 }
@@ -429,16 +469,7 @@ static void cmd_change_user(struct rm_session *s, const uint8_t *p, size_t n)
         return;
     }
     /* Everything session-scoped goes, as on a server. */
-    detach_backend(s, true);
-    unpin(s);
-    state_clear(&s->st);
-    s->st.multi_stmt = (s->caps & CLIENT_MULTI_STATEMENTS) != 0;
-    s->in_trans = s->hold = s->lost_trans = s->cursor_open = false;
-    s->rc_known = s->fr_known = false;
-    forget_diagnostics(s);
-    s->last_insert_id = 0;
-    stmt_reg_clear(&s->stmts);
-    s->status = SERVER_STATUS_AUTOCOMMIT;
+    reset_session(s, false);
     if (coll && coll < 256)
         s->collation = (uint8_t)coll;
     MET_INC(&w->met, commands_local);
@@ -492,9 +523,41 @@ static bool stmt_command(const struct rm_session *s)
            s->cmd_byte == COM_STMT_FETCH;
 }
 
+static uint8_t *join_payload(const uint8_t *data, size_t raw, size_t payload);
+
+/* The payload of the command in s->cmd (raw packets): in place when it is
+ * one packet; joined into *joined (caller frees) when it was split at
+ * 16 MiB - 1, so that rewriting it never copies continuation headers into
+ * the data.  NULL when out of memory. */
+static const uint8_t *cmd_payload(struct rm_session *s, size_t *n, uint8_t **joined)
+{
+    const uint8_t *raw = buf_head(&s->cmd);
+    size_t raw_len = buf_avail(&s->cmd);
+    *joined = NULL;
+    if (pkt_u24(raw) < PKT_MAX_PAYLOAD) {
+        *n = raw_len - PKT_HDR;
+        return raw + PKT_HDR;
+    }
+    size_t payload = 0;
+    for (size_t off = 0; off < raw_len; off += PKT_HDR + pkt_u24(raw + off))
+        payload += pkt_u24(raw + off);
+    *joined = join_payload(raw, raw_len, payload);
+    *n = payload;
+    return *joined;
+}
+
 /* Send the client's command on b and start tracking the response. */
+static void become_idle(struct rm_session *s);
+
 static void forward_command(struct rm_session *s, struct rm_bconn *b)
 {
+    if (s->kill_query) { /* KILL QUERY came while its state was being synced */
+        s->kill_query = false;
+        buf_reset(&s->cmd);
+        send_err(s, 1, 1317, "70100", "Query execution was interrupted");
+        become_idle(s);
+        return;
+    }
     s->state = SESS_FORWARD;
     b->task = TASK_CLIENT;
     b->uses++;
@@ -503,17 +566,19 @@ static void forward_command(struct rm_session *s, struct rm_bconn *b)
     if (stmt_command(s)) { /* the server knows the statement by its own id */
         struct stmt_entry *e = stmt_reg_find(&s->stmts, s->cur_stmt);
         struct stmt_cached *sc = e ? stmt_cache_find(&b->stmts, e->t) : NULL;
-        const uint8_t *p = buf_head(&s->cmd) + PKT_HDR;
-        size_t n = buf_avail(&s->cmd) - PKT_HDR;
+        uint8_t *joined = NULL;
+        size_t n;
+        const uint8_t *p = cmd_payload(s, &n, &joined);
         int rc = -1;
-        if (sc && s->cmd_byte == COM_STMT_EXECUTE)
+        if (p && sc && s->cmd_byte == COM_STMT_EXECUTE)
             rc = stmt_write_execute(&b->c.out, p, n, e, sc, s->id);
-        else if (sc)
+        else if (p && sc)
             rc = stmt_write_with_id(&b->c.out, p, n, sc->backend_id);
-        if (rc < 0) {
+        free(joined);
+        if (rc < 0) { /* on_command checked the layout: only memory can fail here */
             b->task = TASK_NONE;
             buf_reset(&s->cmd);
-            fail_and_close(s, 1, 1156, "08S01", "ringmux: malformed prepared-statement command packet");
+            sess_close(s, "out of memory");
             return;
         }
     } else {
@@ -632,6 +697,7 @@ static void run_sync(struct rm_session *s, struct rm_bconn *b)
 
 void sess_on_backend(struct rm_session *s, struct rm_bconn *b)
 {
+    apply_reset_state(s);
     s->bc = b;
     b->sess = s;
     s->state = s->pending_db ? SESS_CHECK_DB : SESS_SYNC;
@@ -813,6 +879,8 @@ void sess_on_response_done(struct rm_session *s)
     else if (s->cmd_byte == COM_STMT_RESET)
         s->cursor_open = false;
     if (s->cmd_byte == COM_STMT_PREPARE) {
+        if (r->is_err)
+            s->last_prep = 0; /* as the server forgets its last statement */
         stmt_text_unref(s->prep_text);
         s->prep_text = NULL;
     }
@@ -861,6 +929,7 @@ uint32_t sess_on_prepare_ok(struct rm_session *s, uint32_t backend_id, uint16_t 
     struct stmt_entry *e = stmt_reg_add(&s->stmts, s->prep_text, n_params, n_cols);
     if (!e)
         return 0;
+    s->last_prep = e->id;
     if (!stmt_cache_find(&b->stmts, s->prep_text)) {
         if (stmt_cache_add(&b->stmts, s->prep_text, backend_id, &b->c.out) > 0)
             MET_INC(&W(s)->met, stmt_evictions);
@@ -977,11 +1046,58 @@ static uint8_t *join_payload(const uint8_t *data, size_t raw, size_t payload)
     return p;
 }
 
-/* Answer "SELECT ROW_COUNT()" / "SELECT FOUND_ROWS()" (optionally with an
- * alias) from the session's own values, with the metadata the server uses.
- * Returns false when the text is anything else (the statement then runs on
- * the server, on the session's pinned conn). */
-static bool answer_counts(struct rm_session *s, const char *sql, size_t len)
+/* A one-row, one-column result the proxy answers itself, with the column
+ * metadata MariaDB sends for the same expression (charset binary). */
+struct local_value {
+    uint8_t type;    /* MYSQL_TYPE_* */
+    uint32_t length; /* display length */
+    uint16_t flags;  /* column flags */
+    char val[32];
+};
+
+static void write_value_result(struct rm_session *s, const char *name, size_t nl, const struct local_value *v)
+{
+    uint8_t seq = 1;
+    struct rm_buf *out = &s->c.out;
+    struct pkt_writer w;
+    pkt_begin(&w, out, seq);
+    pkt_add_lenenc(&w, 1);
+    seq = (uint8_t)pkt_end(&w);
+    pkt_begin(&w, out, seq); /* column definition, as MariaDB sends it */
+    pkt_add_lenenc_str(&w, "def", 3);
+    pkt_add_lenenc_str(&w, "", 0);
+    pkt_add_lenenc_str(&w, "", 0);
+    pkt_add_lenenc_str(&w, "", 0);
+    pkt_add_lenenc_str(&w, name, nl);
+    pkt_add_lenenc_str(&w, "", 0);
+    pkt_add_u8(&w, 0x0c);
+    pkt_add_u16(&w, 63); /* binary */
+    pkt_add_u32(&w, v->length);
+    pkt_add_u8(&w, v->type);
+    pkt_add_u16(&w, v->flags);
+    pkt_add_u8(&w, 0); /* decimals */
+    pkt_add_u16(&w, 0);
+    seq = (uint8_t)pkt_end(&w);
+    bool deprecate_eof = (s->caps & CLIENT_DEPRECATE_EOF) != 0;
+    if (!deprecate_eof)
+        pkt_write_eof(out, seq++, 0, s->status);
+    pkt_begin(&w, out, seq);
+    pkt_add_lenenc_str(&w, v->val, strlen(v->val));
+    seq = (uint8_t)pkt_end(&w);
+    if (deprecate_eof) {
+        struct pkt_ok ok = {.status = s->status};
+        pkt_write_ok(out, seq, s->caps & ~CLIENT_SESSION_TRACK, &ok, 0xfe);
+    } else {
+        pkt_write_eof(out, seq, 0, s->status);
+    }
+    conn_flush(&s->c);
+}
+
+/* Answer "SELECT ROW_COUNT()", "SELECT FOUND_ROWS()" (from the session's
+ * own values, when known and not pinned) and "SELECT CONNECTION_ID()" (the
+ * id the proxy gave the client), optionally with an alias.  Returns false
+ * when the text is anything else (the statement then runs on the server). */
+static bool answer_local_function(struct rm_session *s, const char *sql, size_t len)
 {
     struct lexer lx;
     struct lex_token t, fn, close, alias = {0};
@@ -990,11 +1106,19 @@ static bool answer_counts(struct rm_session *s, const char *sql, size_t len)
         return false;
     if (lex_next(&lx, &fn) != LEX_WORD)
         return false;
-    bool rc = lex_is(&fn, "ROW_COUNT");
-    if (!rc && !lex_is(&fn, "FOUND_ROWS"))
+    struct local_value v = {0};
+    if (lex_is(&fn, "ROW_COUNT") && s->rc_known && s->pin == PIN_NONE) {
+        v = (struct local_value){.type = 0x08, .length = 21, .flags = 0x0081}; /* LONGLONG, NOT_NULL|BINARY */
+        snprintf(v.val, sizeof(v.val), "%lld", (long long)s->row_count);
+    } else if (lex_is(&fn, "FOUND_ROWS") && s->fr_known && s->pin == PIN_NONE) {
+        v = (struct local_value){.type = 0x08, .length = 21, .flags = 0x0081};
+        snprintf(v.val, sizeof(v.val), "%llu", (unsigned long long)s->found_rows);
+    } else if (lex_is(&fn, "CONNECTION_ID")) {
+        v = (struct local_value){.type = 0x03, .length = 10, .flags = 0x00a1}; /* LONG, NOT_NULL|UNSIGNED|BINARY */
+        snprintf(v.val, sizeof(v.val), "%u", s->id);
+    } else {
         return false;
-    if (rc ? !s->rc_known : !s->fr_known)
-        return false;
+    }
     if (lex_next(&lx, &t) != LEX_LPAREN || lex_next(&lx, &close) != LEX_RPAREN)
         return false;
     enum lex_type ty = lex_next(&lx, &t);
@@ -1027,43 +1151,7 @@ static bool answer_counts(struct rm_session *s, const char *sql, size_t len)
             return false;
         memcpy(name, fn.p, nl);
     }
-    char val[32];
-    int vl = rc ? snprintf(val, sizeof(val), "%lld", (long long)s->row_count)
-                : snprintf(val, sizeof(val), "%llu", (unsigned long long)s->found_rows);
-    uint8_t seq = 1;
-    struct rm_buf *out = &s->c.out;
-    struct pkt_writer w;
-    pkt_begin(&w, out, seq);
-    pkt_add_lenenc(&w, 1);
-    seq = (uint8_t)pkt_end(&w);
-    pkt_begin(&w, out, seq); /* column definition, as MariaDB sends it */
-    pkt_add_lenenc_str(&w, "def", 3);
-    pkt_add_lenenc_str(&w, "", 0);
-    pkt_add_lenenc_str(&w, "", 0);
-    pkt_add_lenenc_str(&w, "", 0);
-    pkt_add_lenenc_str(&w, name, nl);
-    pkt_add_lenenc_str(&w, "", 0);
-    pkt_add_u8(&w, 0x0c);
-    pkt_add_u16(&w, 63);     /* binary */
-    pkt_add_u32(&w, 21);     /* display length */
-    pkt_add_u8(&w, 0x08);    /* MYSQL_TYPE_LONGLONG */
-    pkt_add_u16(&w, 0x8081); /* NOT_NULL | BINARY | NUM */
-    pkt_add_u8(&w, 0);       /* decimals */
-    pkt_add_u16(&w, 0);
-    seq = (uint8_t)pkt_end(&w);
-    bool deprecate_eof = (s->caps & CLIENT_DEPRECATE_EOF) != 0;
-    if (!deprecate_eof)
-        pkt_write_eof(out, seq++, 0, s->status);
-    pkt_begin(&w, out, seq);
-    pkt_add_lenenc_str(&w, val, (size_t)vl);
-    seq = (uint8_t)pkt_end(&w);
-    if (deprecate_eof) {
-        struct pkt_ok ok = {.status = s->status};
-        pkt_write_ok(out, seq, s->caps & ~CLIENT_SESSION_TRACK, &ok, 0xfe);
-    } else {
-        pkt_write_eof(out, seq, 0, s->status);
-    }
-    conn_flush(&s->c);
+    write_value_result(s, name, nl, &v);
     s->row_count = -1; /* this SELECT is now the previous statement */
     s->found_rows = 1;
     s->rc_known = s->fr_known = true;
@@ -1088,6 +1176,62 @@ static bool sql_uses_table(const char *sql, size_t len)
     return false;
 }
 
+/* "COMMIT" / "ROLLBACK" [WORK] alone (comments and ';' aside)? */
+static bool plain_txn_end(const char *sql, size_t len)
+{
+    struct lexer lx;
+    struct lex_token t;
+    lex_init(&lx, sql, len);
+    if (lex_next(&lx, &t) != LEX_WORD || !(lex_is(&t, "COMMIT") || lex_is(&t, "ROLLBACK")))
+        return false;
+    enum lex_type ty = lex_next(&lx, &t);
+    if (ty == LEX_WORD && lex_is(&t, "WORK"))
+        ty = lex_next(&lx, &t);
+    while (ty == LEX_SEMI)
+        ty = lex_next(&lx, &t);
+    return ty == LEX_EOF;
+}
+
+/* COMMIT or ROLLBACK with no transaction open, no conn held and nothing
+ * pinned needs no backend: answer it as the server would (OK, no rows, no
+ * warnings, the session's autocommit bit; the diagnostics area is kept, as
+ * MariaDB keeps it through statements that use no table).  With
+ * completion_type CHAIN or RELEASE the server acts, so it gets the
+ * statement. */
+static bool answer_txn_end(struct rm_session *s, const char *sql, size_t len)
+{
+    if (s->bc || s->in_trans || s->pin != PIN_NONE || !plain_txn_end(sql, len))
+        return false;
+    int ct = var_index("completion_type", 15);
+    const char *v = ct >= 0 ? state_get(&s->st, &s->pool->base, ct) : NULL;
+    if (v && strcasecmp(v, "NO_CHAIN") != 0 && strcmp(v, "0") != 0)
+        return false;
+    s->status &= SERVER_STATUS_AUTOCOMMIT;
+    s->row_count = 0;
+    s->rc_known = true;
+    MET_INC(&W(s)->met, commands_local);
+    send_ok(s, 1);
+    return true;
+}
+
+/* KILL of the session's own id: the server interrupts the KILL statement
+ * itself (ERR 1317), or kills the connection (ERR 1927, then close). */
+static void kill_self(struct rm_session *s, bool query_only)
+{
+    if (query_only)
+        send_err(s, 1, 1317, "70100", "Query execution was interrupted");
+    else
+        err_and_close(s, 1, 1927, "70100", "Connection was killed");
+}
+
+/* A statement id as the client sent it: STMT_LAST_ID names the statement
+ * the session prepared last (MariaDB's LAST_STMT_ID, used by connectors
+ * that pipeline COM_STMT_PREPARE and COM_STMT_EXECUTE). */
+static uint32_t stmt_resolve_id(const struct rm_session *s, uint32_t id)
+{
+    return id == STMT_LAST_ID ? s->last_prep : id;
+}
+
 /* A complete command: answer it here or queue it for a backend. */
 static void on_command(struct rm_session *s, const uint8_t *raw, size_t raw_len, const uint8_t *p, size_t n)
 {
@@ -1103,6 +1247,8 @@ static void on_command(struct rm_session *s, const uint8_t *raw, size_t raw_len,
         return;
     }
     s->last_active_ms = w->now_ms;
+    s->kill_query = false;
+    struct rm_buf rewritten = {0}; /* the SQL with CONNECTION_ID() replaced, if any */
     uint8_t cmd = p[0];
     s->cmd_byte = cmd;
     s->cls.flags = 0;
@@ -1121,21 +1267,51 @@ static void on_command(struct rm_session *s, const uint8_t *raw, size_t raw_len,
         send_ok(s, 1);
         return;
     case COM_RESET_CONNECTION: cmd_reset_connection(s); return;
+    case COM_PROCESS_KILL: /* KILL CONNECTION <id>, as a command */
+        MET_INC(&w->met, commands_local);
+        if (n < 5)
+            send_err(s, 1, 1835, "HY000", "Malformed communication packet");
+        else if (pkt_u32(p + 1) == s->id)
+            kill_self(s, false);
+        else
+            kill_start(s, pkt_u32(p + 1), false);
+        return;
     case COM_CHANGE_USER: cmd_change_user(s, p, n); return;
     case COM_QUERY:
         cls_classify((const char *)p + 1, n - 1, &s->cls);
         if (s->cls.flags & CLS_KILL) {
+            struct kill_req kr;
             MET_INC(&w->met, commands_local);
-            send_err(s, 1, 1047, "HY000",
-                     "ringmux: KILL is not supported through the proxy: connection ids belong to the proxy; "
-                     "close the client connection instead");
+            if (!kill_parse((const char *)p + 1, n - 1, &kr)) {
+                send_err(s, 1, 1047, "HY000",
+                         "ringmux: this KILL is not supported through the proxy; use KILL [QUERY] <id> with the "
+                         "connection id the proxy gave (handshake or CONNECTION_ID())");
+            } else if (kr.unsupported) {
+                char msg[200];
+                snprintf(msg, sizeof(msg),
+                         "ringmux: %s is not supported through the proxy; use KILL [QUERY] <connection id>",
+                         kr.unsupported);
+                send_err(s, 1, 1047, "HY000", msg);
+            } else if (kr.self || kr.target == s->id) {
+                kill_self(s, kr.query_only);
+            } else {
+                kill_start(s, kr.target, kr.query_only);
+            }
             return;
         }
-        if ((s->cls.flags & (CLS_ROW_COUNT | CLS_FOUND_ROWS)) && s->pin == PIN_NONE &&
-            answer_counts(s, (const char *)p + 1, n - 1))
+        if ((s->cls.flags & (CLS_ROW_COUNT | CLS_FOUND_ROWS | CLS_CONNECTION_ID)) &&
+            answer_local_function(s, (const char *)p + 1, n - 1))
             return;
         if (buf_avail(&s->diag_stash) && answer_stashed_warnings(s, (const char *)p + 1, n - 1))
             return;
+        if ((s->cls.flags & CLS_TXN_END) && answer_txn_end(s, (const char *)p + 1, n - 1))
+            return;
+        if ((s->cls.flags & CLS_CONNECTION_ID) &&
+            sql_rewrite_connection_id((const char *)p + 1, n - 1, s->id, &rewritten) < 0) {
+            buf_free(&rewritten);
+            sess_close(s, "out of memory");
+            return;
+        }
         if (s->cls.pin != PIN_NONE)
             sess_pin(s, s->cls.pin);
         /* ROW_COUNT() / FOUND_ROWS() describe the previous statement on the
@@ -1152,21 +1328,27 @@ static void on_command(struct rm_session *s, const uint8_t *raw, size_t raw_len,
         }
         s->cmd_option_on = pkt_u16(p + 1) == 0;
         break;
-    case COM_STMT_PREPARE:
+    case COM_STMT_PREPARE: {
         MET_INC(&w->met, stmt_prepares);
         stmt_text_unref(s->prep_text);
-        s->prep_text = stmt_text_new((const char *)p + 1, n - 1, s->st.schema);
-        if (!s->prep_text) {
+        int rw = sql_rewrite_connection_id((const char *)p + 1, n - 1, s->id, &rewritten);
+        s->prep_text = rw > 0 ? stmt_text_new((const char *)buf_head(&rewritten), buf_avail(&rewritten), s->st.schema)
+                              : stmt_text_new((const char *)p + 1, n - 1, s->st.schema);
+        if (rw < 0 || !s->prep_text) {
+            buf_free(&rewritten);
             sess_close(s, "out of memory");
             return;
         }
         break;
+    }
     case COM_STMT_CLOSE: /* no answer; the conn caches keep the server side */
         if (n >= 5) {
-            uint32_t id = pkt_u32(p + 1);
+            uint32_t id = stmt_resolve_id(s, pkt_u32(p + 1));
             stmt_reg_remove(&s->stmts, id);
             if (s->cur_stmt == id)
                 s->cursor_open = false;
+            if (s->last_prep == id)
+                s->last_prep = 0;
         }
         MET_INC(&w->met, commands_local);
         return;
@@ -1174,12 +1356,21 @@ static void on_command(struct rm_session *s, const uint8_t *raw, size_t raw_len,
     case COM_STMT_SEND_LONG_DATA:
     case COM_STMT_RESET:
     case COM_STMT_FETCH: {
-        uint32_t id = n >= 5 ? pkt_u32(p + 1) : 0;
+        /* What the server checks first: EXECUTE needs id, flags and
+         * iteration count; the others at least an id. */
+        size_t need = cmd == COM_STMT_EXECUTE ? 10 : cmd == COM_STMT_SEND_LONG_DATA ? 7 : 5;
+        if (n < need) {
+            MET_INC(&w->met, commands_local);
+            if (cmd != COM_STMT_SEND_LONG_DATA) /* which has no response */
+                send_err(s, 1, 1835, "HY000", "Malformed communication packet");
+            return;
+        }
+        uint32_t id = stmt_resolve_id(s, pkt_u32(p + 1));
         if (!stmt_reg_find(&s->stmts, id)) {
             if (cmd == COM_STMT_SEND_LONG_DATA)
                 return; /* no response exists for this command */
             char msg[160];
-            snprintf(msg, sizeof(msg), "Unknown prepared statement handler (%u) given to %s", id,
+            snprintf(msg, sizeof(msg), "Unknown prepared statement handler (%u) given to %s", pkt_u32(p + 1),
                      cmd == COM_STMT_EXECUTE ? "mysqld_stmt_execute"
                      : cmd == COM_STMT_RESET ? "mysqld_stmt_reset"
                                              : "mysqld_stmt_fetch");
@@ -1207,7 +1398,20 @@ static void on_command(struct rm_session *s, const uint8_t *raw, size_t raw_len,
     s->keeps_diag = s->diag_held && tableless;
     if (!tableless && (buf_avail(&s->diag_stash) || s->stash_overflow))
         forget_diagnostics(s);
-    if (buf_append(&s->cmd, raw, raw_len) < 0) {
+    /* The command as the server gets it: as the client sent it, or with
+     * CONNECTION_ID() replaced by the session's id. */
+    int rc;
+    if (buf_avail(&rewritten)) {
+        struct pkt_writer pw;
+        pkt_begin(&pw, &s->cmd, 0);
+        pkt_add_u8(&pw, cmd);
+        pkt_add(&pw, buf_head(&rewritten), buf_avail(&rewritten));
+        rc = pkt_end(&pw) < 0 ? -1 : 0;
+        buf_free(&rewritten);
+    } else {
+        rc = buf_append(&s->cmd, raw, raw_len);
+    }
+    if (rc < 0) {
         sess_close(s, "out of memory");
         return;
     }
@@ -1442,4 +1646,63 @@ static bool answer_stashed_warnings(struct rm_session *s, const char *sql, size_
     MET_ADD(&W(s)->met, bytes_to_clients, out->len - before);
     conn_flush(&s->c);
     return true;
+}
+
+/* ---- KILL (src/kill.c decides; these act on the session) ----------------- */
+
+struct rm_session *sess_find(struct rm_worker *w, uint32_t id)
+{
+    for (struct rm_link *pos = w->sessions.next; pos != &w->sessions; pos = pos->next) {
+        struct rm_session *s = link_entry(pos, struct rm_session, link);
+        if (s->id == id)
+            return s->state == SESS_CLOSING || s->state == SESS_DEAD ? NULL : s;
+    }
+    return NULL;
+}
+
+void sess_interrupt(struct rm_session *s, bool query_only)
+{
+    struct rm_worker *w = W(s);
+    bool at_server = (s->state == SESS_FORWARD || s->state == SESS_INFILE) && s->bc;
+    if (at_server && pool_kill_query(w, s->bc) < 0)
+        slog(LOG_WARN, s, "could not send KILL QUERY to the backend");
+    if (!query_only) {
+        sess_close(s, "killed (KILL CONNECTION)");
+        return;
+    }
+    if (s->state == SESS_WAIT) { /* not sent yet: interrupted before it starts */
+        link_remove(&s->wait_link);
+        s->pool->n_waiting--;
+        atomic_fetch_sub(&w->sh->waiting[w->idx], 1);
+        pool_note_oldest_wait(w);
+        buf_reset(&s->cmd);
+        send_err(s, 1, 1317, "70100", "Query execution was interrupted");
+        become_idle(s);
+    } else if (s->state == SESS_SYNC) {
+        s->kill_query = true; /* forward_command answers instead of sending */
+    }
+}
+
+void sess_wait_kill(struct rm_session *s)
+{
+    s->state = SESS_KILLING;
+}
+
+void sess_answer_kill(struct rm_session *s, uint32_t target, uint16_t err)
+{
+    char msg[96];
+    if (err == 1094) {
+        snprintf(msg, sizeof(msg), "Unknown thread id: %u", target);
+        send_err(s, 1, err, "HY000", msg);
+    } else if (err) {
+        snprintf(msg, sizeof(msg), "You are not owner of thread %u", target);
+        send_err(s, 1, err, "HY000", msg);
+    } else {
+        s->status &= (uint16_t)~SERVER_SESSION_STATE_CHANGED;
+        s->row_count = 0;
+        s->rc_known = true;
+        send_ok(s, 1);
+    }
+    if (s->state == SESS_KILLING)
+        become_idle(s);
 }

@@ -184,12 +184,14 @@ int stmt_write_execute(struct rm_buf *out, const uint8_t *p, size_t n, struct st
     size_t nullmap = (np + 7u) / 8u;
     bool has_types = false, bound = false;
     if (np > 0) {
+        /* Too short for the statement's parameters: the server answers
+         * that (ERR 1210) better than the proxy could; send it as it is. */
         if (n < head + nullmap + 1)
-            return -1;
+            return stmt_write_with_id(out, p, n, sc->backend_id);
         bound = p[head + nullmap] == 1;
         if (bound) {
             if (n < head + nullmap + 1 + 2u * np)
-                return -1;
+                return stmt_write_with_id(out, p, n, sc->backend_id);
             uint8_t *types = realloc(e->types, 2u * np);
             if (!types)
                 return -1;

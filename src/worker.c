@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "ringmux/admin.h"
+#include "ringmux/kill.h"
 #include "ringmux/log.h"
 #include "ringmux/net.h"
 #include "ringmux/pool.h"
@@ -327,9 +328,37 @@ static void on_tick(struct rm_worker *w)
     }
 }
 
+void worker_post(struct rm_shared *sh, int to, struct rm_msg *m)
+{
+    struct rm_worker *w = &sh->workers[to];
+    struct rm_msg *head = atomic_load(&w->inbox);
+    do
+        m->next = head;
+    while (!atomic_compare_exchange_weak(&w->inbox, &head, m));
+    worker_wake(w);
+}
+
+/* Handle every message posted so far, oldest first. */
+static void drain_inbox(struct rm_worker *w)
+{
+    struct rm_msg *m = atomic_exchange(&w->inbox, NULL), *fifo = NULL;
+    while (m) { /* the stack is newest first: reverse it */
+        struct rm_msg *next = m->next;
+        m->next = fifo;
+        fifo = m;
+        m = next;
+    }
+    while (fifo) {
+        m = fifo;
+        fifo = m->next;
+        kill_on_message(w, m); /* takes m */
+    }
+}
+
 static void on_wake(struct rm_worker *w)
 {
     w->cfg = atomic_load(&w->sh->cfg);
+    drain_inbox(w);
     if (atomic_load(&w->sh->stopping)) {
         stop_accepting(w);
         if (w->admin_fd >= 0) {
@@ -497,4 +526,8 @@ void worker_destroy(struct rm_worker *w)
             log_warn("worker %d: object in slot %u still alive at exit", w->idx, i);
     free(w->conns);
     free(w->free_slots);
+    for (struct rm_msg *m = atomic_exchange(&w->inbox, NULL), *next; m; m = next) {
+        next = m->next;
+        free(m);
+    }
 }

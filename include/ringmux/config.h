@@ -20,6 +20,10 @@ struct rm_addr {
     uint16_t port;
 };
 
+/* [pool] abandoned_statement: what happens to a statement whose client
+ * disconnects before the answer. */
+enum { ABANDONED_FINISH, ABANDONED_KILL };
+
 struct rm_config {
     char *path; /* file it was loaded from */
 
@@ -43,6 +47,8 @@ struct rm_config {
     int64_t backend_max_lifetime_ms;      /* duration, default 1h; 0 = never */
     int64_t backend_connect_timeout_ms;   /* duration, default 5s */
     char *init_query;                     /* SQL run on every new backend connection, NULL if unset */
+    char *admin_users;                    /* users that may KILL any session (comma-separated), NULL if unset */
+    int abandoned_statement;              /* ABANDONED_FINISH or ABANDONED_KILL */
 
     /* [users]: one line per user, "name = password" (reloadable) */
     struct rm_user *users;

@@ -16,5 +16,9 @@ int net_sockaddr(const struct rm_addr *addr, struct sockaddr_storage *ss, sockle
 /* Set TCP_NODELAY and keepalive on a socket (listeners pass them on to
  * the sockets they accept). */
 void net_tune(int fd);
+/* Fail (with a message in err) when anything listens on addr already: the
+ * workers' SO_REUSEPORT listeners would otherwise share the port with
+ * another process.  Called before the workers bind. */
+int net_check_unused(const struct rm_addr *addr, char *err, size_t errlen);
 
 #endif

@@ -49,6 +49,12 @@ struct rm_pool {
     int n_waiting;              /* sessions of this pool queued for a conn */
     int refs;                   /* sessions using this pool */
     struct state_baseline base; /* variable values of a fresh conn */
+    /* What COM_RESET_CONNECTION leaves (overrides of base, no schema),
+     * learned once by the pool's first conn; a client's reset or change of
+     * user puts the session there. */
+    struct rm_state reset_st;
+    bool reset_known;
+    bool learning_reset; /* a conn of the pool is learning it now */
     /* Databases this user was recently allowed to select: a client
      * connecting with one of them needs no backend round trip. */
     char *known_db[POOL_KNOWN_DBS];
@@ -123,6 +129,15 @@ struct rm_bconn {
     bool clean_close;          /* send COM_QUIT before closing */
     struct stmt_cache stmts;   /* statements prepared on this conn */
     uint32_t prep_backend_id;  /* id from the prepare-OK of STEP_PREPARE */
+    /* KILL QUERY: a conn sending one for another conn (kill_target_*),
+     * and a conn with KILL QUERYs on their way for it (kill_pending): until
+     * they are answered it serves no other session, so a late KILL can
+     * never stop another session's statement. */
+    uint32_t kill_target_slot, kill_target_id; /* target conn (slot, id), id 0: none */
+    bool killer_only;                          /* opened just to send one KILL QUERY, then closed */
+    bool learning_reset;                       /* resetting once during init to learn pool->reset_st */
+    uint16_t kill_pending;                     /* KILL QUERYs for this conn not yet answered */
+    bool ready_after_kill;                     /* released while kill_pending: conn_ready() when answered */
     bool draining;             /* reading an abandoned response into the void */
     size_t drained;            /* bytes of it so far */
     size_t stream_left;        /* bytes of a streamed packet still to forward */
@@ -147,6 +162,11 @@ void pool_release(struct rm_worker *w, struct rm_bconn *b);
 /* Detach a conn from its session after the session died or reset while it
  * was attached: reset it (or close it if its stream position is unknown). */
 void pool_abandon(struct rm_worker *w, struct rm_bconn *b, bool mid_response);
+/* Stop the statement running on b (KILL QUERY <thread id>) from another
+ * connection of the same user: an idle one, or one opened for it beyond
+ * the cap.  b serves nobody else until the KILL is answered.  0, or -1 if
+ * nothing could be sent (out of memory, backend unreachable). */
+int pool_kill_query(struct rm_worker *w, struct rm_bconn *b);
 /* Periodic: idle timeouts, lifetimes, min idle, cross-worker shedding,
  * borrow timeouts. */
 void pool_maintain(struct rm_worker *w);

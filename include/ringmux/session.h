@@ -31,6 +31,7 @@ enum sess_state {
     SESS_SYNC,        /* replaying state onto the borrowed connection */
     SESS_FORWARD,     /* command sent; streaming the response to the client */
     SESS_INFILE,      /* streaming the client's LOCAL INFILE data to the backend */
+    SESS_KILLING,     /* its KILL went to another worker; waiting for the answer */
     SESS_CLOSING,     /* flushing a final packet, then closing */
     SESS_DEAD,        /* closed */
 };
@@ -71,6 +72,7 @@ struct rm_session {
     uint64_t last_insert_id;     /* LAST_INSERT_ID() as this session would see it */
     struct stmt_registry stmts;  /* its prepared statements */
     uint32_t cur_stmt;           /* proxy statement id of the COM_STMT_* in flight */
+    uint32_t last_prep;          /* proxy id of the last successful COM_STMT_PREPARE (0: none) */
     struct stmt_text *prep_text; /* SQL of the COM_STMT_PREPARE in flight */
     bool diag_held;              /* holding the conn so SHOW WARNINGS sees its diagnostics */
     bool diag_soft;              /* ... and for nothing else: may give it up when others wait */
@@ -91,6 +93,8 @@ struct rm_session {
     bool cmd_option_on;     /* COM_SET_OPTION in flight: multi-statements on? */
     bool refresh_collation; /* character_set_connection changed: collation_connection did too */
     bool lost_trans;        /* its transaction died with a backend conn: tell it */
+    bool kill_query;        /* KILL QUERY arrived before its statement reached the server */
+    bool reset_pending;     /* reset / change user: pool->reset_st still to be applied */
     uint8_t resp_seq;       /* sequence id after the last response packet relayed */
     size_t infile_left;     /* bytes of a LOCAL INFILE packet still to forward */
 };
@@ -131,6 +135,16 @@ void sess_stash_packet(struct rm_session *s, const uint8_t *raw, size_t n, bool 
 void sess_yield_diag_holds(struct rm_worker *w);
 /* Close sessions past idle_client_timeout or stuck in the handshake. */
 void sess_check_timeouts(struct rm_worker *w);
+/* The session with connection id `id` on w (not closing), or NULL. */
+struct rm_session *sess_find(struct rm_worker *w, uint32_t id);
+/* KILL [QUERY] hit s: stop its statement (KILL QUERY on the backend conn
+ * serving it, or an ERR 1317 if it has not reached the server yet;
+ * nothing when idle), and for a connection kill close s. */
+void sess_interrupt(struct rm_session *s, bool query_only);
+/* s's KILL of `target` is done: OK, or ERR err (1094 / 1095). */
+void sess_answer_kill(struct rm_session *s, uint32_t target, uint16_t err);
+/* s waits for another worker to answer its KILL. */
+void sess_wait_kill(struct rm_session *s);
 /* Pin the session for reason (counted once per session). */
 void sess_pin(struct rm_session *s, enum cls_pin reason);
 

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ringmux/buf.h"
+
 enum lex_type {
     LEX_EOF = 0,
     LEX_WORD,     /* keyword or unquoted identifier (may contain '.'? no: '.' is LEX_OP) */
@@ -96,6 +98,7 @@ const char *cls_pin_str(enum cls_pin p); /* "user_variable", "temporary_table", 
 #define CLS_KILL        (1u << 14) /* KILL [QUERY|CONNECTION] id */
 #define CLS_EMPTY       (1u << 15) /* only whitespace / comments / semicolons */
 #define CLS_SET_CHARSET (1u << 16) /* SET NAMES / SET CHARACTER SET: changes collation_connection unreported */
+#define CLS_CONNECTION_ID (1u << 17) /* calls CONNECTION_ID(): the proxy's id must replace the backend's */
 
 struct cls_result {
     uint32_t flags;   /* CLS_* bits, OR-ed over all statements */
@@ -106,5 +109,12 @@ struct cls_result {
 /* Classify a COM_QUERY text of len bytes.  Never fails: unknown syntax is
  * classified as CLS_WRITE with no pin (the server will judge it). */
 void cls_classify(const char *sql, size_t len, struct cls_result *out);
+
+/* Replace every CONNECTION_ID() call in sql with the number id (the
+ * proxy's connection id for the session), appending the new text to out.
+ * A call that is a whole select-list item without an alias gets one (AS
+ * `CONNECTION_ID()` as written), so the column keeps the server's name.
+ * Returns the number of calls replaced (0: out untouched), -1 on OOM. */
+int sql_rewrite_connection_id(const char *sql, size_t len, uint32_t id, struct rm_buf *out);
 
 #endif

@@ -17,6 +17,10 @@
 
 #include "ringmux/buf.h"
 
+/* The statement id that means "the statement this connection prepared
+ * last" (MariaDB: LAST_STMT_ID). */
+#define STMT_LAST_ID 0xFFFFFFFFu
+
 /* Most statements a backend connection keeps prepared. */
 #define STMT_CACHE_MAX 256
 
@@ -77,8 +81,11 @@ void stmt_cache_clear(struct stmt_cache *c);
 
 /* Rewrite a COM_STMT_EXECUTE payload for the server: statement id replaced
  * by backend_id, and parameter types inserted (new-params-bound set) when
- * the server's copy may hold other types.  Appends a whole packet (seq 0)
- * to out.  Records types the client bound into e.  0, or -1 if malformed. */
+ * the server's copy may hold other types.  Appends a whole packet (seq 0,
+ * split at 16 MiB - 1) to out.  Records types the client bound into e.  A
+ * payload too short for e's parameters is sent with only the id replaced
+ * (the server answers it with its own error).  0, or -1 when shorter than
+ * the fixed 10-byte head or out of memory. */
 int stmt_write_execute(struct rm_buf *out, const uint8_t *p, size_t n, struct stmt_entry *e, struct stmt_cached *sc,
                        uint32_t sess_id);
 /* Copy a raw command packet (seq 0, payload p/n) replacing the statement id. */

@@ -23,6 +23,24 @@ struct rm_session;
 struct rm_bconn;
 struct rm_pool;
 
+/* A message from one worker to another (control path only: KILL).  Posted
+ * on the target's lock-free inbox, which it drains when woken. */
+enum rm_msg_type {
+    MSG_KILL,      /* stop session `target` (or only its statement) */
+    MSG_KILL_DONE, /* answer to MSG_KILL for session `from_sess`: err (0 = done) */
+};
+struct rm_msg {
+    struct rm_msg *next;
+    enum rm_msg_type type;
+    uint32_t target;     /* session id to kill */
+    bool query_only;     /* KILL QUERY: its statement, not the session */
+    bool admin;          /* the killer may kill any user's sessions */
+    uint16_t err;        /* MSG_KILL_DONE: 0, 1094 (unknown id) or 1095 (not owner) */
+    int from_worker;     /* where the killer session lives */
+    uint32_t from_sess;  /* the killer session's id */
+    char user[81];       /* the killer's user */
+};
+
 /* Process-wide state shared by all workers. */
 struct rm_shared {
     _Atomic(struct rm_config *) cfg;                 /* current config; old ones live until exit */
@@ -31,7 +49,6 @@ struct rm_shared {
     atomic_int clients_total;                        /* open client sessions, all workers */
     atomic_int waiting[RM_MAX_WORKERS];              /* sessions queued for a backend, per worker */
     _Atomic uint64_t oldest_wait_ms[RM_MAX_WORKERS]; /* wait start of each worker's FIFO head, 0 if empty */
-    atomic_uint next_session_id;                     /* connection ids handed to clients */
     atomic_bool stopping;                            /* graceful shutdown requested */
     int n_workers;
     struct rm_worker *workers;   /* array of n_workers */
@@ -73,6 +90,8 @@ struct rm_worker {
     bool kick_waiters;         /* a slot or conn freed: serve the FIFO this loop turn */
     bool stopped;              /* loop should exit once drained */
     uint32_t next_bconn_id;
+    uint32_t next_sess_seq;              /* session ids: seq * n_workers + idx (the id names its worker) */
+    _Atomic(struct rm_msg *) inbox;      /* messages from other workers, newest first */
     int n_bconns;                /* backend conns of this worker (any state) */
     uint64_t stop_deadline_ms;   /* graceful stop gives up waiting after this */
     uint64_t connect_after_ms;   /* backoff: no backend connect before this */
@@ -85,6 +104,10 @@ void *worker_main(void *arg);
 void worker_destroy(struct rm_worker *w);
 /* Ask a worker to re-read shared state (config reload, stop). Thread-safe. */
 void worker_wake(struct rm_worker *w);
+
+/* Post m (malloc'd; the receiver frees it) to worker `to` and wake it.
+ * Thread-safe, lock-free. */
+void worker_post(struct rm_shared *sh, int to, struct rm_msg *m);
 
 /* An SQE from w's ring, submitting first if the SQ is full. */
 struct io_uring_sqe *worker_sqe(struct rm_worker *w);

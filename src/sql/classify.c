@@ -168,6 +168,8 @@ static void cls_check_call(struct cls_parser *ps, const struct lex_token *name)
         ps->flags |= CLS_ROW_COUNT;
     } else if (lex_is(name, "FOUND_ROWS")) {
         ps->flags |= CLS_FOUND_ROWS;
+    } else if (lex_is(name, "CONNECTION_ID")) {
+        ps->flags |= CLS_CONNECTION_ID;
     } else if (lex_is(name, "LAST_INSERT_ID")) {
         /* LAST_INSERT_ID() reads it; LAST_INSERT_ID(expr) also sets it */
         cls_advance(ps);

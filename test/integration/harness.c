@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1281,6 +1282,18 @@ bool it_same_at(const char *file, int line, const char *what, const char *direct
     return false;
 }
 
+MYSQL_STMT *it_prepare(MYSQL *m, const char *sql)
+{
+    MYSQL_STMT *st = mysql_stmt_init(m);
+    if (!st || mysql_stmt_prepare(st, sql, strlen(sql)) != 0) {
+        IT_FAIL("prepare '%s': %s", sql, st ? mysql_stmt_error(st) : mysql_error(m));
+        if (st)
+            mysql_stmt_close(st);
+        return NULL;
+    }
+    return st;
+}
+
 unsigned it_try_query(MYSQL *m, const char *sql)
 {
     if (mysql_query(m, sql) != 0)
@@ -1289,4 +1302,105 @@ unsigned it_try_query(MYSQL *m, const char *sql)
     if (r)
         mysql_free_result(r);
     return mysql_field_count(m) && !r ? mysql_errno(m) : 0;
+}
+
+/* ---- raw socket I/O (the socket may be non-blocking: libmariadb's) -------- */
+
+/* Read exactly n bytes within timeout_ms: n, 0 on EOF, -1 on an error
+ * (reset), -2 on timeout. */
+ssize_t it_raw_read(int fd, uint8_t *buf, size_t n, int timeout_ms)
+{
+    double deadline = it_now() + timeout_ms / 1000.0;
+    size_t got = 0;
+    while (got < n) {
+        int left = (int)((deadline - it_now()) * 1000);
+        if (left <= 0)
+            return -2;
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int pr = poll(&pfd, 1, left);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr < 0)
+            return -1;
+        if (pr == 0)
+            return -2;
+        ssize_t r = recv(fd, buf + got, n - got, MSG_DONTWAIT);
+        if (r == 0)
+            return 0;
+        if (r < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                continue;
+            return -1;
+        }
+        got += (size_t)r;
+    }
+    return (ssize_t)n;
+}
+
+/* Write all of buf within timeout_ms: 0, or -1 (error / timeout). */
+int it_raw_write(int fd, const void *buf, size_t n, int timeout_ms)
+{
+    const uint8_t *p = buf;
+    double deadline = it_now() + timeout_ms / 1000.0;
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) {
+            p += w, n -= (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            return -1;
+        int left = (int)((deadline - it_now()) * 1000);
+        if (left <= 0)
+            return -1;
+        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+        poll(&pfd, 1, left);
+    }
+    return 0;
+}
+
+/* One packet (no continuation joining): 1, 0 on EOF, -1 error, -2 timeout. */
+int it_read_packet(int fd, struct it_pkt *k, int timeout_ms)
+{
+    uint8_t h[4];
+    k->p = NULL;
+    ssize_t r = it_raw_read(fd, h, 4, timeout_ms);
+    if (r != 4)
+        return (int)r;
+    k->len = (size_t)h[0] | (size_t)h[1] << 8 | (size_t)h[2] << 16;
+    k->seq = h[3];
+    k->p = malloc(k->len + 1);
+    if (k->len && (r = it_raw_read(fd, k->p, k->len, timeout_ms)) != (ssize_t)k->len) {
+        free(k->p);
+        k->p = NULL;
+        return (int)r;
+    }
+    k->p[k->len] = 0;
+    return 1;
+}
+
+int it_send_packet(int fd, uint8_t seq, const void *payload, size_t len)
+{
+    uint8_t *b = malloc(len + 4);
+    b[0] = (uint8_t)len, b[1] = (uint8_t)(len >> 8), b[2] = (uint8_t)(len >> 16), b[3] = seq;
+    memcpy(b + 4, payload, len);
+    int rc = it_raw_write(fd, b, len + 4, 5000);
+    free(b);
+    return rc;
+}
+
+bool it_parse_err(const struct it_pkt *k, struct it_err *e)
+{
+    memset(e, 0, sizeof *e);
+    if (k->len < 3 || k->p[0] != 0xff)
+        return false;
+    e->code = (unsigned)k->p[1] | (unsigned)k->p[2] << 8;
+    e->seq = k->seq;
+    size_t off = 3;
+    if (k->len >= 9 && k->p[3] == '#') {
+        memcpy(e->state, k->p + 4, 5);
+        off = 9;
+    }
+    snprintf(e->msg, sizeof e->msg, "%.*s", (int)(k->len - off), (const char *)k->p + off);
+    return true;
 }

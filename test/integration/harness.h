@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* The [pool] body written when the caller passes NULL (or a body without
@@ -141,6 +142,33 @@ int it_connect_error(const char *host, int port, const char *user, const char *p
 /* Copy m's current error into e. */
 void it_error_get(MYSQL *m, struct it_error *e);
 
+/* ---- raw protocol I/O (the socket may be libmariadb's, non-blocking) ---- */
+
+/* Read exactly n bytes within timeout_ms: n, 0 on EOF, -1 on an error
+ * (reset), -2 on timeout. */
+ssize_t it_raw_read(int fd, uint8_t *buf, size_t n, int timeout_ms);
+/* Write all of buf within timeout_ms: 0, or -1 (error / timeout). */
+int it_raw_write(int fd, const void *buf, size_t n, int timeout_ms);
+
+struct it_pkt {
+    uint8_t seq;
+    size_t len;
+    uint8_t *p; /* payload (malloc'd, NUL-terminated), caller frees */
+};
+/* One packet (no continuation joining): 1, 0 on EOF, -1 error, -2 timeout. */
+int it_read_packet(int fd, struct it_pkt *k, int timeout_ms);
+/* Send one packet (payload < 16 MiB) with sequence id seq: 0 or -1. */
+int it_send_packet(int fd, uint8_t seq, const void *payload, size_t len);
+
+struct it_err {
+    unsigned code;
+    char state[6];
+    char msg[512];
+    uint8_t seq;
+};
+/* True (e filled) when k is an ERR packet. */
+bool it_parse_err(const struct it_pkt *k, struct it_err *e);
+
 /* ---- metrics ------------------------------------------------------------ */
 
 /* Value of the Prometheus series (name plus optional {labels}, matched
@@ -167,6 +195,8 @@ int it_scalar_at(const char *file, int line, MYSQL *m, const char *sql, char *bu
 /* First column as an integer; records a failure and returns LLONG_MIN on an
  * error, NULL or non-number. */
 long long it_scalar_int_at(const char *file, int line, MYSQL *m, const char *sql);
+/* Prepare sql on m; NULL (failure recorded) on error. */
+MYSQL_STMT *it_prepare(MYSQL *m, const char *sql);
 /* Expect sql to fail with error code `code`; records a failure otherwise. */
 int it_expect_error_at(const char *file, int line, MYSQL *m, const char *sql, unsigned int code);
 

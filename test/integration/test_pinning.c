@@ -7,7 +7,9 @@
  * variable) while noise clients hammer the other backend connection.  For
  * each one the test checks that
  *   (a) the pinned client keeps seeing its state over many statements, on
- *       one and the same backend connection (CONNECTION_ID() never changes);
+ *       one and the same backend connection (@@pseudo_thread_id, the
+ *       backend's own thread id, never changes; CONNECTION_ID() is the
+ *       proxy's id for the session);
  *   (b) the noise clients never see it (user variables, temp table,
  *       statement name, untracked variables, the lock holder);
  *   (c) ringmux_pins_total{reason=...} grows by exactly the number of
@@ -104,9 +106,11 @@ static MYSQL *fresh(void)
     return it_connect_proxy(&P, IT_DB);
 }
 
+/* The backend connection's thread id (CONNECTION_ID() through the proxy
+ * answers the proxy's id for the session). */
 static long long conn_id(MYSQL *m)
 {
-    return it_scalar_int(m, "SELECT CONNECTION_ID()");
+    return it_scalar_int(m, "SELECT @@pseudo_thread_id");
 }
 
 /* The statement ran on the pinned backend connection. */
@@ -114,7 +118,7 @@ static long long conn_id(MYSQL *m)
     do {                                                                                                               \
         long long c_ = conn_id(m);                                                                                     \
         IT_CHECK(c_ == (cid),                                                                                          \
-                 "%s: backend connection changed while pinned: CONNECTION_ID() %lld, "                                 \
+                 "%s: backend connection changed while pinned: @@pseudo_thread_id %lld, "                                 \
                  "pinned to %lld",                                                                                     \
                  (what), c_, (long long)(cid));                                                                        \
     } while (0)
@@ -200,7 +204,7 @@ static atomic_long g_noise_ops;
  * FLUSH TABLES WITH READ LOCK scenario takes it for writing). */
 static pthread_rwlock_t g_writes = PTHREAD_RWLOCK_INITIALIZER;
 /* Who holds LOCKNAME: 0 nobody (IS_USED_LOCK must be NULL), -1 changing
- * (not checked), else the holder's CONNECTION_ID(). */
+ * (not checked), else the holder's backend thread id. */
 static atomic_llong g_lock_holder;
 
 struct noise {

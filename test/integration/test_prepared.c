@@ -27,19 +27,6 @@ struct client {
     unsigned rng;
 };
 
-/* Prepare sql on m; NULL (failure recorded) on error. */
-static MYSQL_STMT *prep(MYSQL *m, const char *sql)
-{
-    MYSQL_STMT *st = mysql_stmt_init(m);
-    if (!st || mysql_stmt_prepare(st, sql, strlen(sql)) != 0) {
-        IT_FAIL("prepare '%s': %s", sql, st ? mysql_stmt_error(st) : mysql_error(m));
-        if (st)
-            mysql_stmt_close(st);
-        return NULL;
-    }
-    return st;
-}
-
 static void bind_long(MYSQL_BIND *b, long long *v)
 {
     memset(b, 0, sizeof(*b));
@@ -56,11 +43,11 @@ static void *client_main(void *arg)
         return NULL;
     char sql[256];
     snprintf(sql, sizeof sql, "INSERT INTO %s (client, k, v) VALUES (?, ?, ?)", T);
-    MYSQL_STMT *ins = prep(m, sql);
+    MYSQL_STMT *ins = it_prepare(m, sql);
     snprintf(sql, sizeof sql, "SELECT v FROM %s WHERE client = ? AND k = ?", T);
-    MYSQL_STMT *sel = prep(m, sql);
+    MYSQL_STMT *sel = it_prepare(m, sql);
     snprintf(sql, sizeof sql, "UPDATE %s SET v = v + ? WHERE client = ?", T);
-    MYSQL_STMT *upd = prep(m, sql);
+    MYSQL_STMT *upd = it_prepare(m, sql);
     if (!ins || !sel || !upd)
         goto out;
     long long client = c->id, k, v, add, got;
@@ -102,7 +89,7 @@ static void *client_main(void *arg)
     /* Close and prepare again: a new id, same server statement (cached). */
     mysql_stmt_close(sel);
     snprintf(sql, sizeof sql, "SELECT v FROM %s WHERE client = ? AND k = ?", T);
-    sel = prep(m, sql);
+    sel = it_prepare(m, sql);
     if (sel) {
         k = 0;
         bind_long(&in[0], &client);
@@ -131,7 +118,7 @@ static void long_data(void)
     MYSQL *m = it_connect_proxy(&P, IT_DB);
     if (!m)
         return;
-    MYSQL_STMT *st = prep(m, "SELECT LENGTH(?), MD5(?) = MD5(REPEAT('ab', 50000))");
+    MYSQL_STMT *st = it_prepare(m, "SELECT LENGTH(?), MD5(?) = MD5(REPEAT('ab', 50000))");
     if (st) {
         MYSQL_BIND b[2], r[2];
         memset(b, 0, sizeof b);

@@ -270,6 +270,8 @@ static const struct err_case err_cases[] = {
     {"[pool] x\n" BACKEND USERS, ":1: malformed section header \"[pool] x\""},
     {"[ringmux]\nthis is not a key line\n" BACKEND USERS,
      ":2: [ringmux]: cannot parse \"this is not a key line\"; expected key = value"},
+    {"[ringmux]\nlisten 127.0.0.1:6033\n" BACKEND USERS,
+     ":2: [ringmux]: cannot parse \"listen 127.0.0.1:6033\"; expected key = value"},
     {"[ringmux]\nfoo ;= bar\n" BACKEND USERS, ":2: [ringmux]: cannot parse \"foo ;= bar\""},
     {BACKEND USERS "[ringmux]\n\x01\x02 = \xff\n", ":6: [ringmux] ??: unknown key"},
     {"[ringmux]\nlisten = 1.2.3.4:5 # not a comment\n" BACKEND USERS,

@@ -836,8 +836,54 @@ static void test_speed(void)
     }
 }
 
+/* CONNECTION_ID() replaced by the proxy's id; whole select items keep the
+ * column name the server would give them. */
+static void test_rewrite_connection_id(void)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"SELECT 1", NULL},
+        {"SELECT 'CONNECTION_ID()'", NULL},
+        {"SELECT CONNECTION_ID", NULL},
+        {"SELECT CONNECTION_ID()", "SELECT 42 AS `CONNECTION_ID()`"},
+        {"select connection_id() ;", "select 42 AS `connection_id()` ;"},
+        {"SELECT CONNECTION_ID() AS id", "SELECT 42 AS id"},
+        {"SELECT CONNECTION_ID() id", "SELECT 42 id"},
+        {"SELECT CONNECTION_ID() `x`", "SELECT 42 `x`"},
+        {"SELECT a, CONNECTION_ID(), b FROM t", "SELECT a, 42 AS `CONNECTION_ID()`, b FROM t"},
+        {"SELECT DISTINCT CONNECTION_ID() FROM t", "SELECT DISTINCT 42 AS `CONNECTION_ID()` FROM t"},
+        {"SELECT CONNECTION_ID() + 1", "SELECT 42 + 1 AS `CONNECTION_ID() + 1`"},
+        {"SELECT CONNECTION_ID() IS NOT NULL, 2", "SELECT 42 IS NOT NULL AS `CONNECTION_ID() IS NOT NULL`, 2"},
+        {"SELECT CONCAT('id=', CONNECTION_ID()) c", "SELECT CONCAT('id=', 42) c"},
+        {"SELECT CONCAT('id=', CONNECTION_ID())", "SELECT CONCAT('id=', 42) AS `CONCAT('id=', CONNECTION_ID())`"},
+        {"SELECT 1 FROM t WHERE id = CONNECTION_ID()", "SELECT 1 FROM t WHERE id = 42"},
+        {"KILL QUERY CONNECTION_ID()", "KILL QUERY 42"},
+        {"INSERT INTO t VALUES (CONNECTION_ID())", "INSERT INTO t VALUES (42)"},
+        {"SELECT (SELECT CONNECTION_ID()) AS s", "SELECT (SELECT 42 AS `CONNECTION_ID()`) AS s"},
+        {"SELECT * FROM (SELECT CONNECTION_ID()) t", "SELECT * FROM (SELECT 42 AS `CONNECTION_ID()`) t"},
+        {"SELECT `CONNECTION_ID`()", "SELECT 42 AS ```CONNECTION_ID``()`"},
+        {"SELECT CONNECTION_ID(), CONNECTION_ID() x; SELECT CONNECTION_ID()",
+         "SELECT 42 AS `CONNECTION_ID()`, 42 x; SELECT 42 AS `CONNECTION_ID()`"},
+        {"SELECT /* c */ CONNECTION_ID ( ) -- x", "SELECT /* c */ 42 AS `CONNECTION_ID ( )` -- x"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct rm_buf out = {0};
+        int n = sql_rewrite_connection_id(cases[i].in, strlen(cases[i].in), 42, &out);
+        if (!cases[i].out) {
+            CHECK(n == 0 && out.len == 0, "'%s': rewritten (%d)", cases[i].in, n);
+        } else {
+            CHECK(n > 0 && out.len == strlen(cases[i].out) && memcmp(out.data, cases[i].out, out.len) == 0,
+                  "'%s' -> '%.*s', expected '%s'", cases[i].in, (int)out.len, out.data ? (char *)out.data : "",
+                  cases[i].out);
+        }
+        buf_free(&out);
+    }
+}
+
 int main(void)
 {
+    test_rewrite_connection_id();
     test_classify_table();
     test_lexer_streams();
     test_lexer_edges();

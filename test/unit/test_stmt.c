@@ -290,16 +290,33 @@ static void test_execute(void)
     wn = exec_payload(want, 0x0a0b0c0d, 9, 1, types9, vals9, 9);
     CHECK_MEM(q, ql, want, wn, "9 params: types inserted after a 2-byte bitmap");
 
-    /* malformed: -1 and nothing written */
+    /* Shorter than the fixed head: -1 and nothing written (the session
+     * answers ERR 1835 before it gets here). */
     struct stmt_entry em = {.id = 3, .t = t, .n_params = 2};
     n = exec_payload(p, 3, 2, 1, types_a, vals, sizeof(vals));
-    static const size_t cuts[] = {0, 1, 5, 9, 10, 11, 12, 15};
+    static const size_t cuts[] = {0, 1, 5, 9};
     for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
         buf_free(&out);
         uint8_t *c = unit_dup(p, cuts[i]);
         int rc = stmt_write_execute(&out, c, cuts[i], &em, &sc, 1);
         CHECK(rc == -1 && out.len == 0, "execute cut to %zu bytes: rc %d, wrote %zu", cuts[i], rc,
               out.len);
+        free(c);
+    }
+    /* A head but too few parameter bytes for the statement: sent as it is
+     * with the server's id, so the server answers (ERR 1210) and the
+     * session goes on. */
+    static const size_t short_cuts[] = {10, 11, 12, 15};
+    for (size_t i = 0; i < sizeof(short_cuts) / sizeof(short_cuts[0]); i++) {
+        buf_free(&out);
+        size_t k = short_cuts[i];
+        uint8_t *c = unit_dup(p, k);
+        int rc = stmt_write_execute(&out, c, k, &em, &sc, 1);
+        CHECK(rc == 0 && out.len == PKT_HDR + k, "execute cut to %zu bytes: rc %d, wrote %zu", k, rc, out.len);
+        if (rc == 0 && out.len == PKT_HDR + k) {
+            CHECK(pkt_u32(out.data + PKT_HDR + 1) == sc.backend_id, "cut to %zu: server id", k);
+            CHECK(memcmp(out.data + PKT_HDR + 5, c + 5, k - 5) == 0, "cut to %zu: rest unchanged", k);
+        }
         free(c);
     }
     CHECK(em.types == NULL, "malformed execute records no types");
@@ -327,8 +344,56 @@ static void test_execute(void)
     stmt_text_unref(t);
 }
 
+/* Rewritten commands of 16 MiB and more are split again at 16 MiB - 1,
+ * with the headers the protocol wants and the data intact. */
+static void test_large_rewrite(void)
+{
+    static const size_t sizes[] = {PKT_MAX_PAYLOAD - 1, PKT_MAX_PAYLOAD, PKT_MAX_PAYLOAD + 1,
+                                   2 * (size_t)PKT_MAX_PAYLOAD + 3};
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        size_t n = sizes[i];
+        uint8_t *p = malloc(n);
+        for (size_t k = 0; k < n; k++)
+            p[k] = (uint8_t)(k * 131 + 7);
+        p[0] = 0x18; /* COM_STMT_SEND_LONG_DATA id 5 */
+        pkt_put_u32(p + 1, 5);
+        struct rm_buf out = {0};
+        CHECK(stmt_write_with_id(&out, p, n, 0x01020304) == 0, "%zu bytes: written", n);
+        /* Walk the packets: each full one is 16 MiB - 1, sequence ids count
+         * up from 0, and the payloads joined equal p with the new id. */
+        size_t off = 0, at = 0;
+        uint8_t seq = 0;
+        bool ok = true;
+        for (;;) {
+            if (out.len - off < PKT_HDR) {
+                ok = false;
+                break;
+            }
+            size_t plen = pkt_u24(out.data + off);
+            if (out.data[off + 3] != seq++ || off + PKT_HDR + plen > out.len) {
+                ok = false;
+                break;
+            }
+            for (size_t k = 0; k < plen && ok; k++) {
+                uint8_t want = at + k >= 1 && at + k < 5 ? (uint8_t)(0x01020304u >> (8 * (at + k - 1))) : p[at + k];
+                ok = out.data[off + PKT_HDR + k] == want;
+            }
+            at += plen;
+            off += PKT_HDR + plen;
+            if (plen < PKT_MAX_PAYLOAD)
+                break;
+        }
+        CHECK(ok && at == n && off == out.len, "%zu bytes: re-split payload differs (at %zu, off %zu of %zu)", n,
+              at, off, out.len);
+        CHECK(seq == n / PKT_MAX_PAYLOAD + 1, "%zu bytes: %u packets", n, seq);
+        buf_free(&out);
+        free(p);
+    }
+}
+
 int main(void)
 {
+    test_large_rewrite();
     test_text();
     test_registry();
     test_cache();
