@@ -12,6 +12,7 @@ int be_probe(const struct rm_config *cfg, struct hs_server_info *si)
 {
     snprintf(si->version, sizeof(si->version), "5.5.5-10.11.0-MariaDB-ringmux");
     si->caps = hs_proxy_caps(0xffffffffu);
+    si->ext_caps = 0;
     si->collation = 45; /* utf8mb4_general_ci */
     MYSQL *m = mysql_init(NULL);
     if (!m)
@@ -27,8 +28,9 @@ int be_probe(const struct rm_config *cfg, struct hs_server_info *si)
         mysql_close(m);
         return -1;
     }
-    unsigned long server_caps = 0;
+    unsigned long server_caps = 0, server_ext = 0;
     mariadb_get_infov(m, MARIADB_CONNECTION_SERVER_CAPABILITIES, &server_caps);
+    mariadb_get_infov(m, MARIADB_CONNECTION_EXTENDED_SERVER_CAPABILITIES, &server_ext);
     const char *ver = NULL;
     mariadb_get_infov(m, MARIADB_CONNECTION_SERVER_VERSION, &ver);
     unsigned int lang = m->server_language; /* the greeting's collation id */
@@ -40,10 +42,11 @@ int be_probe(const struct rm_config *cfg, struct hs_server_info *si)
                  ver);
     }
     si->caps = hs_proxy_caps((uint32_t)server_caps);
+    si->ext_caps = hs_proxy_ext_caps((uint32_t)server_caps, (uint32_t)server_ext);
     if (lang > 0 && lang < 256)
         si->collation = (uint8_t)lang;
-    log_info("backend %s:%u is %s (capabilities 0x%08lx, collation %u)", cfg->backend.host, cfg->backend.port,
-             ver ? ver : "?", server_caps, si->collation);
+    log_info("backend %s:%u is %s (capabilities 0x%08lx, MariaDB extended 0x%lx, collation %u)", cfg->backend.host,
+             cfg->backend.port, ver ? ver : "?", server_caps, server_ext, si->collation);
     mysql_close(m);
     return 0;
 }

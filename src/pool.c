@@ -44,13 +44,15 @@ const char *bc_state_str(enum bconn_state s)
     return "?";
 }
 
-struct rm_pool *pool_get(struct rm_worker *w, const char *user, const char *password, uint32_t caps, uint8_t collation)
+struct rm_pool *pool_get(struct rm_worker *w, const char *user, const char *password, uint32_t caps, uint32_t ext_caps,
+                         uint8_t collation)
 {
     caps &= POOL_CAPS_MASK;
+    ext_caps &= POOL_EXT_CAPS_MASK;
     struct rm_link *pos;
     for (pos = w->pools.next; pos != &w->pools; pos = pos->next) {
         struct rm_pool *p = link_entry(pos, struct rm_pool, link);
-        if (p->caps == caps && p->collation == collation && strcmp(p->user, user) == 0) {
+        if (p->caps == caps && p->ext_caps == ext_caps && p->collation == collation && strcmp(p->user, user) == 0) {
             if (strcmp(p->password, password) != 0) { /* password changed by a reload */
                 char *np = strdup(password);
                 if (!np)
@@ -73,6 +75,7 @@ struct rm_pool *pool_get(struct rm_worker *w, const char *user, const char *pass
         return NULL;
     }
     p->caps = caps;
+    p->ext_caps = ext_caps;
     p->collation = collation;
     link_init(&p->idle);
     link_push_back(&w->pools, &p->link);
@@ -442,9 +445,10 @@ static void on_greeting(struct rm_bconn *b, const uint8_t *p, size_t n)
     }
     b->thread_id = g->conn_id;
     b->caps = g->caps & (BACKEND_BASE_CAPS | b->pool->caps);
+    b->ext_caps = g->ext_caps & (MARIADB_CLIENT_STMT_BULK_OPERATIONS | b->pool->ext_caps);
     b->resp.deprecate_eof = (b->caps & CLIENT_DEPRECATE_EOF) != 0;
     b->resp.session_track = (b->caps & CLIENT_SESSION_TRACK) != 0;
-    if (hs_write_login(&b->c.out, b->caps, b->pool->collation, b->pool->user, b->pool->password, NULL, g) < 0) {
+    if (hs_write_login(&b->c.out, b->caps, b->ext_caps, b->pool->collation, b->pool->user, b->pool->password, NULL, g) < 0) {
         bconn_close(b, "out of memory");
         return;
     }

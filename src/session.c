@@ -178,7 +178,7 @@ static void auth_ok(struct rm_session *s, const struct rm_user *u, const char *d
 {
     struct rm_worker *w = W(s);
     char *nu = strdup(u->name), *np = strdup(u->password);
-    struct rm_pool *p = (nu && np) ? pool_get(w, u->name, u->password, s->caps, s->collation) : NULL;
+    struct rm_pool *p = (nu && np) ? pool_get(w, u->name, u->password, s->caps, s->ext_caps, s->collation) : NULL;
     if (!p) {
         free(nu);
         free(np);
@@ -231,6 +231,7 @@ static void on_handshake(struct rm_session *s, const uint8_t *p, size_t n)
         return;
     }
     s->caps = r.caps & w->sh->server.caps;
+    s->ext_caps = s->caps & CLIENT_LONG_PASSWORD ? 0 : r.ext_caps & w->sh->server.ext_caps;
     s->collation = r.collation ? r.collation : w->sh->server.collation;
     s->seq = 2;
     const struct rm_user *u = cfg_find_user(w->cfg, r.user, r.user_len);
@@ -519,7 +520,8 @@ static void start_command(struct rm_session *s)
 /* Commands that name a prepared statement on the server. */
 static bool stmt_command(const struct rm_session *s)
 {
-    return s->cmd_byte == COM_STMT_EXECUTE || s->cmd_byte == COM_STMT_SEND_LONG_DATA || s->cmd_byte == COM_STMT_RESET ||
+    return s->cmd_byte == COM_STMT_EXECUTE || s->cmd_byte == COM_STMT_BULK_EXECUTE ||
+           s->cmd_byte == COM_STMT_SEND_LONG_DATA || s->cmd_byte == COM_STMT_RESET ||
            s->cmd_byte == COM_STMT_FETCH;
 }
 
@@ -572,6 +574,8 @@ static void forward_command(struct rm_session *s, struct rm_bconn *b)
         int rc = -1;
         if (p && sc && s->cmd_byte == COM_STMT_EXECUTE)
             rc = stmt_write_execute(&b->c.out, p, n, e, sc, s->id);
+        else if (p && sc && s->cmd_byte == COM_STMT_BULK_EXECUTE)
+            rc = stmt_write_bulk(&b->c.out, p, n, e, sc, s->id);
         else if (p && sc)
             rc = stmt_write_with_id(&b->c.out, p, n, sc->backend_id);
         free(joined);
@@ -830,7 +834,7 @@ void sess_on_sync_step(struct rm_session *s, bool ok, const uint8_t *errp, size_
  * prepared); unknown after errors, multi-statements and CALL. */
 static void track_counts(struct rm_session *s, const struct rm_resp *r)
 {
-    if (s->cmd_byte != COM_QUERY && s->cmd_byte != COM_STMT_EXECUTE)
+    if (s->cmd_byte != COM_QUERY && s->cmd_byte != COM_STMT_EXECUTE && s->cmd_byte != COM_STMT_BULK_EXECUTE)
         return; /* other commands leave both alone */
     bool multi = s->cmd_byte == COM_QUERY && (s->cls.flags & CLS_MULTI);
     bool call = s->cmd_byte == COM_QUERY && (s->cls.flags & CLS_WRITE) && r->had_resultset;
@@ -862,7 +866,7 @@ void sess_on_response_done(struct rm_session *s)
         /* LAST_INSERT_ID() of the session and of the conn: exact after a
          * single INSERT (or a prepared statement) that generated an id,
          * unknown for the conn after anything else that may write. */
-        bool exec = s->cmd_byte == COM_STMT_EXECUTE;
+        bool exec = s->cmd_byte == COM_STMT_EXECUTE || s->cmd_byte == COM_STMT_BULK_EXECUTE;
         bool single_insert = s->cmd_byte == COM_QUERY && (s->cls.flags & CLS_INSERT) && !(s->cls.flags & CLS_MULTI);
         if (r->insert_id && (single_insert || exec)) {
             s->last_insert_id = b->lid = r->insert_id;
@@ -1070,6 +1074,8 @@ static void write_value_result(struct rm_session *s, const char *name, size_t nl
     pkt_add_lenenc_str(&w, "", 0);
     pkt_add_lenenc_str(&w, name, nl);
     pkt_add_lenenc_str(&w, "", 0);
+    if (s->ext_caps & MARIADB_CLIENT_EXTENDED_METADATA)
+        pkt_add_lenenc(&w, 0); /* no extended type information */
     pkt_add_u8(&w, 0x0c);
     pkt_add_u16(&w, 63); /* binary */
     pkt_add_u32(&w, v->length);
@@ -1353,12 +1359,16 @@ static void on_command(struct rm_session *s, const uint8_t *raw, size_t raw_len,
         MET_INC(&w->met, commands_local);
         return;
     case COM_STMT_EXECUTE:
+    case COM_STMT_BULK_EXECUTE:
     case COM_STMT_SEND_LONG_DATA:
     case COM_STMT_RESET:
     case COM_STMT_FETCH: {
         /* What the server checks first: EXECUTE needs id, flags and
-         * iteration count; the others at least an id. */
-        size_t need = cmd == COM_STMT_EXECUTE ? 10 : cmd == COM_STMT_SEND_LONG_DATA ? 7 : 5;
+         * iteration count, BULK_EXECUTE and SEND_LONG_DATA id and 2 more
+         * bytes; the others at least an id. */
+        size_t need = cmd == COM_STMT_EXECUTE                                        ? 10
+                      : cmd == COM_STMT_SEND_LONG_DATA || cmd == COM_STMT_BULK_EXECUTE ? 7
+                                                                                     : 5;
         if (n < need) {
             MET_INC(&w->met, commands_local);
             if (cmd != COM_STMT_SEND_LONG_DATA) /* which has no response */
@@ -1371,11 +1381,24 @@ static void on_command(struct rm_session *s, const uint8_t *raw, size_t raw_len,
                 return; /* no response exists for this command */
             char msg[160];
             snprintf(msg, sizeof(msg), "Unknown prepared statement handler (%u) given to %s", pkt_u32(p + 1),
-                     cmd == COM_STMT_EXECUTE ? "mysqld_stmt_execute"
-                     : cmd == COM_STMT_RESET ? "mysqld_stmt_reset"
-                                             : "mysqld_stmt_fetch");
+                     cmd == COM_STMT_EXECUTE        ? "mysqld_stmt_execute"
+                     : cmd == COM_STMT_BULK_EXECUTE ? "mysqld_stmt_bulk_execute"
+                     : cmd == COM_STMT_RESET        ? "mysqld_stmt_reset"
+                                                    : "mysqld_stmt_fetch");
             MET_INC(&w->met, commands_local);
             send_err(s, 1, 1243, "HY000", msg);
+            return;
+        }
+        /* MariaDB reads an EXECUTE addressed to the last statement
+         * (0xFFFFFFFF) strictly: a parameter block cut before its
+         * new-params-bound byte is ERR 1835 there, where the same bytes
+         * under the real id are not.  The server only ever sees real ids
+         * from the proxy, so answer that case as it would. */
+        struct stmt_entry *se = stmt_reg_find(&s->stmts, id);
+        if (cmd == COM_STMT_EXECUTE && pkt_u32(p + 1) == STMT_LAST_ID && se->n_params > 0 &&
+            n < 10 + (se->n_params + 7u) / 8u + 1) {
+            MET_INC(&w->met, commands_local);
+            send_err(s, 1, 1835, "HY000", "Malformed communication packet");
             return;
         }
         s->cur_stmt = id;

@@ -219,3 +219,44 @@ int stmt_write_execute(struct rm_buf *out, const uint8_t *p, size_t n, struct st
     }
     return pkt_end(&w) < 0 ? -1 : 0;
 }
+
+int stmt_write_bulk(struct rm_buf *out, const uint8_t *p, size_t n, struct stmt_entry *e, struct stmt_cached *sc,
+                    uint32_t sess_id)
+{
+    /* COM_STMT_BULK_EXECUTE: cmd(1) id(4) flags(2) [types(2n) if flags &
+     * SEND_TYPES] rows of (indicator, value) per parameter. */
+    const size_t head = 7;
+    if (n < head)
+        return -1;
+    uint16_t np = e->n_params;
+    uint16_t flags = (uint16_t)pkt_u16(p + 5);
+    bool sent_types = (flags & STMT_BULK_SEND_TYPES) != 0;
+    if (sent_types) {
+        if (n < head + 2u * np)
+            return stmt_write_with_id(out, p, n, sc->backend_id); /* the server says what is wrong */
+        if (np > 0) {
+            uint8_t *types = realloc(e->types, 2u * np);
+            if (!types)
+                return -1;
+            memcpy(types, p + head, 2u * np);
+            e->types = types;
+        }
+    }
+    bool insert = !sent_types && np > 0 && e->types && !(sc->types_sess == sess_id && sc->types_stmt == e->id);
+    struct pkt_writer w;
+    pkt_begin(&w, out, 0);
+    pkt_add_u8(&w, p[0]);
+    pkt_add_u32(&w, sc->backend_id);
+    if (!insert) {
+        pkt_add(&w, p + 5, n - 5);
+    } else {
+        pkt_add_u16(&w, (uint16_t)(flags | STMT_BULK_SEND_TYPES));
+        pkt_add(&w, e->types, 2u * np);
+        pkt_add(&w, p + head, n - head);
+    }
+    if (sent_types || insert) {
+        sc->types_sess = sess_id;
+        sc->types_stmt = e->id;
+    }
+    return pkt_end(&w) < 0 ? -1 : 0;
+}

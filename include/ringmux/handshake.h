@@ -14,6 +14,7 @@
 struct hs_server_info {
     char version[96];  /* server version string sent to clients */
     uint32_t caps;     /* capabilities offered to clients */
+    uint32_t ext_caps; /* MariaDB extended capabilities offered (only without CLIENT_LONG_PASSWORD) */
     uint8_t collation; /* default collation id */
 };
 
@@ -24,7 +25,8 @@ int hs_write_greeting(struct rm_buf *out, const struct hs_server_info *si, uint3
 
 /* A parsed HandshakeResponse41.  Pointers point into the packet. */
 struct hs_response {
-    uint32_t caps; /* client capabilities */
+    uint32_t caps;     /* client capabilities */
+    uint32_t ext_caps; /* MariaDB extended capabilities (0 when the client sent none) */
     uint32_t max_packet;
     uint8_t collation;
     const char *user; /* not NUL-terminated; user_len bytes */
@@ -47,6 +49,7 @@ struct hs_greeting {
     uint32_t conn_id;
     uint8_t scramble[AUTH_SCRAMBLE_LEN];
     uint32_t caps;
+    uint32_t ext_caps; /* MariaDB extended capabilities (servers without CLIENT_LONG_PASSWORD) */
     uint8_t collation;
     uint16_t status;
     char plugin[64];
@@ -56,11 +59,18 @@ int hs_parse_greeting(const uint8_t *p, size_t len, struct hs_greeting *g, const
 /* Write a HandshakeResponse41 to a backend (seq 1) logging in as user with a
  * mysql_native_password proof for the greeting's scramble (or a
  * caching_sha2_password proof if the greeting asks for that plugin). */
-int hs_write_login(struct rm_buf *out, uint32_t caps, uint8_t collation, const char *user, const char *pw,
-                   const char *db, const struct hs_greeting *g);
+int hs_write_login(struct rm_buf *out, uint32_t caps, uint32_t ext_caps, uint8_t collation, const char *user,
+                   const char *pw, const char *db, const struct hs_greeting *g);
 
 /* Capabilities offered to clients, given the backend's. */
 uint32_t hs_proxy_caps(uint32_t server_caps);
+/* MariaDB extended capabilities offered to clients, given the backend's:
+ * bulk execution and extended metadata, which the proxy relays.  Not
+ * progress reports (their 0xFF packets would read as the end of a
+ * response), the metadata cache (the server's cache belongs to a statement
+ * the proxy shares between sessions), COM_MULTI (withdrawn) or bulk unit
+ * results. */
+uint32_t hs_proxy_ext_caps(uint32_t server_caps, uint32_t server_ext_caps);
 
 /* Auth switch request from the proxy to a client (0xFE, plugin, scramble). */
 int hs_write_auth_switch(struct rm_buf *out, uint8_t seq, const char *plugin,

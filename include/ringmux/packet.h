@@ -40,6 +40,16 @@
 #define CLIENT_SESSION_TRACK                  (1u << 23)
 #define CLIENT_DEPRECATE_EOF                  (1u << 24)
 
+/* MariaDB extended capabilities: a second 32-bit word, exchanged in the
+ * greeting's and the handshake response's filler when the server does not
+ * set CLIENT_LONG_PASSWORD ("CLIENT_MYSQL"). */
+#define MARIADB_CLIENT_PROGRESS              (1u << 0)
+#define MARIADB_CLIENT_COM_MULTI             (1u << 1)
+#define MARIADB_CLIENT_STMT_BULK_OPERATIONS  (1u << 2)
+#define MARIADB_CLIENT_EXTENDED_METADATA     (1u << 3)
+#define MARIADB_CLIENT_CACHE_METADATA        (1u << 4)
+#define MARIADB_CLIENT_BULK_UNIT_RESULTS     (1u << 5)
+
 /* Server status flags. */
 #define SERVER_STATUS_IN_TRANS           0x0001
 #define SERVER_STATUS_AUTOCOMMIT         0x0002
@@ -85,6 +95,7 @@ enum mysql_cmd {
     COM_DAEMON = 0x1d,
     COM_BINLOG_DUMP_GTID = 0x1e,
     COM_RESET_CONNECTION = 0x1f,
+    COM_STMT_BULK_EXECUTE = 0xfa, /* MariaDB: one statement, many rows of parameters */
 };
 const char *pkt_cmd_str(uint8_t cmd);
 

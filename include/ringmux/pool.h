@@ -36,11 +36,17 @@ struct rm_session;
     (CLIENT_FOUND_ROWS | CLIENT_LONG_FLAG | CLIENT_NO_SCHEMA | CLIENT_ODBC | CLIENT_LOCAL_FILES |                      \
      CLIENT_IGNORE_SPACE | CLIENT_INTERACTIVE | CLIENT_MULTI_RESULTS | CLIENT_PS_MULTI_RESULTS | CLIENT_DEPRECATE_EOF)
 
+/* MariaDB extended capabilities that partition the pools: extended
+ * metadata adds a field to every column definition.  Bulk execution does
+ * not: backends always ask for it when the server has it. */
+#define POOL_EXT_CAPS_MASK MARIADB_CLIENT_EXTENDED_METADATA
+
 struct rm_pool {
     struct rm_link link; /* in worker->pools */
     char *user;          /* backend login */
     char *password;
     uint32_t caps;       /* client caps & POOL_CAPS_MASK */
+    uint32_t ext_caps;   /* client MariaDB extended caps & POOL_EXT_CAPS_MASK */
     uint8_t collation;   /* handshake collation id */
     struct rm_link idle; /* idle conns, most recently used first */
     int n_conns;         /* conns of this pool, any state */
@@ -118,6 +124,7 @@ struct rm_bconn {
     enum bconn_step step;
     struct hs_greeting *greeting; /* during login only */
     uint32_t caps;                /* capabilities negotiated with the server */
+    uint32_t ext_caps;            /* MariaDB extended capabilities negotiated */
     struct rm_state st;           /* its session state (schema, vars, options) */
     uint64_t created_ms;          /* for backend_max_lifetime */
     uint64_t idle_since_ms;       /* for backend_idle_timeout */
@@ -144,8 +151,9 @@ struct rm_bconn {
     enum resp_event stream_ev; /* tracker event to act on once it is forwarded */
 };
 
-/* Find or create the pool for (user, caps, collation) on worker w. */
-struct rm_pool *pool_get(struct rm_worker *w, const char *user, const char *password, uint32_t caps, uint8_t collation);
+/* Find or create the pool for (user, caps, extended caps, collation) on w. */
+struct rm_pool *pool_get(struct rm_worker *w, const char *user, const char *password, uint32_t caps, uint32_t ext_caps,
+                         uint8_t collation);
 /* Close every idle conn of w (shutdown). */
 void pool_free_all(struct rm_worker *w);
 /* Free the pool objects of w once no session or live conn uses them. */

@@ -50,6 +50,7 @@ struct rm_session {
     uint8_t scramble[AUTH_SCRAMBLE_LEN];
     uint8_t seq;   /* next sequence id while the proxy talks */
     uint32_t caps; /* negotiated capabilities */
+    uint32_t ext_caps; /* negotiated MariaDB extended capabilities */
     uint8_t collation;
     char *user;       /* authenticated user (copy) */
     char *password;   /* its configured password (copy; for backend logins) */

@@ -88,6 +88,14 @@ void stmt_cache_clear(struct stmt_cache *c);
  * the fixed 10-byte head or out of memory. */
 int stmt_write_execute(struct rm_buf *out, const uint8_t *p, size_t n, struct stmt_entry *e, struct stmt_cached *sc,
                        uint32_t sess_id);
+/* COM_STMT_BULK_EXECUTE flag: parameter types follow the flags. */
+#define STMT_BULK_SEND_TYPES 0x80
+
+/* The same for a COM_STMT_BULK_EXECUTE payload: types inserted (and the
+ * send-types flag set) when the server's copy may hold other types, the
+ * types the client sent recorded into e. */
+int stmt_write_bulk(struct rm_buf *out, const uint8_t *p, size_t n, struct stmt_entry *e, struct stmt_cached *sc,
+                    uint32_t sess_id);
 /* Copy a raw command packet (seq 0, payload p/n) replacing the statement id. */
 int stmt_write_with_id(struct rm_buf *out, const uint8_t *p, size_t n, uint32_t backend_id);
 

@@ -21,7 +21,8 @@ int hs_write_greeting(struct rm_buf *out, const struct hs_server_info *si, uint3
     pkt_add_u16(&w, SERVER_STATUS_AUTOCOMMIT);
     pkt_add_u16(&w, (uint16_t)(si->caps >> 16));
     pkt_add_u8(&w, AUTH_SCRAMBLE_LEN + 1); /* auth-plugin-data length incl. trailing NUL */
-    pkt_add_zeros(&w, 10);
+    pkt_add_zeros(&w, 6);
+    pkt_add_u32(&w, si->caps & CLIENT_LONG_PASSWORD ? 0 : si->ext_caps); /* MariaDB: extended capabilities */
     pkt_add(&w, scramble + 8, AUTH_SCRAMBLE_LEN - 8);
     pkt_add_u8(&w, 0);
     pkt_add(&w, AUTH_PLUGIN_NATIVE, sizeof(AUTH_PLUGIN_NATIVE));
@@ -44,7 +45,11 @@ int hs_parse_response(const uint8_t *p, size_t len, struct hs_response *r, const
     }
     r->max_packet = (uint32_t)pkt_read_int(&rd, 4);
     r->collation = (uint8_t)pkt_read_int(&rd, 1);
-    pkt_read_bytes(&rd, 23);
+    pkt_read_bytes(&rd, 19);
+    uint32_t ext = (uint32_t)pkt_read_int(&rd, 4);
+    /* A MariaDB client answering a MariaDB server (neither sets
+     * CLIENT_LONG_PASSWORD) puts its extended capabilities there. */
+    r->ext_caps = r->caps & CLIENT_LONG_PASSWORD ? 0 : ext;
     if (rd.err) {
         *why = "handshake response truncated before the user name";
         return -1;
@@ -135,7 +140,9 @@ int hs_parse_greeting(const uint8_t *p, size_t len, struct hs_greeting *g, const
     g->status = (uint16_t)pkt_read_int(&rd, 2);
     g->caps |= (uint32_t)pkt_read_int(&rd, 2) << 16;
     uint8_t alen = (uint8_t)pkt_read_int(&rd, 1);
-    pkt_read_bytes(&rd, 10);
+    pkt_read_bytes(&rd, 6);
+    uint32_t ext = (uint32_t)pkt_read_int(&rd, 4);
+    g->ext_caps = g->caps & CLIENT_LONG_PASSWORD ? 0 : ext;
     if (rd.err) {
         *why = "server greeting truncated";
         return -1;
@@ -178,8 +185,8 @@ static int login_proof(const char *plugin, const char *pw, const uint8_t *scramb
     return 0;
 }
 
-int hs_write_login(struct rm_buf *out, uint32_t caps, uint8_t collation, const char *user, const char *pw,
-                   const char *db, const struct hs_greeting *g)
+int hs_write_login(struct rm_buf *out, uint32_t caps, uint32_t ext_caps, uint8_t collation, const char *user,
+                   const char *pw, const char *db, const struct hs_greeting *g)
 {
     uint8_t proof[AUTH_SHA2_LEN];
     size_t plen;
@@ -197,7 +204,8 @@ int hs_write_login(struct rm_buf *out, uint32_t caps, uint8_t collation, const c
     pkt_add_u32(&w, caps);
     pkt_add_u32(&w, PKT_MAX_PAYLOAD);
     pkt_add_u8(&w, collation);
-    pkt_add_zeros(&w, 23);
+    pkt_add_zeros(&w, 19);
+    pkt_add_u32(&w, caps & CLIENT_LONG_PASSWORD ? 0 : ext_caps);
     pkt_add(&w, user, strlen(user) + 1);
     if (caps & CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA)
         pkt_add_lenenc_str(&w, proof, plen);
@@ -224,8 +232,9 @@ int hs_write_auth_switch(struct rm_buf *out, uint8_t seq, const char *plugin, co
 }
 
 /* Capabilities the proxy can serve to clients: no TLS and no compression
- * yet, and no MariaDB extended capabilities (so CLIENT_MYSQL, bit 0, is
- * set and clients don't send the extended capability word). */
+ * yet.  CLIENT_LONG_PASSWORD ("CLIENT_MYSQL") is offered only when the
+ * backend offers it: a MariaDB backend clears it, and so does the proxy,
+ * so that MariaDB clients send their extended capabilities. */
 #define PROXY_CAPS                                                                                                     \
     (CLIENT_LONG_PASSWORD | CLIENT_FOUND_ROWS | CLIENT_LONG_FLAG | CLIENT_CONNECT_WITH_DB | CLIENT_NO_SCHEMA |         \
      CLIENT_ODBC | CLIENT_LOCAL_FILES | CLIENT_IGNORE_SPACE | CLIENT_PROTOCOL_41 | CLIENT_INTERACTIVE |                \
@@ -235,5 +244,12 @@ int hs_write_auth_switch(struct rm_buf *out, uint8_t seq, const char *plugin, co
 
 uint32_t hs_proxy_caps(uint32_t server_caps)
 {
-    return PROXY_CAPS & (server_caps | CLIENT_LONG_PASSWORD);
+    return PROXY_CAPS & server_caps;
+}
+
+uint32_t hs_proxy_ext_caps(uint32_t server_caps, uint32_t server_ext_caps)
+{
+    if (server_caps & CLIENT_LONG_PASSWORD)
+        return 0;
+    return server_ext_caps & (MARIADB_CLIENT_STMT_BULK_OPERATIONS | MARIADB_CLIENT_EXTENDED_METADATA);
 }

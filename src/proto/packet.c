@@ -41,6 +41,8 @@ const char *pkt_cmd_str(uint8_t cmd)
         "COM_BINLOG_DUMP_GTID",
         "COM_RESET_CONNECTION",
     };
+    if (cmd == COM_STMT_BULK_EXECUTE)
+        return "COM_STMT_BULK_EXECUTE";
     return cmd < sizeof(names) / sizeof(names[0]) ? names[cmd] : "COM_UNKNOWN";
 }
 

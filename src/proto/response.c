@@ -21,7 +21,8 @@ enum resp_kind resp_kind_for(uint8_t cmd)
 {
     switch (cmd) {
     case COM_QUERY: return RK_QUERY;
-    case COM_STMT_EXECUTE: return RK_EXECUTE;
+    case COM_STMT_EXECUTE:
+    case COM_STMT_BULK_EXECUTE: return RK_EXECUTE;
     case COM_STMT_FETCH: return RK_FETCH;
     case COM_STMT_PREPARE: return RK_PREPARE;
     case COM_FIELD_LIST: return RK_FIELD_LIST;

@@ -506,7 +506,7 @@ static void check_login(uint32_t caps, const char *plugin, const char *user, con
     memcpy(g.scramble, SCRAMBLE, 20);
     snprintf(g.plugin, sizeof(g.plugin), "%s", plugin);
     struct rm_buf b = {0};
-    CHECK(hs_write_login(&b, caps, 33, user, pw, db, &g) == 0, "write login");
+    CHECK(hs_write_login(&b, caps, 0, 33, user, pw, db, &g) == 0, "write login");
     CHECK(b.len > PKT_HDR && pkt_u24(b.data) == b.len - PKT_HDR && b.data[3] == 1,
           "login header: seq 1");
     uint8_t *c = unit_dup(b.data + PKT_HDR, b.len - PKT_HDR);
@@ -565,7 +565,7 @@ static void test_login(void)
     const char *why;
     CHECK(hs_parse_greeting(raw, n, &g, &why) == 0, "parse MariaDB greeting");
     struct rm_buf b = {0};
-    CHECK(hs_write_login(&b, lenenc, 45, "app", "secret", "appdb", &g) == 0, "login to MariaDB");
+    CHECK(hs_write_login(&b, lenenc, 0, 45, "app", "secret", "appdb", &g) == 0, "login to MariaDB");
     struct hs_response r;
     CHECK(hs_parse_response(b.data + PKT_HDR, b.len - PKT_HDR, &r, &why) == 0, "reparse");
     CHECK(auth_native_verify("secret", 6, SCRAMBLE, r.auth, r.auth_len),
@@ -592,9 +592,37 @@ static void test_auth_switch_and_caps(void)
           "the usual capabilities");
     CHECK(!(all & 0xfe000000u), "nothing above DEPRECATE_EOF");
     uint32_t mdb = hs_proxy_caps(0x81fff7feu & ~CLIENT_DEPRECATE_EOF);
-    CHECK((mdb & CLIENT_LONG_PASSWORD) && !(mdb & CLIENT_DEPRECATE_EOF),
-          "follows the server: no DEPRECATE_EOF when the backend lacks it");
-    CHECK(hs_proxy_caps(0) == CLIENT_LONG_PASSWORD, "nothing in common");
+    CHECK(!(mdb & CLIENT_LONG_PASSWORD) && !(mdb & CLIENT_DEPRECATE_EOF),
+          "follows the server: a MariaDB backend clears CLIENT_MYSQL, no DEPRECATE_EOF when it lacks it");
+    CHECK(hs_proxy_caps(0) == 0, "nothing in common");
+    /* MariaDB extended capabilities: bulk and extended metadata only, and
+     * only for a server that speaks them (no CLIENT_MYSQL). */
+    CHECK(hs_proxy_ext_caps(0x81fff7feu, 0x1f) ==
+              (MARIADB_CLIENT_STMT_BULK_OPERATIONS | MARIADB_CLIENT_EXTENDED_METADATA),
+          "MariaDB 10.11: bulk + extended metadata, not progress / COM_MULTI / metadata cache");
+    CHECK(hs_proxy_ext_caps(0x81fff7feu, MARIADB_CLIENT_PROGRESS) == 0, "nothing the proxy relays");
+    CHECK(hs_proxy_ext_caps(0xffffffffu, 0x1f) == 0, "a MySQL server: none");
+
+    /* The greeting carries them in its filler, the response is read back. */
+    struct hs_server_info si = {.caps = mdb, .ext_caps = MARIADB_CLIENT_STMT_BULK_OPERATIONS, .collation = 45};
+    uint8_t scr[AUTH_SCRAMBLE_LEN] = {0};
+    struct rm_buf g = {0};
+    CHECK(hs_write_greeting(&g, &si, 7, scr) == 0, "greeting");
+    struct hs_greeting pg;
+    const char *why = NULL;
+    CHECK(hs_parse_greeting(g.data + PKT_HDR, g.len - PKT_HDR, &pg, &why) == 0 &&
+              pg.ext_caps == MARIADB_CLIENT_STMT_BULK_OPERATIONS,
+          "greeting's extended capabilities: 0x%x", pg.ext_caps);
+    buf_free(&g);
+    struct rm_buf lb = {0};
+    CHECK(hs_write_login(&lb, (mdb & ~CLIENT_LONG_PASSWORD) | CLIENT_PROTOCOL_41, MARIADB_CLIENT_EXTENDED_METADATA,
+                         45, "u", "pw", NULL, &pg) == 0,
+          "login with extended capabilities");
+    struct hs_response r;
+    CHECK(hs_parse_response(lb.data + PKT_HDR, lb.len - PKT_HDR, &r, &why) == 0 &&
+              r.ext_caps == MARIADB_CLIENT_EXTENDED_METADATA,
+          "response's extended capabilities: 0x%x", r.ext_caps);
+    buf_free(&lb);
 }
 
 int main(void)

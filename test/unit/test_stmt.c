@@ -344,6 +344,69 @@ static void test_execute(void)
     stmt_text_unref(t);
 }
 
+/* COM_STMT_BULK_EXECUTE: id replaced; types a client sent are recorded;
+ * another session's bulk without types gets them inserted (flag set). */
+static void test_bulk(void)
+{
+    struct stmt_text *t = text("INSERT INTO t VALUES (?, ?)", "app");
+    struct stmt_cached sc = {.t = t, .backend_id = 0x01020304};
+    struct stmt_entry e1 = {.id = 3, .t = t, .n_params = 2}, e2 = {.id = 9, .t = t, .n_params = 2};
+    static const uint8_t types[] = {0x08, 0x00, 0xfe, 0x00};
+    static const uint8_t rows[] = {0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 'x', 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 1, 'y'};
+    uint8_t p[64], want[64];
+    size_t n = 0;
+    p[n++] = 0xfa;
+    pkt_put_u32(p + n, 3);
+    n += 4;
+    pkt_put_u16(p + n, STMT_BULK_SEND_TYPES);
+    n += 2;
+    memcpy(p + n, types, sizeof(types));
+    n += sizeof(types);
+    memcpy(p + n, rows, sizeof(rows));
+    n += sizeof(rows);
+    struct rm_buf out = {0};
+    CHECK(stmt_write_bulk(&out, p, n, &e1, &sc, 1) == 0, "bulk with types");
+    memcpy(want, p, n);
+    pkt_put_u32(want + 1, 0x01020304);
+    CHECK_MEM(out.data + PKT_HDR, out.len - PKT_HDR, want, n, "bulk with types: id replaced only");
+    CHECK(e1.types && memcmp(e1.types, types, 4) == 0 && sc.types_sess == 1 && sc.types_stmt == 3,
+          "bulk types recorded");
+    /* Session 2 sends the same statement without types, having bound them
+     * before (e2.types): the server holds session 1's, so they go in. */
+    e2.types = malloc(4);
+    static const uint8_t types2[] = {0x03, 0x00, 0x0f, 0x00};
+    memcpy(e2.types, types2, 4);
+    size_t m = 0;
+    p[m++] = 0xfa;
+    pkt_put_u32(p + m, 9);
+    m += 4;
+    pkt_put_u16(p + m, 0);
+    m += 2;
+    memcpy(p + m, rows, sizeof(rows));
+    m += sizeof(rows);
+    buf_free(&out);
+    CHECK(stmt_write_bulk(&out, p, m, &e2, &sc, 2) == 0, "bulk without types");
+    size_t k = 0;
+    want[k++] = 0xfa;
+    pkt_put_u32(want + k, 0x01020304);
+    k += 4;
+    pkt_put_u16(want + k, STMT_BULK_SEND_TYPES);
+    k += 2;
+    memcpy(want + k, e2.types, 4);
+    k += 4;
+    memcpy(want + k, rows, sizeof(rows));
+    k += sizeof(rows);
+    CHECK_MEM(out.data + PKT_HDR, out.len - PKT_HDR, want, k, "bulk without types: session's types inserted");
+    /* Too short for the types it announces: sent as it is. */
+    buf_free(&out);
+    CHECK(stmt_write_bulk(&out, want, 9, &e2, &sc, 2) == 0 && out.len == PKT_HDR + 9, "short bulk forwarded");
+    CHECK(stmt_write_bulk(&out, want, 6, &e2, &sc, 2) == -1, "bulk without flags is malformed");
+    buf_free(&out);
+    free(e1.types);
+    free(e2.types);
+    stmt_text_unref(t);
+}
+
 /* Rewritten commands of 16 MiB and more are split again at 16 MiB - 1,
  * with the headers the protocol wants and the data intact. */
 static void test_large_rewrite(void)
@@ -394,6 +457,7 @@ static void test_large_rewrite(void)
 int main(void)
 {
     test_large_rewrite();
+    test_bulk();
     test_text();
     test_registry();
     test_cache();
