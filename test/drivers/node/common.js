@@ -364,7 +364,51 @@ process.on('unhandledRejection', (e) => {
   if (process.env.RM_DEBUG) diag(`unhandled rejection (ignored): ${errText(e)}`);
 });
 
+// The program's whole run: watchdog, setup, every group of checks in turn,
+// the KILL checks with the driver's adapter, tables dropped, summary.
+async function runMain(setup, groups, killApi, dropTables) {
+  watchdog(100000, () => dropTables());
+  if (SELFTEST) diag('RM_SELFTEST=1: the "proxy" side is MariaDB directly');
+  diag(`direct ${DIRECT.host}:${DIRECT.port}  proxy ${PROXY.host}:${PROXY.port}  prefix ${PREFIX}`);
+  try {
+    try {
+      await withTimeout(setup(), 15000, 'setup timed out');
+    } catch (e) {
+      notOk('setup', errText(e));
+      await withTimeout(dropTables(), 10000).catch(() => {});
+      return;
+    }
+    for (const g of groups) await g();
+    await killChecks(killApi);
+    try {
+      await withTimeout(dropTables(), 15000, 'drop timed out');
+    } catch (e) {
+      diag(`dropping tables failed: ${errText(e)}`);
+    }
+  } catch (e) {
+    notOk('main', errText(e));
+  }
+  summaryAndExit();
+}
+
+// Adapter for killChecks over a driver connection; query(conn, sql, values).
+function killAdapter(connect, query) {
+  return {
+    async connect(ctx, server, user) {
+      const conn = await connect(ctx, server, user);
+      return {
+        threadId: conn.threadId,
+        query: (sql, values) => query(conn, sql, values),
+        destroy: () => conn.destroy(),
+        end: () => conn.end(),
+      };
+    },
+  };
+}
+
 module.exports = {
+  runMain,
+  killAdapter,
   SELFTEST,
   DIRECT,
   PROXY,

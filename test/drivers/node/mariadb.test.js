@@ -483,48 +483,4 @@ async function poolCheck() {
 // ------------------------------------------------------------- 6. KILL
 // Shared with mysql2.test.js: common.js killChecks().
 
-const killApi = {
-  async connect(ctx, server, user) {
-    const conn = await connect(ctx, server, user);
-    return {
-      threadId: conn.threadId,
-      query: (sql, values) => conn.query(sql, values),
-      destroy: () => conn.destroy(),
-      end: () => conn.end(),
-    };
-  },
-};
-
-// ------------------------------------------------------------------ main
-
-async function main() {
-  C.watchdog(100000, () => dropTables());
-  if (C.SELFTEST) C.diag('RM_SELFTEST=1: the "proxy" side is MariaDB directly');
-  C.diag(`direct ${C.DIRECT.host}:${C.DIRECT.port}  proxy ${C.PROXY.host}:${C.PROXY.port}  prefix ${PREFIX}`);
-  try {
-    await withTimeout(setup(), 15000, 'setup timed out');
-  } catch (e) {
-    C.notOk('setup', C.errText(e));
-    await withTimeout(dropTables(), 10000).catch(() => {});
-    C.summaryAndExit();
-    return;
-  }
-  await largeParams();
-  await pipelined();
-  await wrongParamCount();
-  await batch();
-  await jsonMeta();
-  await poolCheck();
-  await C.killChecks(killApi);
-  try {
-    await withTimeout(dropTables(), 15000, 'drop timed out');
-  } catch (e) {
-    C.diag(`dropping tables failed: ${C.errText(e)}`);
-  }
-  C.summaryAndExit();
-}
-
-main().catch((e) => {
-  C.notOk('main', C.errText(e));
-  C.summaryAndExit();
-});
+C.runMain(setup, [largeParams, pipelined, wrongParamCount, batch, jsonMeta, poolCheck], C.killAdapter(connect, (conn, sql, values) => conn.query(sql, values)), dropTables);
