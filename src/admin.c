@@ -13,10 +13,37 @@
 
 #define ADM_MAX_REQUEST 8192
 
+static void ops_data(struct rm_conn *c, const uint8_t *data, size_t len, size_t *used)
+{
+    adm_on_data((struct rm_admin_conn *)c, data, len, used);
+}
+static void ops_eof(struct rm_conn *c, int err)
+{
+    (void)err;
+    conn_kill(c);
+}
+static void ops_flushed(struct rm_conn *c, bool drained)
+{
+    if (drained)
+        conn_kill(c); /* one response per admin connection */
+}
+static void ops_free(struct rm_conn *c)
+{
+    adm_free((struct rm_admin_conn *)c);
+}
+
+static const struct conn_ops adm_ops = {
+    .name = "admin",
+    .on_data = ops_data,
+    .on_eof = ops_eof,
+    .on_flushed = ops_flushed,
+    .free = ops_free,
+};
+
 void adm_accept(struct rm_worker *w, int fd)
 {
     struct rm_admin_conn *a = calloc(1, sizeof(*a));
-    if (!a || conn_register(w, &a->c, CONN_ADMIN, fd) < 0) {
+    if (!a || conn_register(w, &a->c, &adm_ops, fd) < 0) {
         free(a);
         close(fd);
         return;

@@ -10,7 +10,7 @@
 #include "ringmux/log.h"
 #include "ringmux/worker.h"
 
-int conn_register(struct rm_worker *w, struct rm_conn *c, enum conn_kind kind, int fd)
+int conn_register(struct rm_worker *w, struct rm_conn *c, const struct conn_ops *ops, int fd)
 {
     uint32_t slot;
     if (w->nfree > 0) {
@@ -34,7 +34,7 @@ int conn_register(struct rm_worker *w, struct rm_conn *c, enum conn_kind kind, i
     c->w = w;
     c->slot = slot;
     c->gen = (c->gen + 1) & 0xffffff;
-    c->kind = kind;
+    c->ops = ops;
     c->fd = fd;
     link_init(&c->grave);
     w->conns[slot] = c;
@@ -130,11 +130,28 @@ bool conn_on_send(struct rm_conn *c, int res)
     }
     /* Idle clients hold no buffer memory: thousands of them wait between
      * statements.  Backend conns keep theirs, they are few and busy. */
-    if (c->kind == CONN_CLIENT)
-        buf_free(&c->sending);
-    else
+    if (c->ops->keep_buffers)
         buf_reset(&c->sending);
+    else
+        buf_free(&c->sending);
     c->sent = 0;
     conn_flush(c);
     return !c->send_inflight;
+}
+
+void conn_connect(struct rm_conn *c, const struct sockaddr *sa, socklen_t len, int64_t timeout_ms)
+{
+    /* The timeout is read when the SQEs are submitted, in this thread: one
+     * per thread is enough. */
+    static __thread struct __kernel_timespec ts;
+    ts.tv_sec = timeout_ms / 1000;
+    ts.tv_nsec = (timeout_ms % 1000) * 1000000;
+    struct io_uring_sqe *sqe = worker_sqe(c->w);
+    io_uring_prep_connect(sqe, c->fd, sa, len);
+    io_uring_sqe_set_data64(sqe, conn_tag(OP_CONNECT, c->slot, c->gen));
+    sqe->flags |= IOSQE_IO_LINK;
+    sqe = worker_sqe(c->w);
+    io_uring_prep_link_timeout(sqe, &ts, 0);
+    io_uring_sqe_set_data64(sqe, conn_tag(OP_TIMEOUT, c->slot, c->gen));
+    c->inflight += 2;
 }

@@ -1,4 +1,5 @@
-/* Pools and backend connections (include/ringmux/pool.h). */
+/* Pools: capacity, borrowing, fairness, idle and lifetime limits
+ * (include/ringmux/pool.h).  A connection's protocol life is bconn.c's. */
 #include "ringmux/pool.h"
 
 #include <errno.h>
@@ -20,29 +21,12 @@
 #define BORROW_SCAN   16
 /* An idle conn is given up to another worker's waiters after this long. */
 #define SHED_GRACE_MS 100
-/* Most bytes read into the void from a result whose client vanished before
- * the conn is closed instead of drained for reuse. */
-#define DRAIN_MAX     (4u << 20)
 /* A session waits this long before its worker may exceed its share. */
 #define RAMP_MS       50
 /* Another worker's session waiting this long is starving: a released conn
  * here is closed so that worker can open one. */
 #define STARVE_MS     500
 
-const char *bc_state_str(enum bconn_state s)
-{
-    switch (s) {
-    case BC_CONNECTING: return "connecting";
-    case BC_GREETING: return "greeting";
-    case BC_AUTH: return "auth";
-    case BC_INIT: return "init";
-    case BC_IDLE: return "idle";
-    case BC_ACTIVE: return "active";
-    case BC_RESET: return "reset";
-    case BC_CLOSED: return "closed";
-    }
-    return "?";
-}
 
 struct rm_pool *pool_get(struct rm_worker *w, const char *user, const char *password, uint32_t caps, uint32_t ext_caps,
                          uint8_t collation)
@@ -177,859 +161,60 @@ static void release_slot(struct rm_worker *w)
     atomic_fetch_sub(&w->sh->backend_total, 1);
 }
 
-/* ---- opening ------------------------------------------------------------ */
-
+/* Open a conn with a slot reserved; the slot goes back if that fails. */
 static struct rm_bconn *open_conn(struct rm_worker *w, struct rm_pool *p)
 {
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    if (net_sockaddr(&w->cfg->backend, &ss, &sl) < 0) {
+    struct rm_bconn *b = bconn_open(w, p);
+    if (!b)
         release_slot(w);
-        return NULL;
-    }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    struct rm_bconn *b = fd >= 0 ? calloc(1, sizeof(*b)) : NULL;
-    if (!b || conn_register(w, &b->c, CONN_BACKEND, fd) < 0) {
-        log_error("cannot open backend connection: %s", fd < 0 ? strerror(errno) : "out of memory");
-        if (fd >= 0)
-            close(fd);
-        free(b);
-        release_slot(w);
-        return NULL;
-    }
-    b->id = ++w->next_bconn_id * RM_MAX_WORKERS + (uint32_t)w->idx;
-    b->pool = p;
-    b->state = BC_CONNECTING;
-    b->created_ms = w->now_ms;
-    link_init(&b->link);
-    p->n_conns++;
-    p->n_opening++;
-    w->n_bconns++;
-    MET_INC(&w->met, backend_opened);
-    MET_INC(&w->met, backend_current);
-    net_tune(fd);
-
-    /* connect, linked to a timeout of backend_connect_timeout */
-    static __thread struct __kernel_timespec ts;
-    int64_t ms = w->cfg->backend_connect_timeout_ms;
-    ts.tv_sec = ms / 1000;
-    ts.tv_nsec = (ms % 1000) * 1000000;
-    struct sockaddr_storage *sa = malloc(sizeof(*sa));
-    if (!sa) {
-        bconn_close(b, "out of memory");
-        return NULL;
-    }
-    *sa = ss;
-    b->greeting = (struct hs_greeting *)sa; /* reused as the sockaddr holder until connected */
-    struct io_uring_sqe *sqe = worker_sqe(w);
-    io_uring_prep_connect(sqe, fd, (struct sockaddr *)sa, sl);
-    io_uring_sqe_set_data64(sqe, conn_tag(OP_CONNECT, b->c.slot, b->c.gen));
-    sqe->flags |= IOSQE_IO_LINK;
-    sqe = worker_sqe(w);
-    io_uring_prep_link_timeout(sqe, &ts, 0);
-    io_uring_sqe_set_data64(sqe, conn_tag(OP_TIMEOUT, b->c.slot, b->c.gen));
-    b->c.inflight += 2;
-    blog(LOG_DEBUG, b, "connecting to %s:%u for user %s", w->cfg->backend.host, w->cfg->backend.port, p->user);
     return b;
 }
 
-void bconn_on_connect(struct rm_bconn *b, int res)
+void pool_conn_opened(struct rm_bconn *b)
 {
-    free(b->greeting);
-    b->greeting = NULL;
-    if (res < 0) {
-        char why[160];
-        snprintf(why, sizeof(why), "connect to %s:%u failed: %s", b->c.w->cfg->backend.host, b->c.w->cfg->backend.port,
-                 res == -ECANCELED ? "timed out (backend_connect_timeout)" : strerror(-res));
-        backend_note_failure(b->c.w, why);
-        bconn_close(b, why);
-        return;
-    }
-    b->state = BC_GREETING;
-    conn_arm_recv(&b->c);
+    b->pool->n_conns++;
+    b->pool->n_opening++;
+    b->c.w->n_bconns++;
 }
 
-/* ---- closing ------------------------------------------------------------ */
-
-static void kill_answered(struct rm_bconn *k);
-
-void bconn_close(struct rm_bconn *b, const char *reason)
+void bconn_set_state(struct rm_bconn *b, enum bconn_state to)
 {
-    if (b->state == BC_CLOSED)
-        return;
     struct rm_worker *w = b->c.w;
-    blog(LOG_DEBUG, b, "closing (%s): %s", bc_state_str(b->state), reason);
-    if (b->state == BC_IDLE) {
+    struct rm_pool *p = b->pool;
+    enum bconn_state from = b->state;
+    if (from == to)
+        return;
+    if (from == BC_IDLE) {
         link_remove(&b->link);
-        b->pool->n_idle--;
+        p->n_idle--;
         MET_DEC(&w->met, backend_idle);
     }
-    if (b->state <= BC_INIT || b->state == BC_RESET)
-        b->pool->n_opening -= b->state <= BC_INIT;
-    if (b->kill_target_id) /* its KILL will never be answered: don't hold the target */
-        kill_answered(b);
-    if (b->learning_reset) /* another conn learns it */
-        b->pool->learning_reset = false;
-    if (b->sess) {
-        struct rm_session *s = b->sess;
-        b->sess = NULL;
-        s->bc = NULL;
-        sess_on_backend_lost(s, b->task == TASK_CLIENT && b->resp.phase != RP_IDLE);
-    }
-    if (b->clean_close && !b->c.eof && !b->c.dead) {
-        pkt_write_cmd(&b->c.out, COM_QUIT, NULL, 0);
-        conn_flush(&b->c);
-    }
-    if (!b->clean_close && b->task != TASK_NONE && b->c.fd >= 0) {
-        /* Mid-response: reset the TCP connection (RST) so the server stops
-         * at once; a FIN would leave it blocked writing into a zero window
-         * until net_write_timeout. */
-        struct linger lg = {.l_onoff = 1, .l_linger = 0};
-        setsockopt(b->c.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-    }
-    b->state = BC_CLOSED;
-    b->pool->n_conns--;
-    w->n_bconns--;
-    release_slot(w);
-    MET_INC(&w->met, backend_closed);
-    MET_DEC(&w->met, backend_current);
-    conn_kill(&b->c);
-    w->kick_waiters = true; /* a freed slot may let a waiter open a conn */
-}
-
-void bconn_retire(struct rm_bconn *b, const char *reason)
-{
-    b->clean_close = true;
-    bconn_close(b, reason);
-}
-
-void bconn_free(struct rm_bconn *b)
-{
-    state_free(&b->st);
-    stmt_cache_clear(&b->stmts);
-    free(b->greeting);
-    if (b->baseline_tmp) {
-        for (int i = 0; i < var_count; i++)
-            free(b->baseline_tmp[i]);
-        free(b->baseline_tmp);
-    }
-    free(b); /* the pool may already be gone: pool_maintain frees empty pools */
-}
-
-/* ---- session-state tracking ------------------------------------------- */
-
-/* System variables a client sees tracked by default (MariaDB's default
- * session_track_system_variables); the proxy's backends track '*', and the
- * OK packets relayed to clients are filtered down to this list. */
-static const char *const client_tracked_vars[] = {
-    "autocommit", "character_set_client", "character_set_connection", "character_set_results", "time_zone",
-};
-
-static bool client_tracks(const uint8_t *name, size_t len)
-{
-    for (size_t i = 0; i < sizeof(client_tracked_vars) / sizeof(client_tracked_vars[0]); i++)
-        if (strlen(client_tracked_vars[i]) == len && memcmp(client_tracked_vars[i], name, len) == 0)
-            return true;
-    return false;
-}
-
-/* Apply an OK packet's session-state block to the conn's state and, for a
- * client command, to the session's; pin the session for changes the proxy
- * can't replay.  If filtered is non-NULL, the entries the client would have
- * seen connected directly are appended to it. */
-static void track_apply(struct rm_bconn *b, struct rm_session *s, const uint8_t *p, size_t n, struct rm_buf *filtered)
-{
-    struct pkt_reader r;
-    pkt_reader_init(&r, p, n);
-    bool state_changed = false, explained = false;
-    while (pkt_left(&r) > 0 && !r.err) {
-        const uint8_t *entry_start = r.p;
-        uint8_t type = (uint8_t)pkt_read_int(&r, 1);
-        size_t elen;
-        const uint8_t *e = pkt_read_lenenc_str(&r, &elen);
-        if (r.err)
-            break;
-        size_t raw_len = (size_t)(r.p - entry_start);
-        struct pkt_reader er;
-        pkt_reader_init(&er, e, elen);
-        switch (type) {
-        case SESSION_TRACK_SYSTEM_VARIABLES: {
-            size_t nl, vl;
-            const uint8_t *name = pkt_read_lenenc_str(&er, &nl);
-            const uint8_t *val = pkt_read_lenenc_str(&er, &vl);
-            if (er.err)
-                break;
-            int idx = var_index((const char *)name, nl);
-            explained = true;
-            if (idx >= 0) {
-                state_set(&b->st, &b->pool->base, idx, (const char *)val, vl);
-                if (s)
-                    state_set(&s->st, &b->pool->base, idx, (const char *)val, vl);
-                /* SET NAMES / character_set_connection change the collation
-                 * silently: the tracker does not report it. */
-                if (s && nl == 24 && memcmp(name, "character_set_connection", 24) == 0)
-                    s->refresh_collation = true;
-            } else if (!var_is_derived((const char *)name, nl) && s) {
-                sess_pin(s, PIN_UNTRACKED_VAR);
-            }
-            if (filtered && client_tracks(name, nl))
-                buf_append(filtered, entry_start, raw_len);
-            break;
-        }
-        case SESSION_TRACK_SCHEMA: {
-            size_t nl;
-            const uint8_t *name = pkt_read_lenenc_str(&er, &nl);
-            if (er.err)
-                break;
-            explained = true;
-            state_set_schema(&b->st, (const char *)name, nl);
-            if (s)
-                state_set_schema(&s->st, (const char *)name, nl);
-            if (filtered)
-                buf_append(filtered, entry_start, raw_len);
-            break;
-        }
-        case SESSION_TRACK_STATE_CHANGE: state_changed = true; break;
-        case SESSION_TRACK_TRANSACTION_STATE: {
-            size_t tl;
-            const uint8_t *t = pkt_read_lenenc_str(&er, &tl);
-            /* Position 8 is 'L' while LOCK TABLES is in effect. */
-            if (!er.err && tl >= 8 && t[7] == 'L' && s)
-                sess_pin(s, PIN_LOCK_TABLES);
-            explained = true;
-            break;
-        }
-        default: break;
-        }
-    }
-    /* The server says state changed but named nothing the proxy tracks:
-     * user variables, temporary tables, prepared statements... */
-    if (state_changed && !explained && s)
-        sess_pin(s, PIN_SERVER_STATE);
-}
-
-/* ---- login -------------------------------------------------------------- */
-
-/* Capabilities the proxy asks of backends, besides the pool's own bits. */
-#define BACKEND_BASE_CAPS                                                                                              \
-    (CLIENT_LONG_PASSWORD | CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLIENT_TRANSACTIONS | CLIENT_PLUGIN_AUTH | \
-     CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA | CLIENT_SESSION_TRACK)
-
-static void login_failed(struct rm_bconn *b, const char *what, const uint8_t *p, size_t n)
-{
-    char why[192];
-    struct pkt_err_view e;
-    if (p && pkt_parse_err(p, n, &e) == 0)
-        snprintf(why, sizeof(why), "backend login as '%s' failed: %s: %u %.*s", b->pool->user, what, e.code,
-                 (int)(e.msg_len > 120 ? 120 : e.msg_len), (const char *)e.msg);
-    else
-        snprintf(why, sizeof(why), "backend login as '%s' failed: %s", b->pool->user, what);
-    log_warn("b=%u %s", b->id, why);
-    MET_INC(&b->c.w->met, backend_failed);
-    backend_note_failure(b->c.w, why);
-    bconn_close(b, why);
-}
-
-static void on_greeting(struct rm_bconn *b, const uint8_t *p, size_t n)
-{
-    const char *why = NULL;
-    struct hs_greeting *g = calloc(1, sizeof(*g));
-    if (!g) {
-        bconn_close(b, "out of memory");
-        return;
-    }
-    b->greeting = g;
-    if (hs_parse_greeting(p, n, g, &why) < 0) {
-        login_failed(b, why, p[0] == 0xff ? p : NULL, n);
-        return;
-    }
-    b->thread_id = g->conn_id;
-    b->caps = g->caps & (BACKEND_BASE_CAPS | b->pool->caps);
-    b->ext_caps = g->ext_caps & (MARIADB_CLIENT_STMT_BULK_OPERATIONS | b->pool->ext_caps);
-    b->resp.deprecate_eof = (b->caps & CLIENT_DEPRECATE_EOF) != 0;
-    b->resp.session_track = (b->caps & CLIENT_SESSION_TRACK) != 0;
-    if (hs_write_login(&b->c.out, b->caps, b->ext_caps, b->pool->collation, b->pool->user, b->pool->password, NULL, g) < 0) {
-        bconn_close(b, "out of memory");
-        return;
-    }
-    b->state = BC_AUTH;
-    conn_flush(&b->c);
-}
-
-static void start_init(struct rm_bconn *b);
-
-static void on_auth_packet(struct rm_bconn *b, const uint8_t *p, size_t n, uint8_t seq)
-{
-    switch (p[0]) {
-    case 0x00:
-        free(b->greeting);
-        b->greeting = NULL;
-        backend_note_success(b->c.w);
-        start_init(b);
-        return;
-    case 0xff: login_failed(b, "refused", p, n); return;
-    case 0xfe: { /* auth switch: plugin name, then new scramble */
-        struct pkt_reader r;
-        pkt_reader_init(&r, p + 1, n - 1);
-        size_t pl;
-        const uint8_t *plugin = pkt_read_cstr(&r, &pl);
-        size_t sl = pkt_left(&r);
-        if (r.err || sl < AUTH_SCRAMBLE_LEN) {
-            login_failed(b, "malformed auth switch request", NULL, 0);
-            return;
-        }
-        uint8_t proof[AUTH_SHA2_LEN];
-        size_t plen;
-        const char *pw = b->pool->password;
-        memcpy(b->greeting->scramble, r.p, AUTH_SCRAMBLE_LEN);
-        if (pl == strlen(AUTH_PLUGIN_NATIVE) && memcmp(plugin, AUTH_PLUGIN_NATIVE, pl) == 0) {
-            auth_native_proof(pw, strlen(pw), b->greeting->scramble, proof, &plen);
-        } else if (pl == strlen(AUTH_PLUGIN_SHA2) && memcmp(plugin, AUTH_PLUGIN_SHA2, pl) == 0) {
-            auth_sha2_proof(pw, strlen(pw), b->greeting->scramble, proof, &plen);
-        } else {
-            char what[96];
-            snprintf(what, sizeof(what), "server asked for unsupported auth plugin '%.*s'", (int)(pl > 40 ? 40 : pl),
-                     (const char *)plugin);
-            login_failed(b, what, NULL, 0);
-            return;
-        }
-        struct pkt_writer w;
-        pkt_begin(&w, &b->c.out, (uint8_t)(seq + 1));
-        pkt_add(&w, proof, plen);
-        if (pkt_end(&w) < 0) {
-            bconn_close(b, "out of memory");
-            return;
-        }
-        conn_flush(&b->c);
-        return;
-    }
-    case 0x01: /* AuthMoreData (caching_sha2_password) */
-        if (n >= 2 && p[1] == 0x03)
-            return; /* fast auth succeeded: OK follows */
-        login_failed(b,
-                     "caching_sha2_password needs full authentication (TLS or RSA), which ringmux "
-                     "does not do yet; use mysql_native_password for this user",
-                     NULL, 0);
-        return;
-    default: login_failed(b, "unexpected packet during login", NULL, 0); return;
+    if (from <= BC_INIT && to > BC_INIT) /* opened (or failed to) */
+        p->n_opening--;
+    b->state = to;
+    switch (to) {
+    case BC_IDLE:
+        b->idle_since_ms = w->now_ms;
+        link_push_front(&p->idle, &b->link); /* most recently used first */
+        p->n_idle++;
+        MET_INC(&w->met, backend_idle);
+        break;
+    case BC_CLOSED:
+        p->n_conns--;
+        w->n_bconns--;
+        release_slot(w);
+        w->kick_waiters = true; /* a freed slot may let a waiter open a conn */
+        break;
+    default: break;
     }
 }
 
-/* ---- internal commands: init, reset, sync ------------------------------- */
-
-int bconn_send_internal(struct rm_bconn *b, enum bconn_step step, uint8_t cmd, const void *arg, size_t len)
-{
-    b->task = TASK_INTERNAL;
-    b->step = step;
-    resp_start(&b->resp, resp_kind_for(cmd));
-    if (pkt_write_cmd(&b->c.out, cmd, arg, len) < 0)
-        return -1;
-    conn_flush(&b->c);
-    return 0;
-}
-
-static int send_query(struct rm_bconn *b, enum bconn_step step, const char *sql)
-{
-    return bconn_send_internal(b, step, COM_QUERY, sql, strlen(sql));
-}
-
-static const char TRACKING_SQL[] =
-    "SET session_track_schema=1, session_track_state_change=1, "
-    "session_track_system_variables='*', session_track_transaction_info='CHARACTERISTICS'";
-
-/* SHOW SESSION VARIABLES WHERE Variable_name IN (...tracked list...) */
-static int send_baseline_query(struct rm_bconn *b)
-{
-    struct rm_buf q = {0};
-    buf_append(&q, "SHOW SESSION VARIABLES WHERE Variable_name IN (", 47);
-    for (int i = 0; i < var_count; i++) {
-        if (i)
-            buf_append(&q, ",", 1);
-        state_quote(&q, var_defs[i].name, strlen(var_defs[i].name));
-    }
-    buf_append(&q, ")", 1);
-    int rc = q.data ? bconn_send_internal(b, STEP_BASELINE, COM_QUERY, buf_head(&q), buf_avail(&q)) : -1;
-    buf_free(&q);
-    return rc;
-}
-
-static int send_kill(struct rm_bconn *k);
-static struct rm_bconn *kill_target(struct rm_bconn *k);
-static void attach(struct rm_bconn *b, struct rm_session *s);
-
-static void start_init(struct rm_bconn *b)
-{
-    b->state = BC_INIT;
-    if (b->killer_only) { /* logged in only to send one KILL QUERY */
-        if (!kill_target(b))
-            bconn_retire(b, "the statement to stop is gone");
-        else if (send_kill(b) < 0)
-            bconn_close(b, "out of memory");
-        return;
-    }
-    if (send_query(b, STEP_TRACKING, TRACKING_SQL) < 0)
-        bconn_close(b, "out of memory");
-}
-
-/* A text-protocol row of the baseline query: Variable_name, Value. */
-static void baseline_row(struct rm_bconn *b, const uint8_t *p, size_t n)
-{
-    struct pkt_reader r;
-    pkt_reader_init(&r, p, n);
-    size_t nl, vl;
-    const uint8_t *name = pkt_read_lenenc_str(&r, &nl);
-    const uint8_t *val = pkt_read_lenenc_str(&r, &vl);
-    if (r.err)
-        return;
-    int idx = var_index((const char *)name, nl);
-    if (idx < 0)
-        return;
-    if (!b->baseline_tmp && !(b->baseline_tmp = calloc((size_t)var_count, sizeof(char *))))
-        return;
-    free(b->baseline_tmp[idx]);
-    b->baseline_tmp[idx] = strndup((const char *)val, vl);
-}
-
-/* Baseline captured: the pool adopts it if it has none; otherwise the
- * conn records where it differs. */
-static void finish_baseline(struct rm_bconn *b)
-{
-    struct rm_pool *p = b->pool;
-    char **vals = b->baseline_tmp;
-    b->baseline_tmp = NULL;
-    for (int i = 0; i < b->st.n_vars; i++)
-        free(b->st.vars[i].val);
-    b->st.n_vars = 0;
-    if (!vals)
-        return;
-    if (!p->base.known) {
-        p->base.vals = vals;
-        p->base.known = true;
-        return;
-    }
-    for (int i = 0; i < var_count; i++) {
-        if (vals[i])
-            state_set(&b->st, &p->base, i, vals[i], strlen(vals[i]));
-        free(vals[i]);
-    }
-    free(vals);
-}
-
-static void conn_ready(struct rm_bconn *b);
-static void response_done(struct rm_bconn *b);
-
-/* The conn k is about to send KILL QUERY for: still alive? */
-static struct rm_bconn *kill_target(struct rm_bconn *k)
-{
-    struct rm_worker *w = k->c.w;
-    if (!k->kill_target_id || k->kill_target_slot >= w->nslots)
-        return NULL;
-    struct rm_conn *c = w->conns[k->kill_target_slot];
-    struct rm_bconn *t = c && c->kind == CONN_BACKEND && !c->dead ? (struct rm_bconn *)c : NULL;
-    return t && t->id == k->kill_target_id ? t : NULL;
-}
-
-static int send_kill(struct rm_bconn *k)
-{
-    struct rm_bconn *t = kill_target(k);
-    char q[48];
-    snprintf(q, sizeof(q), "KILL QUERY %u", t->thread_id);
-    blog(LOG_DEBUG, t, "stopping its statement: %s from b=%u", q, k->id);
-    return bconn_send_internal(k, STEP_KILL, COM_QUERY, q, strlen(q));
-}
-
-/* k's KILL QUERY was answered: its target may serve others again. */
-static void kill_answered(struct rm_bconn *k)
-{
-    struct rm_bconn *t = kill_target(k);
-    k->kill_target_id = 0;
-    if (!t || t->kill_pending == 0)
-        return;
-    if (--t->kill_pending == 0 && t->ready_after_kill) {
-        t->ready_after_kill = false;
-        conn_ready(t);
-    }
-}
-
-int pool_kill_query(struct rm_worker *w, struct rm_bconn *b)
-{
-    struct rm_pool *p = b->pool;
-    struct rm_bconn *k = link_empty(&p->idle) ? NULL : link_entry(p->idle.next, struct rm_bconn, link);
-    if (k) {
-        attach(k, NULL);
-    } else {
-        /* No idle conn: one more, beyond the cap, for this one statement
-         * (as a client would open a second connection to send KILL). */
-        if (!backend_may_connect(w))
-            return -1;
-        atomic_fetch_add(&w->sh->backend_total, 1);
-        if (!(k = open_conn(w, p)))
-            return -1;
-        k->killer_only = true;
-    }
-    k->kill_target_slot = b->c.slot;
-    k->kill_target_id = b->id;
-    b->kill_pending++;
-    if (k->killer_only)
-        return 0; /* sent once logged in (start_init) */
-    if (send_kill(k) < 0) {
-        bconn_close(k, "out of memory");
-        return -1;
-    }
-    return 0;
-}
-
-/* An internal command's response is complete. */
-static void internal_done(struct rm_bconn *b, const uint8_t *errp, size_t errn)
-{
-    enum bconn_step step = b->step;
-    b->task = TASK_NONE;
-    bool err = b->resp.is_err;
-    blog(LOG_DEBUG, b, "internal step %d done%s", (int)step, err ? " with an error" : "");
-    struct rm_config *cfg = b->c.w->cfg;
-    switch (step) {
-    case STEP_TRACKING:
-        if (err) {
-            login_failed(b, "SET session_track_* refused", errp, errn);
-            return;
-        }
-        if (cfg->init_query && *cfg->init_query) {
-            send_query(b, STEP_INIT_QUERY, cfg->init_query);
-            return;
-        }
-        send_baseline_query(b);
-        return;
-    case STEP_INIT_QUERY:
-        if (err) {
-            login_failed(b, "[pool] init_query failed", errp, errn);
-            return;
-        }
-        send_baseline_query(b);
-        return;
-    case STEP_BASELINE:
-        if (err) {
-            login_failed(b, "reading session variables failed", errp, errn);
-            return;
-        }
-        finish_baseline(b);
-        b->st.multi_stmt = (b->caps & CLIENT_MULTI_STATEMENTS) != 0;
-        if (b->learning_reset) { /* this baseline is what a reset leaves */
-            b->learning_reset = false;
-            b->pool->learning_reset = false;
-            if (state_copy(&b->pool->reset_st, &b->st) == 0) {
-                state_set_schema(&b->pool->reset_st, NULL, 0);
-                b->pool->reset_known = true;
-            }
-        } else if (!b->pool->reset_known && !b->pool->learning_reset && b->state == BC_INIT) {
-            /* The pool's first conn learns what COM_RESET_CONNECTION leaves
-             * (the server drops connect-time settings: IGNORE_SPACE, the
-             * handshake collation), so a client's reset, which the proxy
-             * answers itself, leaves the session as the server would. */
-            b->learning_reset = true;
-            b->pool->learning_reset = true;
-            if (bconn_send_internal(b, STEP_RESET, COM_RESET_CONNECTION, NULL, 0) < 0)
-                bconn_close(b, "out of memory");
-            return;
-        }
-        conn_ready(b);
-        return;
-    case STEP_RESET:
-    case STEP_ROLLBACK:
-        if (err) {
-            bconn_close(b, "COM_RESET_CONNECTION failed");
-            return;
-        }
-        for (int i = 0; i < b->st.n_vars; i++)
-            free(b->st.vars[i].val);
-        b->st.n_vars = 0;
-        b->lid_known = false;
-        stmt_cache_clear(&b->stmts); /* the reset closed them on the server */
-        send_query(b, STEP_TRACKING, TRACKING_SQL);
-        return;
-    case STEP_SYNC_DB:
-    case STEP_SYNC_VARS:
-    case STEP_SYNC_OPT:
-    case STEP_SYNC_CLEAR_DIAG:
-    case STEP_STASH_DIAG:
-    case STEP_CHECK_DB:
-    case STEP_PREPARE:
-    case STEP_REFRESH_COLLATION:
-        /* b->step still names the step that ended; the session reads it
-         * and may start the next one (which overwrites it). */
-        if (b->sess)
-            sess_on_sync_step(b->sess, !err, errp, errn);
-        return;
-    case STEP_KILL: /* the interrupted statement's conn drains on its own */
-        if (err)
-            blog(LOG_WARN, b, "KILL QUERY failed: %.*s", errp && errn > 9 ? (int)(errn - 9) : 0,
-                 errp && errn > 9 ? (const char *)errp + 9 : "");
-        kill_answered(b);
-        if (b->killer_only)
-            bconn_retire(b, "KILL QUERY sent");
-        else
-            conn_ready(b);
-        return;
-    case STEP_NONE: return;
-    }
-}
-
-/* ---- the packet stream from the backend --------------------------------- */
-
-/* Queue bytes of the response to the attached session's client. */
-static void to_client(struct rm_bconn *b, const uint8_t *p, size_t n)
-{
-    struct rm_session *s = b->sess;
-    if (b->draining) { /* nobody to send to: count, and give up on huge results */
-        b->drained += n;
-        if (b->drained > DRAIN_MAX)
-            bconn_close(b, "drained too much of an abandoned result");
-        return;
-    }
-    if (!s || s->c.dead)
-        return;
-    buf_append(&s->c.out, p, n);
-    MET_ADD(&b->c.w->met, bytes_to_clients, n);
-}
-
-/* Relay an OK packet (header 0x00 or 0xFE) to the client, filtering the
- * session-state block to what the client would have seen. */
-static void relay_ok(struct rm_bconn *b, const uint8_t *raw, size_t n)
-{
-    struct rm_session *s = b->sess;
-    const uint8_t *p = raw + PKT_HDR;
-    struct pkt_ok_view ok;
-    if (pkt_parse_ok(p, n, b->caps, &ok) < 0) {
-        to_client(b, raw, PKT_HDR + n);
-        return;
-    }
-    struct rm_buf filtered = {0};
-    if (ok.state)
-        track_apply(b, s, ok.state, ok.state_len, (s->caps & CLIENT_SESSION_TRACK) ? &filtered : NULL);
-    if (!ok.state && (ok.status & SERVER_SESSION_STATE_CHANGED) == 0 &&
-        ((b->caps ^ s->caps) & CLIENT_SESSION_TRACK) == 0) {
-        to_client(b, raw, PKT_HDR + n); /* nothing to rewrite */
-        buf_free(&filtered);
-        return;
-    }
-    struct pkt_ok out = {
-        .affected_rows = ok.affected_rows,
-        .insert_id = ok.insert_id,
-        .status = ok.status,
-        .warnings = ok.warnings,
-        .info = (const char *)ok.info,
-        .info_len = ok.info_len,
-        .state = buf_avail(&filtered) ? buf_head(&filtered) : NULL,
-        .state_len = buf_avail(&filtered),
-    };
-    size_t before = s->c.out.len;
-    pkt_write_ok(&s->c.out, raw[3], s->caps, &out, p[0]);
-    MET_ADD(&b->c.w->met, bytes_to_clients, s->c.out.len - before);
-    buf_free(&filtered);
-}
-
-/* A whole packet while a client command is in flight. */
-static void client_packet(struct rm_bconn *b, const uint8_t *raw, size_t n)
-{
-    const uint8_t *p = raw + PKT_HDR;
-    bool terminal_ok = n > 0 && (p[0] == 0x00 || p[0] == 0xfe) &&
-                       (b->resp.phase == RP_FIRST || b->resp.phase == RP_ROWS) && b->resp.kind != RK_PREPARE &&
-                       b->resp.kind != RK_STATISTICS && !(p[0] == 0xfe && !b->resp.deprecate_eof);
-    bool prepare_ok = b->resp.kind == RK_PREPARE && b->resp.phase == RP_FIRST && n >= 12 && p[0] == 0x00;
-    enum resp_event ev = resp_feed(&b->resp, p, n, (uint32_t)n);
-    if (ev == RE_BAD) {
-        bconn_close(b, "protocol violation in a response");
-        return;
-    }
-    if (prepare_ok && b->sess) { /* show the client the proxy's statement id */
-        uint32_t id = sess_on_prepare_ok(b->sess, pkt_u32(p + 1), (uint16_t)pkt_u16(p + 5), (uint16_t)pkt_u16(p + 7));
-        uint8_t *copy = malloc(PKT_HDR + n);
-        if (!copy) {
-            bconn_close(b, "out of memory");
-            return;
-        }
-        memcpy(copy, raw, PKT_HDR + n);
-        pkt_put_u32(copy + PKT_HDR + 1, id);
-        to_client(b, copy, PKT_HDR + n);
-        free(copy);
-    } else if (terminal_ok && b->sess && ev != RE_NONE) {
-        relay_ok(b, raw, n);
-    } else {
-        to_client(b, raw, PKT_HDR + n);
-    }
-    if (b->state == BC_CLOSED)
-        return;
-    if (ev == RE_DONE)
-        response_done(b);
-    else if (ev == RE_INFILE && b->sess)
-        sess_on_infile_request(b->sess);
-    else if (ev == RE_INFILE) /* draining: nobody will send the file */
-        bconn_close(b, "abandoned during LOCAL INFILE");
-}
-
-/* A whole packet while the proxy's own command is in flight. */
-static void internal_packet(struct rm_bconn *b, const uint8_t *raw, size_t n)
-{
-    const uint8_t *p = raw + PKT_HDR;
-    bool row = b->resp.phase == RP_ROWS && n > 0 && p[0] != 0xff && !(p[0] == 0xfe && n < PKT_MAX_PAYLOAD);
-    bool ok = n > 0 && p[0] == 0x00 && b->resp.phase == RP_FIRST;
-    if (row && b->step == STEP_BASELINE)
-        baseline_row(b, p, n);
-    if (ok && b->resp.kind == RK_PREPARE) { /* prepare-OK: keep the server's id */
-        if (n >= 5)
-            b->prep_backend_id = pkt_u32(p + 1);
-        ok = false;
-    }
-    enum resp_event ev = resp_feed(&b->resp, p, n, (uint32_t)n);
-    if (b->step == STEP_STASH_DIAG && b->sess && !b->resp.is_err && ev != RE_BAD)
-        sess_stash_packet(b->sess, raw, n, ev == RE_DONE);
-    if (ok) {
-        struct pkt_ok_view v;
-        if (pkt_parse_ok(p, n, b->caps, &v) == 0 && v.state)
-            track_apply(b, b->step == STEP_REFRESH_COLLATION ? b->sess : NULL, v.state, v.state_len, NULL);
-    }
-    switch (ev) {
-    case RE_BAD: bconn_close(b, "protocol violation in an internal response"); return;
-    case RE_INFILE: bconn_close(b, "internal command asked for LOCAL INFILE"); return;
-    case RE_DONE: internal_done(b, b->resp.is_err ? p : NULL, n); return;
-    default: return;
-    }
-}
-
-static void whole_packet(struct rm_bconn *b, const uint8_t *raw, size_t n)
-{
-    const uint8_t *p = raw + PKT_HDR;
-    switch (b->state) {
-    case BC_GREETING:
-        if (n == 0) {
-            login_failed(b, "empty greeting", NULL, 0);
-            return;
-        }
-        on_greeting(b, p, n);
-        return;
-    case BC_AUTH:
-        if (n == 0) {
-            login_failed(b, "empty auth response", NULL, 0);
-            return;
-        }
-        on_auth_packet(b, p, n, raw[3]);
-        return;
-    case BC_INIT:
-    case BC_RESET: internal_packet(b, raw, n); return;
-    case BC_ACTIVE:
-        if (b->task == TASK_CLIENT)
-            client_packet(b, raw, n);
-        else if (b->task == TASK_INTERNAL)
-            internal_packet(b, raw, n);
-        else
-            bconn_close(b, "unsolicited packet from the server");
-        return;
-    case BC_IDLE: {
-        struct pkt_err_view e;
-        if (n > 0 && p[0] == 0xff && pkt_parse_err(p, n, &e) == 0)
-            log_info("b=%u server closed idle connection: %u %.*s", b->id, e.code, (int)e.msg_len, (const char *)e.msg);
-        bconn_close(b, "unsolicited packet from the server");
-        return;
-    }
-    default: return;
-    }
-}
-
-void bconn_on_data(struct rm_bconn *b, const uint8_t *data, size_t len, size_t *used)
-{
-    size_t off = 0;
-    while (off < len && b->state != BC_CLOSED) {
-        if (b->stream_left > 0) { /* rest of a streamed packet */
-            size_t k = len - off < b->stream_left ? len - off : b->stream_left;
-            to_client(b, data + off, k);
-            off += k;
-            b->stream_left -= k;
-            if (b->stream_left == 0 && b->stream_ev != RE_NONE) {
-                enum resp_event ev = b->stream_ev;
-                b->stream_ev = RE_NONE;
-                if (ev == RE_DONE)
-                    response_done(b);
-            }
-            continue;
-        }
-        if (len - off < PKT_HDR)
-            break;
-        uint32_t plen = pkt_u24(data + off);
-        if (b->task == TASK_CLIENT && b->sess)
-            b->sess->resp_seq = (uint8_t)(data[off + 3] + 1);
-        if (b->state == BC_ACTIVE && b->task == TASK_CLIENT && plen > 0) {
-            if (len - off < PKT_HDR + 1)
-                break;
-            uint8_t first = data[off + PKT_HDR];
-            if (!resp_needs_whole(&b->resp, first, plen)) {
-                enum resp_event ev = resp_feed(&b->resp, data + off + PKT_HDR, 1, plen);
-                if (ev == RE_BAD) {
-                    bconn_close(b, "protocol violation in a response");
-                    break;
-                }
-                size_t k = len - off < PKT_HDR + (size_t)plen ? len - off : PKT_HDR + (size_t)plen;
-                to_client(b, data + off, k);
-                off += k;
-                b->stream_left = PKT_HDR + (size_t)plen - k;
-                if (b->stream_left > 0)
-                    b->stream_ev = ev;
-                else if (ev == RE_DONE)
-                    response_done(b);
-                continue;
-            }
-        }
-        if (len - off < PKT_HDR + (size_t)plen)
-            break;
-        whole_packet(b, data + off, plen);
-        off += PKT_HDR + (size_t)plen;
-    }
-    *used = off;
-    struct rm_session *s = b->sess;
-    if (s && !s->c.dead) {
-        conn_flush(&s->c);
-        if (conn_pending(&s->c) > SESS_BACKPRESSURE_HIGH)
-            conn_pause_recv(&b->c); /* the client reads slower than the server writes */
-    }
-}
-
-void bconn_on_flushed(struct rm_bconn *b)
-{
-    /* LOCAL INFILE backpressure: the client may send more file data. */
-    struct rm_session *s = b->sess;
-    if (s && s->state == SESS_INFILE && s->c.recv_paused && conn_pending(&b->c) < SESS_BACKPRESSURE_LOW)
-        conn_resume_recv(&s->c);
-}
-
-void bconn_on_eof(struct rm_bconn *b, int err)
-{
-    char why[96];
-    snprintf(why, sizeof(why), "server closed the connection%s%s", err ? ": " : "", err ? strerror(err) : "");
-    if (b->state <= BC_AUTH) {
-        backend_note_failure(b->c.w, why);
-        MET_INC(&b->c.w->met, backend_failed);
-    }
-    bconn_close(b, why);
-}
 
 /* ---- borrowing ------------------------------------------------------------ */
 
-static void make_idle(struct rm_bconn *b)
-{
-    struct rm_worker *w = b->c.w;
-    b->state = BC_IDLE;
-    b->idle_since_ms = w->now_ms;
-    link_push_front(&b->pool->idle, &b->link); /* most recently used first */
-    b->pool->n_idle++;
-    MET_INC(&w->met, backend_idle);
-}
-
 static void attach(struct rm_bconn *b, struct rm_session *s)
 {
-    if (b->state == BC_IDLE) {
-        link_remove(&b->link);
-        b->pool->n_idle--;
-        MET_DEC(&b->c.w->met, backend_idle);
-    }
-    b->state = BC_ACTIVE;
+    bconn_set_state(b, BC_ACTIVE);
     b->sess = s;
     if (s)
         s->bc = b;
@@ -1040,14 +225,6 @@ static void attach(struct rm_bconn *b, struct rm_session *s)
 static bool usable(const struct rm_bconn *b, const struct rm_session *s)
 {
     return s->st.schema || s->pending_db || !b->st.schema;
-}
-
-static void unwait(struct rm_worker *w, struct rm_session *s)
-{
-    link_remove(&s->wait_link);
-    s->pool->n_waiting--;
-    atomic_fetch_sub(&w->sh->waiting[w->idx], 1);
-    pool_note_oldest_wait(w);
 }
 
 void pool_note_oldest_wait(struct rm_worker *w)
@@ -1084,12 +261,10 @@ static bool others_starving(const struct rm_worker *w)
 /* Give a ready (new or released) conn to the first waiter that can use it;
  * otherwise keep it idle, or close it when another pool or another worker
  * needs the slot more. */
-static void conn_ready(struct rm_bconn *b)
+void pool_conn_ready(struct rm_bconn *b)
 {
     struct rm_worker *w = b->c.w;
-    if (b->state <= BC_INIT)
-        b->pool->n_opening--;
-    b->state = BC_ACTIVE; /* ready, owned by nobody until decided below */
+    bconn_set_state(b, BC_ACTIVE); /* ready, owned by nobody until decided below */
     b->task = TASK_NONE;
     if (b->kill_pending) { /* a KILL QUERY for it is on its way: wait for it */
         b->ready_after_kill = true;
@@ -1099,9 +274,8 @@ static void conn_ready(struct rm_bconn *b)
     for (pos = w->waiters.next; pos != &w->waiters; pos = pos->next) {
         struct rm_session *s = link_entry(pos, struct rm_session, wait_link);
         if (s->pool == b->pool && usable(b, s)) {
-            unwait(w, s);
             attach(b, s);
-            sess_on_backend(s, b);
+            sess_on_backend(s, b); /* leaves the queue */
             return;
         }
     }
@@ -1120,7 +294,7 @@ static void conn_ready(struct rm_bconn *b)
                                                 : "slot handed to a waiting session of another pool");
         return;
     }
-    make_idle(b);
+    bconn_set_state(b, BC_IDLE);
 }
 
 /* Pick the best idle conn of pool p for s: one already in s's state (its
@@ -1211,8 +385,7 @@ void pool_serve_waiters(struct rm_worker *w)
             struct rm_bconn *b = pool_borrow(w, s);
             s->pool->n_waiting++;
             if (b) {
-                unwait(w, s);
-                sess_on_backend(s, b);
+                sess_on_backend(s, b); /* leaves the queue */
                 progress = true;
                 break;
             }
@@ -1220,25 +393,6 @@ void pool_serve_waiters(struct rm_worker *w)
     }
 }
 
-/* The response to a client command is complete: tell the session, or, if
- * its client vanished mid-response (the conn was draining), reset the conn
- * and put it back in the pool instead of reconnecting. */
-static void response_done(struct rm_bconn *b)
-{
-    if (b->state == BC_CLOSED)
-        return;
-    if (b->sess) {
-        sess_on_response_done(b->sess);
-        return;
-    }
-    b->draining = false;
-    b->task = TASK_NONE;
-    MET_INC(&b->c.w->met, backend_resets);
-    b->state = BC_RESET;
-    b->uses++;
-    if (bconn_send_internal(b, STEP_RESET, COM_RESET_CONNECTION, NULL, 0) < 0)
-        bconn_close(b, "out of memory");
-}
 
 void pool_release(struct rm_worker *w, struct rm_bconn *b)
 {
@@ -1256,7 +410,7 @@ void pool_release(struct rm_worker *w, struct rm_bconn *b)
         bconn_retire(b, "backend_max_lifetime reached");
         return;
     }
-    conn_ready(b);
+    pool_conn_ready(b);
 }
 
 void pool_abandon(struct rm_worker *w, struct rm_bconn *b, bool mid_response)
@@ -1283,21 +437,29 @@ void pool_abandon(struct rm_worker *w, struct rm_bconn *b, bool mid_response)
         }
     }
     if (mid_response || b->task == TASK_CLIENT || b->stream_left > 0) {
-        /* Read the rest of the response into the void; response_done()
-         * then resets the conn for reuse. */
-        b->task = TASK_CLIENT;
-        b->draining = true;
-        b->drained = 0;
-        conn_resume_recv(&b->c);
-        if (b->resp.phase == RP_IDLE && b->stream_left == 0)
-            response_done(b); /* nothing left to read after all */
+        bconn_drain(b); /* then reset, for reuse */
         return;
     }
-    MET_INC(&w->met, backend_resets);
-    b->state = BC_RESET;
-    b->uses++;
-    if (bconn_send_internal(b, STEP_RESET, COM_RESET_CONNECTION, NULL, 0) < 0)
-        bconn_close(b, "out of memory");
+    bconn_reset(b);
+}
+
+int pool_kill_query(struct rm_worker *w, struct rm_bconn *b)
+{
+    struct rm_pool *p = b->pool;
+    struct rm_bconn *k = link_empty(&p->idle) ? NULL : link_entry(p->idle.next, struct rm_bconn, link);
+    if (k) {
+        attach(k, NULL);
+    } else {
+        /* No idle conn: one more, beyond the cap, for this one statement
+         * (as a client would open a second connection to send KILL). */
+        if (!backend_may_connect(w))
+            return -1;
+        atomic_fetch_add(&w->sh->backend_total, 1);
+        if (!(k = open_conn(w, p)))
+            return -1;
+        k->killer_only = true;
+    }
+    return bconn_send_kill(k, b);
 }
 
 /* ---- maintenance -------------------------------------------------------- */
@@ -1310,7 +472,6 @@ static void expire_waiters(struct rm_worker *w)
         struct rm_session *s = link_entry(pos, struct rm_session, wait_link);
         if (w->now_ms - s->wait_since_ms < (uint64_t)timeout)
             continue;
-        unwait(w, s);
         MET_INC(&w->met, borrow_timeouts);
         char msg[400];
         const char *last = backend_last_error(w);
@@ -1318,7 +479,7 @@ static void expire_waiters(struct rm_worker *w)
                  "ringmux: no backend connection available within connection_borrow_timeout (%lld ms; "
                  "max_backend_connections = %d)%s%s",
                  (long long)timeout, w->cfg->max_backend_connections, *last ? "; last backend error: " : "", last);
-        sess_backend_failed(s, 1040, "08004", msg);
+        sess_backend_failed(s, 1040, "08004", msg); /* leaves the queue */
     }
 }
 

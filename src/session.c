@@ -22,21 +22,12 @@
 #include "ringmux/net.h"
 #include "ringmux/packet.h"
 #include "ringmux/pool.h"
+#include "ringmux/resultset.h"
 #include "ringmux/vars.h"
 #include "ringmux/worker.h"
 
 /* Client input beyond this while a command is in flight pauses reading. */
 #define SESS_PIPELINE_MAX         (1024 * 1024)
-/* After a statement with warnings, the session keeps its conn through at
- * most this many following statements that use no table (MariaDB keeps the
- * diagnostics area through them), so a late SHOW WARNINGS still sees them. */
-#define DIAG_HOLD_STATEMENTS      2
-/* A session idle this long gives up a conn it holds only for diagnostics
- * when other sessions wait for one (after stashing SHOW WARNINGS). */
-#define DIAG_YIELD_MS             100
-/* Most bytes of SHOW WARNINGS a session stashes (max_error_count rows of at
- * most 512 characters; the default of 64 fits many times over). */
-#define DIAG_STASH_MAX            (256 * 1024)
 /* Clients must finish the handshake within this long. */
 #define SESS_HANDSHAKE_TIMEOUT_MS 10000
 
@@ -63,6 +54,51 @@ static struct rm_worker *W(struct rm_session *s)
     return s->c.w;
 }
 
+/* The one place a session changes state: it owns the wait queue (entering
+ * WAIT queues the session, leaving it dequeues, whoever causes it), the
+ * queue counters, and reading pauses while CLOSING. */
+static void sess_set_state(struct rm_session *s, enum sess_state to)
+{
+    struct rm_worker *w = W(s);
+    enum sess_state from = s->state;
+    if (from == to)
+        return;
+    if (from == SESS_WAIT) {
+        link_remove(&s->wait_link);
+        s->pool->n_waiting--;
+        atomic_fetch_sub(&w->sh->waiting[w->idx], 1);
+    }
+    s->state = to;
+    switch (to) {
+    case SESS_WAIT:
+        s->wait_since_ms = w->now_ms;
+        link_push_back(&w->waiters, &s->wait_link);
+        s->pool->n_waiting++;
+        atomic_fetch_add(&w->sh->waiting[w->idx], 1);
+        MET_INC(&w->met, borrow_waits);
+        break;
+    case SESS_CLOSING: conn_pause_recv(&s->c); break;
+    default: break;
+    }
+    if (from == SESS_WAIT || to == SESS_WAIT)
+        pool_note_oldest_wait(w);
+}
+
+/* The backend conn carries this session's state (a pin, an open
+ * transaction or cursor): nobody else may use it as it is. */
+static bool sess_state_on_conn(const struct rm_session *s)
+{
+    return s->pin != PIN_NONE || s->in_trans || s->cursor_open;
+}
+
+/* The session keeps its conn after the current command: its state is on
+ * it, or it holds it for the next command (diagnostics, one-shot SET
+ * TRANSACTION, long data before its EXECUTE). */
+static bool sess_keeps_conn(const struct rm_session *s)
+{
+    return sess_state_on_conn(s) || s->hold;
+}
+
 /* ---- small output helpers ------------------------------------------------ */
 
 static void send_err(struct rm_session *s, uint8_t seq, uint16_t code, const char *sqlstate, const char *msg)
@@ -83,8 +119,7 @@ static void err_and_close(struct rm_session *s, uint8_t seq, uint16_t code, cons
 {
     slog(LOG_INFO, s, "closing: %s", msg);
     send_err(s, seq, code, sqlstate, msg);
-    s->state = SESS_CLOSING;
-    conn_pause_recv(&s->c);
+    sess_set_state(s, SESS_CLOSING);
     if (conn_pending(&s->c) == 0)
         sess_close(s, msg);
 }
@@ -98,10 +133,38 @@ static void fail_and_close(struct rm_session *s, uint8_t seq, uint16_t code, con
 
 /* ---- accept and handshake -------------------------------------------------- */
 
+static void ops_data(struct rm_conn *c, const uint8_t *data, size_t len, size_t *used)
+{
+    sess_on_data((struct rm_session *)c, data, len, used);
+}
+static void ops_eof(struct rm_conn *c, int err)
+{
+    sess_on_eof((struct rm_session *)c, err);
+}
+static void ops_flushed(struct rm_conn *c, bool drained)
+{
+    (void)drained;
+    sess_on_flushed((struct rm_session *)c);
+}
+static void ops_free(struct rm_conn *c)
+{
+    sess_free((struct rm_session *)c);
+}
+
+/* Client sessions on the ring: idle ones keep no send buffer. */
+static const struct conn_ops sess_ops = {
+    .name = "client",
+    .on_data = ops_data,
+    .on_eof = ops_eof,
+    .on_flushed = ops_flushed,
+    .free = ops_free,
+    .keep_buffers = false,
+};
+
 void sess_accept(struct rm_worker *w, int fd)
 {
     struct rm_session *s = calloc(1, sizeof(*s));
-    if (!s || conn_register(w, &s->c, CONN_CLIENT, fd) < 0) {
+    if (!s || conn_register(w, &s->c, &sess_ops, fd) < 0) {
         free(s);
         close(fd);
         MET_INC(&w->met, clients_rejected);
@@ -113,7 +176,7 @@ void sess_accept(struct rm_worker *w, int fd)
     s->id = ++w->next_sess_seq * (uint32_t)w->sh->n_workers + (uint32_t)w->idx;
     s->last_active_ms = w->now_ms;
     s->status = SERVER_STATUS_AUTOCOMMIT;
-    s->state = SESS_HANDSHAKE;
+    s->state = SESS_HANDSHAKE; /* born in it: no transition */
     MET_INC(&w->met, clients_accepted);
     MET_INC(&w->met, clients_current);
     int total = atomic_fetch_add(&w->sh->clients_total, 1) + 1;
@@ -201,11 +264,11 @@ static void auth_ok(struct rm_session *s, const struct rm_user *u, const char *d
     if (db && db_len) {
         free(s->pending_db);
         s->pending_db = strndup(db, db_len);
-        s->state = SESS_CHECK_DB;
+        sess_set_state(s, SESS_CHECK_DB);
         start_command(s);
         return;
     }
-    s->state = SESS_IDLE;
+    sess_set_state(s, SESS_IDLE);
     send_ok(s, s->seq++);
     slog(LOG_DEBUG, s, "authenticated as %s", s->user);
 }
@@ -250,7 +313,7 @@ static void on_handshake(struct rm_session *s, const uint8_t *p, size_t n)
         s->user = strndup(r.user, r.user_len);
         hs_write_auth_switch(&s->c.out, s->seq++, AUTH_PLUGIN_NATIVE, s->scramble);
         conn_flush(&s->c);
-        s->state = SESS_AUTH_SWITCH;
+        sess_set_state(s, SESS_AUTH_SWITCH);
         return;
     }
     if (!verify(s, u, sha2, r.auth, r.auth_len)) {
@@ -314,7 +377,7 @@ static void detach_backend(struct rm_session *s, bool dirty)
         return;
     s->bc = NULL;
     bool mid = b->task != TASK_NONE; /* a response (ours or the client's) is still coming */
-    if (dirty || mid || s->pin != PIN_NONE || s->in_trans || s->cursor_open) {
+    if (dirty || mid || sess_state_on_conn(s)) {
         b->sess = NULL;
         pool_abandon(W(s), b, mid);
     } else {
@@ -329,18 +392,14 @@ void sess_close(struct rm_session *s, const char *reason)
         return;
     struct rm_worker *w = W(s);
     slog(LOG_DEBUG, s, "closing in state %s: %s", sess_state_str(s->state), reason);
-    if (s->state == SESS_WAIT) {
-        link_remove(&s->wait_link);
-        s->pool->n_waiting--;
-        atomic_fetch_sub(&w->sh->waiting[w->idx], 1);
-        pool_note_oldest_wait(w);
-    }
+    if (s->state == SESS_WAIT)
+        sess_set_state(s, SESS_CLOSING); /* out of the queue */
     detach_backend(s, false);
     unpin(s);
     if (s->pool)
         s->pool->refs--;
     s->pool = NULL;
-    s->state = SESS_DEAD;
+    s->state = SESS_DEAD; /* final: the pool is gone, so no transition */
     link_remove(&s->link);
     MET_DEC(&w->met, clients_current);
     atomic_fetch_sub(&w->sh->clients_total, 1);
@@ -349,21 +408,12 @@ void sess_close(struct rm_session *s, const char *reason)
 
 static bool answer_stashed_warnings(struct rm_session *s, const char *sql, size_t len);
 
-/* The session's diagnostics area is gone (reset, or a new statement):
- * neither its held conn nor its stash speaks for it any more. */
-static void forget_diagnostics(struct rm_session *s)
-{
-    s->diag_held = s->diag_soft = false;
-    buf_free(&s->diag_stash); /* idle sessions hold no buffers */
-    s->stash_overflow = false;
-}
-
 void sess_free(struct rm_session *s)
 {
     stmt_reg_clear(&s->stmts);
     stmt_text_unref(s->prep_text);
     buf_free(&s->cmd);
-    buf_free(&s->diag_stash);
+    diag_free(&s->diag);
     state_free(&s->st);
     free(s->user);
     free(s->password);
@@ -407,7 +457,7 @@ static void reset_session(struct rm_session *s, bool keep_schema)
     s->reset_pending = true;
     s->in_trans = s->hold = s->lost_trans = s->cursor_open = false;
     s->rc_known = s->fr_known = false;
-    forget_diagnostics(s);
+    diag_forget(&s->diag);
     s->last_insert_id = 0;
     stmt_reg_clear(&s->stmts);
     s->last_prep = 0;
@@ -508,13 +558,7 @@ static void start_command(struct rm_session *s)
         sess_on_backend(s, b);
         return;
     }
-    s->state = SESS_WAIT; /* pending_db still says whether this is the connect-time check */
-    s->wait_since_ms = w->now_ms;
-    link_push_back(&w->waiters, &s->wait_link);
-    s->pool->n_waiting++;
-    atomic_fetch_add(&w->sh->waiting[w->idx], 1);
-    pool_note_oldest_wait(w);
-    MET_INC(&w->met, borrow_waits);
+    sess_set_state(s, SESS_WAIT); /* pending_db still says whether this is the connect-time check */
 }
 
 /* Commands that name a prepared statement on the server. */
@@ -560,7 +604,7 @@ static void forward_command(struct rm_session *s, struct rm_bconn *b)
         become_idle(s);
         return;
     }
-    s->state = SESS_FORWARD;
+    sess_set_state(s, SESS_FORWARD);
     b->task = TASK_CLIENT;
     b->uses++;
     b->last_sess = s->id;
@@ -704,7 +748,7 @@ void sess_on_backend(struct rm_session *s, struct rm_bconn *b)
     apply_reset_state(s);
     s->bc = b;
     b->sess = s;
-    s->state = s->pending_db ? SESS_CHECK_DB : SESS_SYNC;
+    sess_set_state(s, s->pending_db ? SESS_CHECK_DB : SESS_SYNC);
     run_sync(s, b);
 }
 
@@ -728,14 +772,13 @@ static void process_input(struct rm_session *s);
  * session must keep it, then serve any pipelined input. */
 static void become_idle(struct rm_session *s)
 {
-    s->state = SESS_IDLE;
+    sess_set_state(s, SESS_IDLE);
     s->last_active_ms = W(s)->now_ms;
-    if (s->bc && s->pin == PIN_NONE && !s->in_trans && !s->hold && !s->cursor_open)
+    if (s->bc && !sess_keeps_conn(s))
         detach_backend(s, false);
     if (atomic_load(&W(s)->sh->stopping) && !s->bc) {
         /* Graceful stop: the answer just queued goes out first. */
-        s->state = SESS_CLOSING;
-        conn_pause_recv(&s->c);
+        sess_set_state(s, SESS_CLOSING);
         if (conn_pending(&s->c) == 0)
             sess_close(s, "proxy shutting down");
         return;
@@ -755,11 +798,10 @@ void sess_on_sync_step(struct rm_session *s, bool ok, const uint8_t *errp, size_
     struct rm_bconn *b = s->bc;
     enum bconn_step step = b->step;
     if (step == STEP_STASH_DIAG) { /* the client asked nothing: it hears nothing */
-        if (!ok || s->stash_overflow) {
+        if (!ok || s->diag.stash_overflow)
             slog(LOG_DEBUG, s, "diagnostics not stashed (%s)", ok ? "too large" : "SHOW WARNINGS failed");
-            buf_free(&s->diag_stash);
-        }
-        s->hold = s->diag_held = s->diag_soft = false;
+        diag_stash_end(&s->diag, ok);
+        s->hold = false;
         become_idle(s);
         return;
     }
@@ -775,7 +817,7 @@ void sess_on_sync_step(struct rm_session *s, bool ok, const uint8_t *errp, size_
             free(s->pending_db);
             s->pending_db = NULL;
             detach_backend(s, false);
-            s->state = SESS_CLOSING;
+            sess_set_state(s, SESS_CLOSING);
             if (conn_pending(&s->c) == 0)
                 sess_close(s, "unknown database at connect");
             return;
@@ -888,26 +930,13 @@ void sess_on_response_done(struct rm_session *s)
         stmt_text_unref(s->prep_text);
         s->prep_text = NULL;
     }
-    /* Warnings (and errors) live in the connection's diagnostics area until
-     * the next statement: keep the conn so SHOW WARNINGS sees them.  Long
-     * data waits on the server for the EXECUTE that follows. */
-    /* Through a few table-less statements (bounded, so a chatty client
-     * that once got a warning does not keep a conn forever). */
+    /* Warnings (and errors) live in the connection's diagnostics area: the
+     * session may hold the conn for a SHOW WARNINGS (diag.h).  Long data
+     * waits on the server for the EXECUTE that follows; a one-shot SET
+     * TRANSACTION for the next transaction. */
     track_counts(s, r);
-    bool diag = false;
-    if (r->is_err || r->warnings > 0) {
-        diag = true;
-        s->diag_left = DIAG_HOLD_STATEMENTS;
-    } else if (s->diag_held && s->keeps_diag && s->diag_left > 0) {
-        diag = true;
-        if (!(s->cls.flags & CLS_DIAGNOSTICS))
-            s->diag_left--;
-    }
-    if (r->is_err || r->warnings > 0)
-        forget_diagnostics(s); /* a new diagnostics area, on the conn */
     bool hard = (s->cls.flags & CLS_TXN_ONESHOT) || s->cmd_byte == COM_STMT_SEND_LONG_DATA;
-    s->diag_held = diag;
-    s->diag_soft = diag && !hard;
+    bool diag = diag_after_response(&s->diag, r->is_err, r->warnings, (s->cls.flags & CLS_DIAGNOSTICS) != 0, hard);
     s->hold = diag || hard;
     if (!r->is_err && (s->cls.flags & CLS_SET_CHARSET))
         s->refresh_collation = true;
@@ -917,7 +946,7 @@ void sess_on_response_done(struct rm_session *s)
     if (s->refresh_collation) { /* ask the server what SET NAMES made of the collation */
         static const char q[] = "SET collation_connection=@@collation_connection";
         s->refresh_collation = false;
-        s->state = SESS_SYNC;
+        sess_set_state(s, SESS_SYNC);
         if (bconn_send_internal(b, STEP_REFRESH_COLLATION, COM_QUERY, q, sizeof(q) - 1) < 0)
             sess_close(s, "out of memory");
         return;
@@ -947,7 +976,7 @@ uint32_t sess_on_prepare_ok(struct rm_session *s, uint32_t backend_id, uint16_t 
 
 void sess_on_infile_request(struct rm_session *s)
 {
-    s->state = SESS_INFILE;
+    sess_set_state(s, SESS_INFILE);
     s->infile_left = 0;
     if (buf_avail(&s->c.in) > 0)
         process_input(s);
@@ -973,7 +1002,7 @@ void sess_on_backend_lost(struct rm_session *s, bool mid_response)
         s->hold = false;
         buf_reset(&s->cmd);
         if (s->pin != PIN_NONE) { /* its pinned state died with the conn */
-            s->state = SESS_CLOSING;
+            sess_set_state(s, SESS_CLOSING);
             if (conn_pending(&s->c) == 0)
                 sess_close(s, "pinned backend connection lost");
             return;
@@ -1061,41 +1090,15 @@ struct local_value {
 
 static void write_value_result(struct rm_session *s, const char *name, size_t nl, const struct local_value *v)
 {
-    uint8_t seq = 1;
-    struct rm_buf *out = &s->c.out;
-    struct pkt_writer w;
-    pkt_begin(&w, out, seq);
-    pkt_add_lenenc(&w, 1);
-    seq = (uint8_t)pkt_end(&w);
-    pkt_begin(&w, out, seq); /* column definition, as MariaDB sends it */
-    pkt_add_lenenc_str(&w, "def", 3);
-    pkt_add_lenenc_str(&w, "", 0);
-    pkt_add_lenenc_str(&w, "", 0);
-    pkt_add_lenenc_str(&w, "", 0);
-    pkt_add_lenenc_str(&w, name, nl);
-    pkt_add_lenenc_str(&w, "", 0);
-    if (s->ext_caps & MARIADB_CLIENT_EXTENDED_METADATA)
-        pkt_add_lenenc(&w, 0); /* no extended type information */
-    pkt_add_u8(&w, 0x0c);
-    pkt_add_u16(&w, 63); /* binary */
-    pkt_add_u32(&w, v->length);
-    pkt_add_u8(&w, v->type);
-    pkt_add_u16(&w, v->flags);
-    pkt_add_u8(&w, 0); /* decimals */
-    pkt_add_u16(&w, 0);
-    seq = (uint8_t)pkt_end(&w);
-    bool deprecate_eof = (s->caps & CLIENT_DEPRECATE_EOF) != 0;
-    if (!deprecate_eof)
-        pkt_write_eof(out, seq++, 0, s->status);
-    pkt_begin(&w, out, seq);
-    pkt_add_lenenc_str(&w, v->val, strlen(v->val));
-    seq = (uint8_t)pkt_end(&w);
-    if (deprecate_eof) {
-        struct pkt_ok ok = {.status = s->status};
-        pkt_write_ok(out, seq, s->caps & ~CLIENT_SESSION_TRACK, &ok, 0xfe);
-    } else {
-        pkt_write_eof(out, seq, 0, s->status);
-    }
+    struct rs_writer w;
+    struct rs_column col = {.name = name, .name_len = nl, .charset = 63, .length = v->length, .type = v->type,
+                            .flags = v->flags};
+    const char *val = v->val;
+    size_t vl = strlen(v->val);
+    rs_begin(&w, &s->c.out, s->caps, s->ext_caps, s->status);
+    rs_columns(&w, &col, 1);
+    rs_text_row(&w, &val, &vl, 1);
+    rs_end(&w, 0);
     conn_flush(&s->c);
 }
 
@@ -1308,7 +1311,7 @@ static void on_command(struct rm_session *s, const uint8_t *raw, size_t raw_len,
         if ((s->cls.flags & (CLS_ROW_COUNT | CLS_FOUND_ROWS | CLS_CONNECTION_ID)) &&
             answer_local_function(s, (const char *)p + 1, n - 1))
             return;
-        if (buf_avail(&s->diag_stash) && answer_stashed_warnings(s, (const char *)p + 1, n - 1))
+        if (diag_has_stash(&s->diag) && answer_stashed_warnings(s, (const char *)p + 1, n - 1))
             return;
         if ((s->cls.flags & CLS_TXN_END) && answer_txn_end(s, (const char *)p + 1, n - 1))
             return;
@@ -1413,14 +1416,10 @@ static void on_command(struct rm_session *s, const uint8_t *raw, size_t raw_len,
     default: cmd_unsupported(s, cmd); return;
     }
     s->hold = s->hold && s->bc; /* a held conn serves exactly this next command */
-    s->diag_held = s->diag_held && s->hold;
     /* MariaDB keeps the diagnostics area through statements that use no
-     * table (SELECT 1, SHOW WARNINGS, SET ...): while a session holds its
-     * conn for warnings, or has them stashed, such statements keep them. */
+     * table (SELECT 1, SHOW WARNINGS, SET ...). */
     bool tableless = cmd == COM_QUERY && !(s->cls.flags & CLS_WRITE) && !sql_uses_table((const char *)p + 1, n - 1);
-    s->keeps_diag = s->diag_held && tableless;
-    if (!tableless && (buf_avail(&s->diag_stash) || s->stash_overflow))
-        forget_diagnostics(s);
+    diag_before_command(&s->diag, s->hold, tableless);
     /* The command as the server gets it: as the client sent it, or with
      * CONNECTION_ID() replaced by the session's id. */
     int rc;
@@ -1465,7 +1464,7 @@ static size_t infile_data(struct rm_session *s, const uint8_t *data, size_t len)
         s->infile_left = PKT_HDR + (size_t)plen - k;
         if (plen == 0) { /* end of file: the server answers OK / ERR now */
             resp_infile_sent(&b->resp);
-            s->state = SESS_FORWARD;
+            sess_set_state(s, SESS_FORWARD);
         }
     }
     MET_ADD(&W(s)->met, bytes_from_clients, off);
@@ -1580,93 +1579,35 @@ void sess_check_timeouts(struct rm_worker *w)
 
 /* ---- giving up a diagnostics hold --------------------------------------- */
 
-void sess_stash_packet(struct rm_session *s, const uint8_t *raw, size_t n, bool done)
-{
-    const uint8_t *p = raw + PKT_HDR;
-    if (!done) {
-        if (s->stash_overflow || buf_avail(&s->diag_stash) + PKT_HDR + n > DIAG_STASH_MAX ||
-            buf_append(&s->diag_stash, raw, PKT_HDR + n) < 0) {
-            s->stash_overflow = true;
-            buf_free(&s->diag_stash);
-        }
-        return;
-    }
-    /* The terminator: an EOF, or with DEPRECATE_EOF (a pool key, so the
-     * conn's and the client's agree) an OK with header 0xFE. */
-    struct pkt_ok_view v;
-    if (!(s->caps & CLIENT_DEPRECATE_EOF) && n >= 5 && n < 9 && p[0] == 0xfe) {
-        s->stash_warnings = pkt_u16(p + 1);
-        s->stash_status = pkt_u16(p + 3);
-    } else if (s->bc && pkt_parse_ok(p, n, s->bc->caps, &v) == 0) {
-        s->stash_warnings = v.warnings;
-        s->stash_status = v.status;
-    } else {
-        s->stash_overflow = true;
-    }
-}
-
 void sess_yield_diag_holds(struct rm_worker *w)
 {
     static const char q[] = "SHOW WARNINGS";
     struct rm_link *pos, *tmp;
     link_foreach_safe (pos, tmp, &w->sessions) {
         struct rm_session *s = link_entry(pos, struct rm_session, link);
-        if (s->state != SESS_IDLE || !s->bc || !s->diag_soft || s->pin != PIN_NONE || s->in_trans || s->cursor_open ||
+        if (s->state != SESS_IDLE || !s->bc || !s->diag.soft || sess_state_on_conn(s) ||
             buf_avail(&s->c.in) > 0 || w->now_ms - s->last_active_ms < DIAG_YIELD_MS)
             continue;
         slog(LOG_DEBUG, s, "giving up a diagnostics hold: others wait for a conn");
         MET_INC(&w->met, diag_yields);
-        buf_free(&s->diag_stash);
-        s->stash_overflow = false;
-        s->state = SESS_SYNC;
+        diag_stash_begin(&s->diag);
+        sess_set_state(s, SESS_SYNC);
         if (bconn_send_internal(s->bc, STEP_STASH_DIAG, COM_QUERY, q, sizeof(q) - 1) < 0)
             sess_close(s, "out of memory");
     }
 }
 
-/* Answer a plain "SHOW WARNINGS" from the stash: the server's own packets,
- * renumbered, and a terminator with the session's current status. */
+/* A plain "SHOW WARNINGS" answered from the stash (diag.h). */
 static bool answer_stashed_warnings(struct rm_session *s, const char *sql, size_t len)
 {
-    struct lexer lx;
-    struct lex_token t;
-    lex_init(&lx, sql, len);
-    if (lex_next(&lx, &t) != LEX_WORD || !lex_is(&t, "SHOW") || lex_next(&lx, &t) != LEX_WORD ||
-        !lex_is(&t, "WARNINGS"))
+    size_t before = s->c.out.len;
+    if (!diag_answer(&s->diag, sql, len, &s->c.out, s->caps, s->ext_caps, s->status))
         return false;
-    enum lex_type ty;
-    while ((ty = lex_next(&lx, &t)) == LEX_SEMI) {
-    }
-    if (ty != LEX_EOF)
-        return false;
-    struct rm_buf *out = &s->c.out;
-    const uint8_t *st = buf_head(&s->diag_stash);
-    size_t left = buf_avail(&s->diag_stash), before = out->len;
-    const uint16_t keep = SERVER_STATUS_IN_TRANS | SERVER_STATUS_AUTOCOMMIT | SERVER_STATUS_IN_TRANS_READONLY;
-    uint16_t status = (uint16_t)((s->stash_status & ~(keep | SERVER_SESSION_STATE_CHANGED)) | (s->status & keep));
-    uint8_t seq = 1;
-    while (left >= PKT_HDR) {
-        size_t plen = pkt_u24(st), k = PKT_HDR + plen;
-        if (k > left || buf_append(out, st, k) < 0)
-            break;
-        uint8_t *pk = out->data + out->len - k;
-        pk[3] = seq++;
-        if (!(s->caps & CLIENT_DEPRECATE_EOF) && plen >= 5 && plen < 9 && pk[PKT_HDR] == 0xfe) /* EOF after columns */
-            pkt_put_u16(pk + PKT_HDR + 3, (uint16_t)((pkt_u16(pk + PKT_HDR + 3) & ~keep) | (s->status & keep)));
-        st += k;
-        left -= k;
-    }
-    if (s->caps & CLIENT_DEPRECATE_EOF) {
-        struct pkt_ok ok = {.status = status, .warnings = s->stash_warnings};
-        pkt_write_ok(out, seq, s->caps & ~CLIENT_SESSION_TRACK, &ok, 0xfe);
-    } else {
-        pkt_write_eof(out, seq, s->stash_warnings, status);
-    }
     s->row_count = -1; /* a result set: this SHOW is now the previous statement */
     s->rc_known = true;
     s->fr_known = false;
     MET_INC(&W(s)->met, commands_local);
-    MET_ADD(&W(s)->met, bytes_to_clients, out->len - before);
+    MET_ADD(&W(s)->met, bytes_to_clients, s->c.out.len - before);
     conn_flush(&s->c);
     return true;
 }
@@ -1694,10 +1635,6 @@ void sess_interrupt(struct rm_session *s, bool query_only)
         return;
     }
     if (s->state == SESS_WAIT) { /* not sent yet: interrupted before it starts */
-        link_remove(&s->wait_link);
-        s->pool->n_waiting--;
-        atomic_fetch_sub(&w->sh->waiting[w->idx], 1);
-        pool_note_oldest_wait(w);
         buf_reset(&s->cmd);
         send_err(s, 1, 1317, "70100", "Query execution was interrupted");
         become_idle(s);
@@ -1708,7 +1645,7 @@ void sess_interrupt(struct rm_session *s, bool query_only)
 
 void sess_wait_kill(struct rm_session *s)
 {
-    s->state = SESS_KILLING;
+    sess_set_state(s, SESS_KILLING);
 }
 
 void sess_answer_kill(struct rm_session *s, uint32_t target, uint16_t err)

@@ -233,11 +233,7 @@ static void feed(struct rm_conn *c, const uint8_t *data, size_t len)
 {
     size_t used = 0;
     if (buf_avail(&c->in) == 0) {
-        switch (c->kind) {
-        case CONN_CLIENT: sess_on_data((struct rm_session *)c, data, len, &used); break;
-        case CONN_BACKEND: bconn_on_data((struct rm_bconn *)c, data, len, &used); break;
-        case CONN_ADMIN: adm_on_data((struct rm_admin_conn *)c, data, len, &used); break;
-        }
+        c->ops->on_data(c, data, len, &used);
         if (!c->dead && used < len && buf_append(&c->in, data + used, len - used) < 0) {
             log_error("out of memory buffering input");
             c->eof = true;
@@ -249,11 +245,7 @@ static void feed(struct rm_conn *c, const uint8_t *data, size_t len)
         c->eof = true;
         return;
     }
-    switch (c->kind) {
-    case CONN_CLIENT: sess_on_data((struct rm_session *)c, buf_head(&c->in), buf_avail(&c->in), &used); break;
-    case CONN_BACKEND: bconn_on_data((struct rm_bconn *)c, buf_head(&c->in), buf_avail(&c->in), &used); break;
-    case CONN_ADMIN: adm_on_data((struct rm_admin_conn *)c, buf_head(&c->in), buf_avail(&c->in), &used); break;
-    }
+    c->ops->on_data(c, buf_head(&c->in), buf_avail(&c->in), &used);
     if (!c->dead)
         buf_consume(&c->in, used);
 }
@@ -261,11 +253,7 @@ static void feed(struct rm_conn *c, const uint8_t *data, size_t len)
 static void on_eof(struct rm_conn *c, int err)
 {
     c->eof = true;
-    switch (c->kind) {
-    case CONN_CLIENT: sess_on_eof((struct rm_session *)c, err); break;
-    case CONN_BACKEND: bconn_on_eof((struct rm_bconn *)c, err); break;
-    case CONN_ADMIN: conn_kill(c); break;
-    }
+    c->ops->on_eof(c, err);
 }
 
 static void on_recv(struct rm_worker *w, struct rm_conn *c, struct io_uring_cqe *cqe)
@@ -300,14 +288,7 @@ static void on_send(struct rm_conn *c, int res)
         on_eof(c, -res);
         return;
     }
-    switch (c->kind) {
-    case CONN_CLIENT: sess_on_flushed((struct rm_session *)c); break;
-    case CONN_BACKEND: bconn_on_flushed((struct rm_bconn *)c); break;
-    case CONN_ADMIN:
-        if (drained)
-            conn_kill(c); /* one response per admin connection */
-        break;
-    }
+    c->ops->on_flushed(c, drained);
 }
 
 static void on_tick(struct rm_worker *w)
@@ -393,7 +374,7 @@ static void dispatch(struct rm_worker *w, struct io_uring_cqe *cqe)
     case OP_CONNECT:
         c->inflight--;
         if (!c->dead)
-            bconn_on_connect((struct rm_bconn *)c, cqe->res);
+            c->ops->on_connect(c, cqe->res);
         break;
     case OP_CANCEL:
     case OP_TIMEOUT: c->inflight--; break;
@@ -418,11 +399,7 @@ static void sweep_graveyard(struct rm_worker *w)
         buf_free(&c->in);
         buf_free(&c->out);
         buf_free(&c->sending);
-        switch (c->kind) {
-        case CONN_CLIENT: sess_free((struct rm_session *)c); break;
-        case CONN_BACKEND: bconn_free((struct rm_bconn *)c); break;
-        case CONN_ADMIN: adm_free((struct rm_admin_conn *)c); break;
-        }
+        c->ops->free(c);
     }
 }
 

@@ -16,16 +16,34 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "ringmux/buf.h"
 #include "ringmux/list.h"
 
 struct rm_worker;
 
-enum conn_kind {
-    CONN_CLIENT,  /* a client session (struct rm_session) */
-    CONN_BACKEND, /* a backend connection (struct rm_bconn) */
-    CONN_ADMIN,   /* an admin HTTP connection (struct rm_admin_conn) */
+struct rm_conn;
+
+/* What a conn's owner does with its events: set once, when the conn is
+ * registered (the worker dispatches completions through it and knows
+ * nothing of sessions, backend connections or the admin endpoint). */
+struct conn_ops {
+    const char *name; /* for logs */
+    /* Bytes arrived: consume what can be acted on now (*used); the rest is
+     * kept in c->in and offered again with the next bytes. */
+    void (*on_data)(struct rm_conn *c, const uint8_t *data, size_t len, size_t *used);
+    /* The peer closed the connection, or the socket failed (err: errno). */
+    void (*on_eof)(struct rm_conn *c, int err);
+    /* A send completed; drained: nothing is left queued. */
+    void (*on_flushed)(struct rm_conn *c, bool drained);
+    /* A connect (conn_connect) completed: res 0 or -errno. */
+    void (*on_connect)(struct rm_conn *c, int res);
+    /* Free the owner object: nothing references it any more. */
+    void (*free)(struct rm_conn *c);
+    /* Keep the send buffer's storage between sends (busy conns); without,
+     * an idle conn holds no buffer memory (thousands of idle clients). */
+    bool keep_buffers;
 };
 
 /* Operation codes packed into io_uring user_data. */
@@ -45,7 +63,7 @@ struct rm_conn {
     struct rm_worker *w; /* owning worker; a conn never changes worker */
     uint32_t slot;       /* index in the worker's conn table */
     uint32_t gen;        /* slot generation, checked on every completion */
-    enum conn_kind kind;
+    const struct conn_ops *ops;
     int fd;                /* socket, -1 once closed */
     uint16_t inflight;     /* SQEs referencing this conn not yet completed */
     bool recv_armed;       /* a multishot recv is outstanding */
@@ -66,14 +84,19 @@ static inline size_t conn_pending(const struct rm_conn *c)
     return buf_avail(&c->out) + (c->sending.len - c->sent);
 }
 
-/* Register a new socket in w's conn table (sets slot/gen).  -1 when full. */
-int conn_register(struct rm_worker *w, struct rm_conn *c, enum conn_kind kind, int fd);
+/* Register a new socket in w's conn table (sets slot/gen) with its owner's
+ * operations.  -1 when full. */
+int conn_register(struct rm_worker *w, struct rm_conn *c, const struct conn_ops *ops, int fd);
 /* Arm the multishot recv unless already armed, paused or dead. */
 void conn_arm_recv(struct rm_conn *c);
 /* Stop receiving (backpressure): cancels the armed recv. */
 void conn_pause_recv(struct rm_conn *c);
 /* Undo conn_pause_recv and re-arm. */
 void conn_resume_recv(struct rm_conn *c);
+/* Connect c's socket to sa (which must stay valid until the connect
+ * completes), linked to a timeout of timeout_ms (then -ECANCELED): the
+ * owner's on_connect gets the result. */
+void conn_connect(struct rm_conn *c, const struct sockaddr *sa, socklen_t len, int64_t timeout_ms);
 /* Start sending conn->out if nothing is in flight. */
 void conn_flush(struct rm_conn *c);
 /* Stop all I/O on the socket; the owner object is freed by the worker once

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ringmux/bconn.h"
 #include "ringmux/conn.h"
 #include "ringmux/handshake.h"
 #include "ringmux/list.h"
@@ -72,85 +73,6 @@ bool pool_db_known(struct rm_pool *p, const char *db, size_t len, uint64_t now_m
 /* Remember that selecting db succeeded for p's user. */
 void pool_db_remember(struct rm_pool *p, const char *db, uint64_t now_ms);
 
-/* Backend connection lifecycle; the pool's lists are the states. */
-enum bconn_state {
-    BC_CONNECTING, /* TCP connect in flight */
-    BC_GREETING,   /* waiting for the server greeting */
-    BC_AUTH,       /* login sent, waiting for OK / auth switch */
-    BC_INIT,       /* running session-tracking setup, init_query, baseline capture */
-    BC_IDLE,       /* in pool->idle */
-    BC_ACTIVE,     /* attached to a session */
-    BC_RESET,      /* COM_RESET_CONNECTION + re-init before reuse */
-    BC_CLOSED,     /* dead, waiting to be freed */
-};
-const char *bc_state_str(enum bconn_state s);
-
-/* Who the response currently being tracked belongs to. */
-enum bconn_task {
-    TASK_NONE,     /* nothing outstanding */
-    TASK_CLIENT,   /* a client command: response goes to the attached session */
-    TASK_INTERNAL, /* a proxy command: response is consumed by the proxy */
-};
-
-/* Internal command steps during init / sync / reset. */
-enum bconn_step {
-    STEP_NONE,
-    STEP_TRACKING,          /* SET session_track_... */
-    STEP_INIT_QUERY,        /* the configured init_query */
-    STEP_BASELINE,          /* SHOW SESSION VARIABLES of the tracked list */
-    STEP_RESET,             /* COM_RESET_CONNECTION */
-    STEP_SYNC_DB,           /* COM_INIT_DB for the session's schema */
-    STEP_SYNC_VARS,         /* SET delta */
-    STEP_SYNC_OPT,          /* COM_SET_OPTION */
-    STEP_SYNC_CLEAR_DIAG,   /* clear the diagnostics area before SHOW WARNINGS */
-    STEP_STASH_DIAG,        /* SHOW WARNINGS into the session before it gives its conn up */
-    STEP_CHECK_DB,          /* COM_INIT_DB to validate a new session's default database */
-    STEP_ROLLBACK,          /* ROLLBACK before reset */
-    STEP_KILL,              /* KILL QUERY for a statement whose client left */
-    STEP_PREPARE,           /* COM_STMT_PREPARE of a session statement not yet on this conn */
-    STEP_REFRESH_COLLATION, /* learn collation_connection after SET NAMES / character_set_connection */
-};
-
-struct rm_bconn {
-    struct rm_conn c;   /* socket; must be first */
-    uint32_t id;        /* log id */
-    uint32_t thread_id; /* server's connection id */
-    enum bconn_state state;
-    struct rm_pool *pool;
-    struct rm_link link;     /* in pool->idle while idle */
-    struct rm_session *sess; /* attached session, or NULL */
-    struct rm_resp resp;     /* response tracker for the command in flight */
-    enum bconn_task task;
-    enum bconn_step step;
-    struct hs_greeting *greeting; /* during login only */
-    uint32_t caps;                /* capabilities negotiated with the server */
-    uint32_t ext_caps;            /* MariaDB extended capabilities negotiated */
-    struct rm_state st;           /* its session state (schema, vars, options) */
-    uint64_t created_ms;          /* for backend_max_lifetime */
-    uint64_t idle_since_ms;       /* for backend_idle_timeout */
-    uint64_t uses;                /* commands run; lets a session know nobody else used it */
-    uint32_t last_sess;           /* id of the session that ran the last command */
-    bool lid_known;               /* last_insert_id value below is current */
-    uint64_t lid;
-    char **baseline_tmp;       /* values captured during STEP_BASELINE */
-    bool clean_close;          /* send COM_QUIT before closing */
-    struct stmt_cache stmts;   /* statements prepared on this conn */
-    uint32_t prep_backend_id;  /* id from the prepare-OK of STEP_PREPARE */
-    /* KILL QUERY: a conn sending one for another conn (kill_target_*),
-     * and a conn with KILL QUERYs on their way for it (kill_pending): until
-     * they are answered it serves no other session, so a late KILL can
-     * never stop another session's statement. */
-    uint32_t kill_target_slot, kill_target_id; /* target conn (slot, id), id 0: none */
-    bool killer_only;                          /* opened just to send one KILL QUERY, then closed */
-    bool learning_reset;                       /* resetting once during init to learn pool->reset_st */
-    uint16_t kill_pending;                     /* KILL QUERYs for this conn not yet answered */
-    bool ready_after_kill;                     /* released while kill_pending: conn_ready() when answered */
-    bool draining;             /* reading an abandoned response into the void */
-    size_t drained;            /* bytes of it so far */
-    size_t stream_left;        /* bytes of a streamed packet still to forward */
-    enum resp_event stream_ev; /* tracker event to act on once it is forwarded */
-};
-
 /* Find or create the pool for (user, caps, extended caps, collation) on w. */
 struct rm_pool *pool_get(struct rm_worker *w, const char *user, const char *password, uint32_t caps, uint32_t ext_caps,
                          uint8_t collation);
@@ -183,17 +105,17 @@ void pool_note_oldest_wait(struct rm_worker *w);
 /* Hand ready conns to waiting sessions after any change. */
 void pool_serve_waiters(struct rm_worker *w);
 
-/* Backend side of the worker's dispatch. */
-void bconn_on_data(struct rm_bconn *b, const uint8_t *data, size_t len, size_t *used);
-void bconn_on_connect(struct rm_bconn *b, int res);
-void bconn_on_eof(struct rm_bconn *b, int err);
-void bconn_on_flushed(struct rm_bconn *b);
-void bconn_free(struct rm_bconn *b);
-/* Close a backend conn (counted, logged with reason). */
-void bconn_close(struct rm_bconn *b, const char *reason);
-/* Close a healthy conn politely (COM_QUIT first): idle limits, rebalancing. */
-void bconn_retire(struct rm_bconn *b, const char *reason);
-/* Send an internal command (seq 0) and track its response. */
-int bconn_send_internal(struct rm_bconn *b, enum bconn_step step, uint8_t cmd, const void *arg, size_t len);
+/* ---- what bconn.c tells the pool (one connection's life, accounted) ---- */
+
+/* A new conn of b->pool was registered (counted as opening). */
+void pool_conn_opened(struct rm_bconn *b);
+/* b logged in and initialised, or came back from a reset or a KILL: hand it
+ * to a waiter, keep it idle, or close it if another pool or worker needs
+ * the slot. */
+void pool_conn_ready(struct rm_bconn *b);
+/* The one transition function of a backend conn: it owns the idle list
+ * (entering IDLE pushes it, leaving pops it), the opening and idle counts,
+ * and, on CLOSED, the conn counts and the global slot. */
+void bconn_set_state(struct rm_bconn *b, enum bconn_state to);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include "ringmux/auth.h"
 #include "ringmux/conn.h"
+#include "ringmux/diag.h"
 #include "ringmux/list.h"
 #include "ringmux/sql.h"
 #include "ringmux/state.h"
@@ -75,21 +76,11 @@ struct rm_session {
     uint32_t cur_stmt;           /* proxy statement id of the COM_STMT_* in flight */
     uint32_t last_prep;          /* proxy id of the last successful COM_STMT_PREPARE (0: none) */
     struct stmt_text *prep_text; /* SQL of the COM_STMT_PREPARE in flight */
-    bool diag_held;              /* holding the conn so SHOW WARNINGS sees its diagnostics */
-    bool diag_soft;              /* ... and for nothing else: may give it up when others wait */
-    /* SHOW WARNINGS as the server answered it when the session gave up a
-     * diagnostics hold: the packets before the terminator (headers incl.),
-     * and the terminator's warning count and status. */
-    struct rm_buf diag_stash;
-    uint16_t stash_warnings, stash_status;
-    bool stash_overflow;
-    bool keeps_diag;
-    bool consuming;          /* inside consume(): don't re-enter it */
-    bool rc_known, fr_known; /* row_count / found_rows below are exact */
-    int64_t row_count;       /* ROW_COUNT() as the session would see it */
-    uint64_t found_rows;     /* FOUND_ROWS() as the session would see it */
-    uint8_t diag_left; /* table-less statements it may still hold through */ /* the command in flight leaves the
-                                                                                diagnostics area alone */
+    struct sess_diag diag;       /* its diagnostics area: hold, stash (diag.h) */
+    bool consuming;              /* inside consume(): don't re-enter it */
+    bool rc_known, fr_known;     /* row_count / found_rows below are exact */
+    int64_t row_count;           /* ROW_COUNT() as the session would see it */
+    uint64_t found_rows;         /* FOUND_ROWS() as the session would see it */
     bool cursor_open;       /* a COM_STMT_EXECUTE opened a cursor: keep the conn */
     bool cmd_option_on;     /* COM_SET_OPTION in flight: multi-statements on? */
     bool refresh_collation; /* character_set_connection changed: collation_connection did too */
@@ -128,9 +119,6 @@ void sess_on_backend_lost(struct rm_session *s, bool mid_response);
 /* Backend side: the client's COM_STMT_PREPARE succeeded with the server's
  * statement id; returns the proxy id to show the client (0 on failure). */
 uint32_t sess_on_prepare_ok(struct rm_session *s, uint32_t backend_id, uint16_t n_cols, uint16_t n_params);
-/* Backend side: one packet of the SHOW WARNINGS run for STEP_STASH_DIAG
- * (done: it is the terminator). */
-void sess_stash_packet(struct rm_session *s, const uint8_t *raw, size_t n, bool done);
 /* Other sessions wait for a conn: sessions that have held theirs only for
  * a possible SHOW WARNINGS, idle for a while, stash it and let go. */
 void sess_yield_diag_holds(struct rm_worker *w);

@@ -1282,6 +1282,26 @@ bool it_same_at(const char *file, int line, const char *what, const char *direct
     return false;
 }
 
+bool it_run_cases(int argc, char **argv, const struct it_case *cases, size_t n, void (*after)(const char *name))
+{
+    const char *only = argc > 1 ? argv[1] : NULL;
+    size_t ran = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (only && !strcasestr(cases[i].name, only))
+            continue;
+        double t0 = it_now();
+        long f0 = it_failures();
+        cases[i].run();
+        if (after)
+            after(cases[i].name);
+        ran++;
+        fprintf(stderr, "case %-32s %6.2f s, %ld failures\n", cases[i].name, it_now() - t0, it_failures() - f0);
+    }
+    if (only && ran == 0)
+        IT_FAIL("no case matches '%s'", only);
+    return ran == n;
+}
+
 MYSQL_STMT *it_prepare(MYSQL *m, const char *sql)
 {
     MYSQL_STMT *st = mysql_stmt_init(m);

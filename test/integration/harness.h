@@ -142,6 +142,21 @@ int it_connect_error(const char *host, int port, const char *user, const char *p
 /* Copy m's current error into e. */
 void it_error_get(MYSQL *m, struct it_error *e);
 
+/* ---- scenarios ------------------------------------------------------------ */
+
+struct it_case {
+    const char *name;
+    void (*run)(void);
+};
+/* Run the cases in order, timing each ("case NAME  1.23 s, 0 failures");
+ * with an argument, only those whose name contains argv[1]
+ * (case-insensitive), so one scenario runs alone:
+ * `build/test/test_pinning "late SHOW WARNINGS"`.  after(name), if given,
+ * runs after each case.  Returns true when every case ran (checks about
+ * the whole run only mean something then); a filter that matches nothing
+ * is a failure. */
+bool it_run_cases(int argc, char **argv, const struct it_case *cases, size_t n, void (*after)(const char *name));
+
 /* ---- raw protocol I/O (the socket may be libmariadb's, non-blocking) ---- */
 
 /* Read exactly n bytes within timeout_ms: n, 0 on EOF, -1 on an error

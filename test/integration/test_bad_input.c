@@ -1015,7 +1015,7 @@ static void test_never_reads(void)
     after_case(what);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     it_watchdog(170);
     signal(SIGPIPE, SIG_IGN);
@@ -1042,10 +1042,7 @@ int main(void)
         g_clients_base = it_metric_wait(&P, "ringmux_client_connections", 1, 5);
         if (!it_direct_mode())
             IT_CHECK(g_clients_base == 1, "ringmux_client_connections = %g with one client", g_clients_base);
-        static const struct {
-            const char *name;
-            void (*run)(void);
-        } cases[] = {
+        static const struct it_case cases[] = {
             {"handshake timeout", test_handshake_timeout},
             {"raw login", test_raw_login_ok},
             {"DEPRECATE_EOF warnings", test_deprecate_eof_warnings},
@@ -1059,13 +1056,8 @@ int main(void)
             {"never reads", test_never_reads},
             {"connection churn", test_connection_churn},
         };
-        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-            double t0 = it_now();
-            long f0 = it_failures();
-            cases[i].run();
-            fprintf(stderr, "case %-26s %5.2f s, %ld failures\n", cases[i].name, it_now() - t0, it_failures() - f0);
-        }
-        if (!it_direct_mode()) {
+        bool all = it_run_cases(argc, argv, cases, sizeof cases / sizeof cases[0], NULL);
+        if (all && !it_direct_mode()) {
             double pe = it_metric(&P, "ringmux_protocol_errors_total");
             IT_CHECK(pe >= 10, "ringmux_protocol_errors_total = %g after all that", pe);
         }

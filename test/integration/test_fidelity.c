@@ -680,7 +680,6 @@ static void test_cli_ctrl_c(void)
 int main(int argc, char **argv)
 {
     it_watchdog(300);
-    const char *only = argc > 1 ? argv[1] : NULL;
     snprintf(T, sizeof T, "fid_%d", (int)getpid());
     MYSQL *d = it_connect_direct(IT_DB);
     if (!d)
@@ -691,10 +690,7 @@ int main(int argc, char **argv)
         IT_FAIL("proxy did not start");
         return it_done();
     }
-    static const struct {
-        const char *name;
-        void (*run)(void);
-    } cases[] = {
+    static const struct it_case cases[] = {
         {"long data", test_long_data},
         {"wrong parameter count", test_wrong_params},
         {"pipelined prepare and execute", test_execute_direct},
@@ -704,14 +700,7 @@ int main(int argc, char **argv)
         {"KILL", test_kill},
         {"mariadb CLI Ctrl-C", test_cli_ctrl_c},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        if (only && !strstr(cases[i].name, only))
-            continue;
-        double t0 = it_now();
-        long f0 = it_failures();
-        cases[i].run();
-        fprintf(stderr, "case %-30s %5.2f s, %ld failures\n", cases[i].name, it_now() - t0, it_failures() - f0);
-    }
+    it_run_cases(argc, argv, cases, sizeof cases / sizeof cases[0], NULL);
     IT_CHECK(it_proxy_stop(&P) == 0, "proxy did not stop cleanly");
     it_queryf(d, "DROP TABLE IF EXISTS %s", T);
     mysql_close(d);

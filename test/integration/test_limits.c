@@ -325,7 +325,7 @@ out:
         mysql_close(tx);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     it_watchdog(170);
     snprintf(T, sizeof T, "lim_%d", (int)getpid());
@@ -334,21 +334,13 @@ int main(void)
         return it_done();
     it_queryf(d, "DROP TABLE IF EXISTS %s", T);
     it_queryf(d, "CREATE TABLE %s (a INT) ENGINE=InnoDB", T);
-    static const struct {
-        const char *name;
-        void (*run)(void);
-    } cases[] = {
+    static const struct it_case cases[] = {
         {"connection_borrow_timeout", test_borrow_timeout},
         {"max_client_connections", test_max_clients},
         {"idle_client_timeout", test_idle_timeout},
         {"graceful shutdown", test_graceful_shutdown},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        double t0 = it_now();
-        long f0 = it_failures();
-        cases[i].run();
-        fprintf(stderr, "case %-26s %5.2f s, %ld failures\n", cases[i].name, it_now() - t0, it_failures() - f0);
-    }
+    it_run_cases(argc, argv, cases, sizeof cases / sizeof cases[0], NULL);
     it_queryf(d, "DROP TABLE IF EXISTS %s", T);
     mysql_close(d);
     return it_done();
