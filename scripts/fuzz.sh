@@ -31,12 +31,12 @@ command -v "$CC" >/dev/null || die "$CC not found (libFuzzer needs clang)"
 # The sources each target links; a target not listed gets the whole
 # protocol layer.  Only what a parser needs, so a half-edited file elsewhere
 # in src/ doesn't stop the fuzzers.
-PROTO_SRCS="src/proto/packet.c src/proto/auth.c src/proto/handshake.c src/proto/response.c
+PROTO_SRCS="src/proto/packet.c src/proto/auth.c src/proto/handshake.c src/proto/response.c src/proto/track.c
             src/buf.c src/state.c src/stmt.c src/vars.c src/sql/lexer.c src/sql/classify.c"
 sources_for() {
     case $1 in
     fuzz_sql) echo "src/sql/lexer.c src/sql/classify.c src/vars.c" ;;
-    fuzz_packet) echo "src/proto/packet.c src/buf.c" ;;
+    fuzz_packet) echo "src/proto/packet.c src/proto/track.c src/buf.c" ;;
     fuzz_response) echo "src/proto/response.c src/proto/packet.c src/buf.c" ;;
     fuzz_handshake) echo "src/proto/handshake.c src/proto/packet.c src/proto/auth.c src/buf.c" ;;
     *) echo "$PROTO_SRCS" ;;

@@ -13,7 +13,9 @@
 #include "ringmux/net.h"
 #include "ringmux/packet.h"
 #include "ringmux/pool.h"
+#include "ringmux/relay.h"
 #include "ringmux/session.h"
+#include "ringmux/track.h"
 #include "ringmux/vars.h"
 #include "ringmux/worker.h"
 
@@ -130,6 +132,8 @@ void bconn_close(struct rm_bconn *b, const char *reason)
         b->pool->learning_reset = false;
     if (b->kill_target_id) /* its KILL will never be answered: don't hold the target */
         kill_answered(b);
+    if (b->killer_only)
+        pool_killer_closed(b);
     if (b->sess) {
         struct rm_session *s = b->sess;
         b->sess = NULL;
@@ -196,66 +200,47 @@ static bool client_tracks(const uint8_t *name, size_t len)
  * seen connected directly are appended to it. */
 static void track_apply(struct rm_bconn *b, struct rm_session *s, const uint8_t *p, size_t n, struct rm_buf *filtered)
 {
-    struct pkt_reader r;
-    pkt_reader_init(&r, p, n);
+    struct track_reader tr;
+    struct track_entry e;
     bool state_changed = false, explained = false;
-    while (pkt_left(&r) > 0 && !r.err) {
-        const uint8_t *entry_start = r.p;
-        uint8_t type = (uint8_t)pkt_read_int(&r, 1);
-        size_t elen;
-        const uint8_t *e = pkt_read_lenenc_str(&r, &elen);
-        if (r.err)
-            break;
-        size_t raw_len = (size_t)(r.p - entry_start);
-        struct pkt_reader er;
-        pkt_reader_init(&er, e, elen);
-        switch (type) {
+    track_begin(&tr, p, n);
+    while (track_next(&tr, &e) > 0) {
+        if (!e.ok && e.type != SESSION_TRACK_TRANSACTION_STATE)
+            continue;
+        switch (e.type) {
         case SESSION_TRACK_SYSTEM_VARIABLES: {
-            size_t nl, vl;
-            const uint8_t *name = pkt_read_lenenc_str(&er, &nl);
-            const uint8_t *val = pkt_read_lenenc_str(&er, &vl);
-            if (er.err)
-                break;
-            int idx = var_index((const char *)name, nl);
+            int idx = var_index((const char *)e.name, e.name_len);
             explained = true;
             if (idx >= 0) {
-                state_set(&b->st, &b->pool->base, idx, (const char *)val, vl);
+                state_set(&b->st, &b->pool->base, idx, (const char *)e.value, e.value_len);
                 if (s)
-                    state_set(&s->st, &b->pool->base, idx, (const char *)val, vl);
+                    state_set(&s->st, &b->pool->base, idx, (const char *)e.value, e.value_len);
                 /* SET NAMES / character_set_connection change the collation
                  * silently: the tracker does not report it. */
-                if (s && nl == 24 && memcmp(name, "character_set_connection", 24) == 0)
+                if (s && e.name_len == 24 && memcmp(e.name, "character_set_connection", 24) == 0)
                     s->refresh_collation = true;
-            } else if (!var_is_derived((const char *)name, nl) && s) {
+            } else if (!var_is_derived((const char *)e.name, e.name_len) && s) {
                 sess_pin(s, PIN_UNTRACKED_VAR);
             }
-            if (filtered && client_tracks(name, nl))
-                buf_append(filtered, entry_start, raw_len);
+            if (filtered && client_tracks(e.name, e.name_len))
+                buf_append(filtered, e.raw, e.raw_len);
             break;
         }
-        case SESSION_TRACK_SCHEMA: {
-            size_t nl;
-            const uint8_t *name = pkt_read_lenenc_str(&er, &nl);
-            if (er.err)
-                break;
+        case SESSION_TRACK_SCHEMA:
             explained = true;
-            state_set_schema(&b->st, (const char *)name, nl);
+            state_set_schema(&b->st, (const char *)e.name, e.name_len);
             if (s)
-                state_set_schema(&s->st, (const char *)name, nl);
+                state_set_schema(&s->st, (const char *)e.name, e.name_len);
             if (filtered)
-                buf_append(filtered, entry_start, raw_len);
+                buf_append(filtered, e.raw, e.raw_len);
             break;
-        }
         case SESSION_TRACK_STATE_CHANGE: state_changed = true; break;
-        case SESSION_TRACK_TRANSACTION_STATE: {
-            size_t tl;
-            const uint8_t *t = pkt_read_lenenc_str(&er, &tl);
+        case SESSION_TRACK_TRANSACTION_STATE:
             /* Position 8 is 'L' while LOCK TABLES is in effect. */
-            if (!er.err && tl >= 8 && t[7] == 'L' && s)
+            if (e.ok && e.name_len >= 8 && e.name[7] == 'L' && s)
                 sess_pin(s, PIN_LOCK_TABLES);
             explained = true;
             break;
-        }
         default: break;
         }
     }
@@ -417,9 +402,10 @@ static void start_init(struct rm_bconn *b)
 {
     bconn_set_state(b, BC_INIT);
     if (b->killer_only) { /* logged in only to send one KILL QUERY */
-        if (!kill_target(b))
-            bconn_retire(b, "the statement to stop is gone");
-        else if (send_kill(b) < 0)
+        if (!kill_target(b)) {
+            b->kill_target_id = 0;
+            pool_killer_next(b); /* the next KILL waiting, or retire */
+        } else if (send_kill(b) < 0)
             bconn_close(b, "out of memory");
         return;
     }
@@ -473,17 +459,20 @@ static void finish_baseline(struct rm_bconn *b)
 
 static void response_done(struct rm_bconn *b);
 
+struct rm_bconn *bconn_find(struct rm_worker *w, uint32_t slot, uint32_t id)
+{
+    if (!id || slot >= w->nslots)
+        return NULL;
+    struct rm_conn *c = w->conns[slot];
+    struct rm_bconn *t = c && c->ops == &bconn_ops && !c->dead ? (struct rm_bconn *)c : NULL;
+    return t && t->id == id && t->state != BC_CLOSED ? t : NULL;
+}
+
 /* The conn k is about to send KILL QUERY for: still alive? */
 static struct rm_bconn *kill_target(struct rm_bconn *k)
 {
-    struct rm_worker *w = k->c.w;
-    if (!k->kill_target_id || k->kill_target_slot >= w->nslots)
-        return NULL;
-    struct rm_conn *c = w->conns[k->kill_target_slot];
-    struct rm_bconn *t = c && c->ops == &bconn_ops && !c->dead ? (struct rm_bconn *)c : NULL;
-    return t && t->id == k->kill_target_id ? t : NULL;
+    return bconn_find(k->c.w, k->kill_target_slot, k->kill_target_id);
 }
-
 static int send_kill(struct rm_bconn *k)
 {
     struct rm_bconn *t = kill_target(k);
@@ -607,7 +596,7 @@ static void internal_done(struct rm_bconn *b, const uint8_t *errp, size_t errn)
                  errp && errn > 9 ? (const char *)errp + 9 : "");
         kill_answered(b);
         if (b->killer_only)
-            bconn_retire(b, "KILL QUERY sent");
+            pool_killer_next(b); /* the next KILL waiting for it, or retire */
         else
             pool_conn_ready(b);
         return;
@@ -617,22 +606,35 @@ static void internal_done(struct rm_bconn *b, const uint8_t *errp, size_t errn)
 
 /* ---- the packet stream from the backend --------------------------------- */
 
-/* Queue bytes of the response to the attached session's client. */
-static void to_client(struct rm_bconn *b, const uint8_t *p, size_t n)
+/* Where the response goes: the attached client's queue, or nowhere (its
+ * client vanished and the conn drains, or the client is gone). */
+static struct rm_buf *client_out(struct rm_bconn *b)
 {
     struct rm_session *s = b->sess;
-    if (b->draining) { /* nobody to send to: count, and give up on huge results */
+    return b->draining || !s || s->c.dead ? NULL : &s->c.out;
+}
+
+/* n bytes of the response passed on: counted, and a drain that grows too
+ * large gives up (the conn closes; the server stops where it is). */
+static void relayed(struct rm_bconn *b, size_t n)
+{
+    if (b->draining) {
         b->drained += n;
         if (b->drained > DRAIN_MAX)
             bconn_close(b, "drained too much of an abandoned result");
-        return;
+    } else if (b->sess) {
+        MET_ADD(&b->c.w->met, bytes_to_clients, n);
     }
-    if (!s || s->c.dead)
-        return;
-    buf_append(&s->c.out, p, n);
-    MET_ADD(&b->c.w->met, bytes_to_clients, n);
 }
 
+/* Queue bytes of the response to the attached session's client. */
+static void to_client(struct rm_bconn *b, const uint8_t *p, size_t n)
+{
+    struct rm_buf *to = client_out(b);
+    if (to)
+        buf_append(to, p, n);
+    relayed(b, n);
+}
 /* Relay an OK packet (header 0x00 or 0xFE) to the client, filtering the
  * session-state block to what the client would have seen. */
 static void relay_ok(struct rm_bconn *b, const uint8_t *raw, size_t n)
@@ -780,17 +782,13 @@ void bconn_on_data(struct rm_bconn *b, const uint8_t *data, size_t len, size_t *
 {
     size_t off = 0;
     while (off < len && b->state != BC_CLOSED) {
-        if (b->stream_left > 0) { /* rest of a streamed packet */
-            size_t k = len - off < b->stream_left ? len - off : b->stream_left;
-            to_client(b, data + off, k);
+        if (relay_busy(&b->relay)) { /* rest of a streamed packet */
+            int then;
+            size_t k = relay_more(&b->relay, client_out(b), data + off, len - off, &then);
             off += k;
-            b->stream_left -= k;
-            if (b->stream_left == 0 && b->stream_ev != RE_NONE) {
-                enum resp_event ev = b->stream_ev;
-                b->stream_ev = RE_NONE;
-                if (ev == RE_DONE)
-                    response_done(b);
-            }
+            relayed(b, k);
+            if (then == RE_DONE && b->state != BC_CLOSED)
+                response_done(b);
             continue;
         }
         if (len - off < PKT_HDR)
@@ -808,13 +806,12 @@ void bconn_on_data(struct rm_bconn *b, const uint8_t *data, size_t len, size_t *
                     bconn_close(b, "protocol violation in a response");
                     break;
                 }
-                size_t k = len - off < PKT_HDR + (size_t)plen ? len - off : PKT_HDR + (size_t)plen;
-                to_client(b, data + off, k);
+                bool passed;
+                size_t k = relay_begin(&b->relay, client_out(b), data + off, len - off, PKT_HDR + (size_t)plen,
+                                       ev, &passed);
                 off += k;
-                b->stream_left = PKT_HDR + (size_t)plen - k;
-                if (b->stream_left > 0)
-                    b->stream_ev = ev;
-                else if (ev == RE_DONE)
+                relayed(b, k);
+                if (passed && ev == RE_DONE && b->state != BC_CLOSED)
                     response_done(b);
                 continue;
             }
@@ -884,6 +881,6 @@ void bconn_drain(struct rm_bconn *b)
     b->draining = true;
     b->drained = 0;
     conn_resume_recv(&b->c);
-    if (b->resp.phase == RP_IDLE && b->stream_left == 0)
+    if (b->resp.phase == RP_IDLE && !relay_busy(&b->relay))
         response_done(b); /* nothing left to read after all */
 }

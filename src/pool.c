@@ -13,6 +13,7 @@
 #include "ringmux/log.h"
 #include "ringmux/net.h"
 #include "ringmux/packet.h"
+#include "ringmux/relay.h"
 #include "ringmux/session.h"
 #include "ringmux/vars.h"
 #include "ringmux/worker.h"
@@ -423,7 +424,7 @@ void pool_abandon(struct rm_worker *w, struct rm_bconn *b, bool mid_response)
         bconn_close(b, "abandoned in the middle of a response");
         return;
     }
-    if (b->task == TASK_CLIENT && b->resp.phase == RP_FIRST && b->stream_left == 0 &&
+    if (b->task == TASK_CLIENT && b->resp.phase == RP_FIRST && !relay_busy(&b->relay) &&
         w->cfg->abandoned_statement == ABANDONED_KILL && b->kill_pending == 0) {
         /* No answer yet, and the config says to stop such statements:
          * KILL QUERY from another conn of the same user, then drain the
@@ -436,7 +437,7 @@ void pool_abandon(struct rm_worker *w, struct rm_bconn *b, bool mid_response)
             return;
         }
     }
-    if (mid_response || b->task == TASK_CLIENT || b->stream_left > 0) {
+    if (mid_response || b->task == TASK_CLIENT || relay_busy(&b->relay)) {
         bconn_drain(b); /* then reset, for reuse */
         return;
     }
@@ -449,17 +450,61 @@ int pool_kill_query(struct rm_worker *w, struct rm_bconn *b)
     struct rm_bconn *k = link_empty(&p->idle) ? NULL : link_entry(p->idle.next, struct rm_bconn, link);
     if (k) {
         attach(k, NULL);
-    } else {
-        /* No idle conn: one more, beyond the cap, for this one statement
-         * (as a client would open a second connection to send KILL). */
-        if (!backend_may_connect(w))
-            return -1;
-        atomic_fetch_add(&w->sh->backend_total, 1);
-        if (!(k = open_conn(w, p)))
-            return -1;
-        k->killer_only = true;
+        return bconn_send_kill(k, b);
     }
+    if (w->killer && strcmp(w->killer->pool->user, p->user) == 0) { /* busy with another KILL: wait for it */
+        if (w->kill_qn == (int)(sizeof(w->kill_q) / sizeof(w->kill_q[0])))
+            return -1;
+        w->kill_q[w->kill_qn][0] = b->c.slot;
+        w->kill_q[w->kill_qn][1] = b->id;
+        w->kill_qn++;
+        b->kill_pending++; /* held from now on */
+        return 0;
+    }
+    /* No idle conn: one more, beyond the cap, for KILLs only (as a client
+     * would open a second connection to send KILL). */
+    if (!backend_may_connect(w))
+        return -1;
+    atomic_fetch_add(&w->sh->backend_total, 1);
+    if (!(k = open_conn(w, p)))
+        return -1;
+    k->killer_only = true;
+    if (!w->killer) /* (another user's KILL gets a killer of its own, untracked) */
+        w->killer = k;
     return bconn_send_kill(k, b);
+}
+
+void pool_killer_next(struct rm_bconn *k)
+{
+    struct rm_worker *w = k->c.w;
+    while (w->killer == k && w->kill_qn > 0) {
+        struct rm_bconn *t = bconn_find(w, w->kill_q[0][0], w->kill_q[0][1]);
+        memmove(w->kill_q, w->kill_q + 1, (size_t)--w->kill_qn * sizeof(w->kill_q[0]));
+        if (!t)
+            continue;
+        t->kill_pending--; /* bconn_send_kill counts it again */
+        bconn_send_kill(k, t); /* (on failure k closed: pool_killer_closed let the rest go) */
+        return;
+    }
+    if (w->killer == k)
+        w->killer = NULL;
+    bconn_retire(k, "no KILL QUERY left to send");
+}
+
+void pool_killer_closed(struct rm_bconn *k)
+{
+    struct rm_worker *w = k->c.w;
+    if (w->killer != k)
+        return;
+    w->killer = NULL;
+    for (int i = 0; i < w->kill_qn; i++) {
+        struct rm_bconn *t = bconn_find(w, w->kill_q[i][0], w->kill_q[i][1]);
+        if (t && t->kill_pending > 0 && --t->kill_pending == 0 && t->ready_after_kill) {
+            t->ready_after_kill = false;
+            pool_conn_ready(t);
+        }
+    }
+    w->kill_qn = 0;
 }
 
 /* ---- maintenance -------------------------------------------------------- */

@@ -1,9 +1,11 @@
-/* The client session (include/ringmux/session.h).
- *
- * sess_on_data() is the one entry for client bytes and switches on the
- * session state; the backend side calls back through the sess_on_*()
- * functions; every way out goes through sess_close(). */
+/* The client session (include/ringmux/session.h): its state, teardown,
+ * reset, and a command's way through a backend connection (sync,
+ * forwarding, the response's end).  The connection phase is in
+ * sess_auth.c, reading and answering commands in sess_cmd.c; the three
+ * share src/session_int.h. */
 #include "ringmux/session.h"
+
+#include "session_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,8 +28,6 @@
 #include "ringmux/vars.h"
 #include "ringmux/worker.h"
 
-/* Client input beyond this while a command is in flight pauses reading. */
-#define SESS_PIPELINE_MAX         (1024 * 1024)
 /* Clients must finish the handshake within this long. */
 #define SESS_HANDSHAKE_TIMEOUT_MS 10000
 
@@ -49,15 +49,10 @@ const char *sess_state_str(enum sess_state s)
     return "?";
 }
 
-static struct rm_worker *W(struct rm_session *s)
-{
-    return s->c.w;
-}
-
 /* The one place a session changes state: it owns the wait queue (entering
  * WAIT queues the session, leaving it dequeues, whoever causes it), the
  * queue counters, and reading pauses while CLOSING. */
-static void sess_set_state(struct rm_session *s, enum sess_state to)
+void sess_set_state(struct rm_session *s, enum sess_state to)
 {
     struct rm_worker *w = W(s);
     enum sess_state from = s->state;
@@ -86,7 +81,7 @@ static void sess_set_state(struct rm_session *s, enum sess_state to)
 
 /* The backend conn carries this session's state (a pin, an open
  * transaction or cursor): nobody else may use it as it is. */
-static bool sess_state_on_conn(const struct rm_session *s)
+bool sess_state_on_conn(const struct rm_session *s)
 {
     return s->pin != PIN_NONE || s->in_trans || s->cursor_open;
 }
@@ -94,20 +89,20 @@ static bool sess_state_on_conn(const struct rm_session *s)
 /* The session keeps its conn after the current command: its state is on
  * it, or it holds it for the next command (diagnostics, one-shot SET
  * TRANSACTION, long data before its EXECUTE). */
-static bool sess_keeps_conn(const struct rm_session *s)
+bool sess_keeps_conn(const struct rm_session *s)
 {
     return sess_state_on_conn(s) || s->hold;
 }
 
 /* ---- small output helpers ------------------------------------------------ */
 
-static void send_err(struct rm_session *s, uint8_t seq, uint16_t code, const char *sqlstate, const char *msg)
+void sess_send_err(struct rm_session *s, uint8_t seq, uint16_t code, const char *sqlstate, const char *msg)
 {
     pkt_write_err(&s->c.out, seq, code, sqlstate, "%s", msg);
     conn_flush(&s->c);
 }
 
-static void send_ok(struct rm_session *s, uint8_t seq)
+void sess_send_ok(struct rm_session *s, uint8_t seq)
 {
     struct pkt_ok ok = {.status = s->status};
     pkt_write_ok(&s->c.out, seq, s->caps, &ok, 0x00);
@@ -115,236 +110,35 @@ static void send_ok(struct rm_session *s, uint8_t seq)
 }
 
 /* Send a final ERR and close once it is flushed. */
-static void err_and_close(struct rm_session *s, uint8_t seq, uint16_t code, const char *sqlstate, const char *msg)
+void sess_err_and_close(struct rm_session *s, uint8_t seq, uint16_t code, const char *sqlstate, const char *msg)
 {
     slog(LOG_INFO, s, "closing: %s", msg);
-    send_err(s, seq, code, sqlstate, msg);
+    sess_send_err(s, seq, code, sqlstate, msg);
     sess_set_state(s, SESS_CLOSING);
     if (conn_pending(&s->c) == 0)
         sess_close(s, msg);
 }
 
-/* The client broke the protocol: counted, then err_and_close(). */
-static void fail_and_close(struct rm_session *s, uint8_t seq, uint16_t code, const char *sqlstate, const char *msg)
+/* The client broke the protocol: counted, then sess_err_and_close(). */
+void sess_fail_and_close(struct rm_session *s, uint8_t seq, uint16_t code, const char *sqlstate, const char *msg)
 {
     MET_INC(&W(s)->met, protocol_errors);
-    err_and_close(s, seq, code, sqlstate, msg);
+    sess_err_and_close(s, seq, code, sqlstate, msg);
 }
 
 /* ---- accept and handshake -------------------------------------------------- */
 
-static void ops_data(struct rm_conn *c, const uint8_t *data, size_t len, size_t *used)
-{
-    sess_on_data((struct rm_session *)c, data, len, used);
-}
-static void ops_eof(struct rm_conn *c, int err)
-{
-    sess_on_eof((struct rm_session *)c, err);
-}
-static void ops_flushed(struct rm_conn *c, bool drained)
-{
-    (void)drained;
-    sess_on_flushed((struct rm_session *)c);
-}
-static void ops_free(struct rm_conn *c)
-{
-    sess_free((struct rm_session *)c);
-}
 
-/* Client sessions on the ring: idle ones keep no send buffer. */
-static const struct conn_ops sess_ops = {
-    .name = "client",
-    .on_data = ops_data,
-    .on_eof = ops_eof,
-    .on_flushed = ops_flushed,
-    .free = ops_free,
-    .keep_buffers = false,
-};
 
-void sess_accept(struct rm_worker *w, int fd)
-{
-    struct rm_session *s = calloc(1, sizeof(*s));
-    if (!s || conn_register(w, &s->c, &sess_ops, fd) < 0) {
-        free(s);
-        close(fd);
-        MET_INC(&w->met, clients_rejected);
-        return;
-    }
-    link_init(&s->wait_link); /* TCP_NODELAY/keepalive come from the listener */
-    link_push_back(&w->sessions, &s->link);
-    /* The id names its worker, so KILL <id> from any worker finds it. */
-    s->id = ++w->next_sess_seq * (uint32_t)w->sh->n_workers + (uint32_t)w->idx;
-    s->last_active_ms = w->now_ms;
-    s->status = SERVER_STATUS_AUTOCOMMIT;
-    s->state = SESS_HANDSHAKE; /* born in it: no transition */
-    MET_INC(&w->met, clients_accepted);
-    MET_INC(&w->met, clients_current);
-    int total = atomic_fetch_add(&w->sh->clients_total, 1) + 1;
-    if (total > w->cfg->max_client_connections) {
-        MET_INC(&w->met, clients_rejected);
-        char msg[160];
-        snprintf(msg, sizeof(msg), "Too many connections (ringmux max_client_connections = %d)",
-                 w->cfg->max_client_connections);
-        err_and_close(s, 0, 1040, "08004", msg);
-        return;
-    }
-    if (auth_random_scramble(s->scramble, AUTH_SCRAMBLE_LEN) < 0 ||
-        hs_write_greeting(&s->c.out, &w->sh->server, s->id, s->scramble) < 0) {
-        sess_close(s, "cannot build greeting");
-        return;
-    }
-    s->seq = 1;
-    conn_flush(&s->c);
-    conn_arm_recv(&s->c);
-}
 
-static void peer_host(struct rm_session *s, char *out, size_t len)
-{
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    snprintf(out, len, "unknown");
-    if (getpeername(s->c.fd, (struct sockaddr *)&ss, &sl) < 0)
-        return;
-    if (ss.ss_family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)len);
-    else if (ss.ss_family == AF_INET6)
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)len);
-}
 
-/* The server's ERR 1045.  At login the connection then closes; after a
- * failed COM_CHANGE_USER the session stays as it was (keep). */
-static void access_denied(struct rm_session *s, const char *user, size_t ulen, bool with_pw, bool keep)
-{
-    char host[64], msg[256];
-    peer_host(s, host, sizeof(host));
-    snprintf(msg, sizeof(msg), "Access denied for user '%.*s'@'%s' (using password: %s)", (int)(ulen > 64 ? 64 : ulen),
-             user, host, with_pw ? "YES" : "NO");
-    MET_INC(&W(s)->met, auth_failures);
-    if (keep)
-        send_err(s, 1, 1045, "28000", msg);
-    else
-        err_and_close(s, s->seq, 1045, "28000", msg);
-}
 
-/* Is the plugin name (len bytes, may be NULL) exactly name? */
-static bool is_plugin(const void *plugin, size_t len, const char *name)
-{
-    return plugin && len == strlen(name) && memcmp(plugin, name, len) == 0;
-}
 
-static void start_command(struct rm_session *s);
+void sess_start_command(struct rm_session *s);
 
-/* Credentials are good: become this user; validate the database if one was
- * asked for (the client must get 1049 at connect, as with a direct
- * connection), else say OK. */
-static void auth_ok(struct rm_session *s, const struct rm_user *u, const char *db, size_t db_len)
-{
-    struct rm_worker *w = W(s);
-    char *nu = strdup(u->name), *np = strdup(u->password);
-    struct rm_pool *p = (nu && np) ? pool_get(w, u->name, u->password, s->caps, s->ext_caps, s->collation) : NULL;
-    if (!p) {
-        free(nu);
-        free(np);
-        sess_close(s, "out of memory");
-        return;
-    }
-    if (s->pool)
-        s->pool->refs--;
-    free(s->user);
-    free(s->password);
-    s->user = nu;
-    s->password = np;
-    s->pool = p;
-    p->refs++;
-    s->st.multi_stmt = (s->caps & CLIENT_MULTI_STATEMENTS) != 0;
-    if (db && db_len && pool_db_known(p, db, db_len, w->now_ms)) {
-        state_set_schema(&s->st, db, db_len); /* validated moments ago */
-        db = NULL;
-    }
-    if (db && db_len) {
-        free(s->pending_db);
-        s->pending_db = strndup(db, db_len);
-        sess_set_state(s, SESS_CHECK_DB);
-        start_command(s);
-        return;
-    }
-    sess_set_state(s, SESS_IDLE);
-    send_ok(s, s->seq++);
-    slog(LOG_DEBUG, s, "authenticated as %s", s->user);
-}
 
-/* Verify an auth response for plugin `plugin` against user u. */
-static bool verify(struct rm_session *s, const struct rm_user *u, bool sha2, const uint8_t *auth, size_t n)
-{
-    size_t pl = strlen(u->password);
-    if (sha2)
-        return auth_sha2_verify(u->password, pl, s->scramble, auth, n);
-    return auth_native_verify(u->password, pl, s->scramble, auth, n);
-}
 
-static void on_handshake(struct rm_session *s, const uint8_t *p, size_t n)
-{
-    struct rm_worker *w = W(s);
-    struct hs_response r;
-    const char *why = NULL;
-    if (hs_parse_response(p, n, &r, &why) < 0) {
-        char msg[200];
-        snprintf(msg, sizeof(msg), "ringmux: bad handshake: %s", why);
-        fail_and_close(s, s->seq, 1043, "08S01", msg);
-        return;
-    }
-    s->caps = r.caps & w->sh->server.caps;
-    s->ext_caps = s->caps & CLIENT_LONG_PASSWORD ? 0 : r.ext_caps & w->sh->server.ext_caps;
-    s->collation = r.collation ? r.collation : w->sh->server.collation;
-    s->seq = 2;
-    const struct rm_user *u = cfg_find_user(w->cfg, r.user, r.user_len);
-    bool sha2 = is_plugin(r.plugin, r.plugin_len, AUTH_PLUGIN_SHA2);
-    bool native = r.plugin_len == 0 || is_plugin(r.plugin, r.plugin_len, AUTH_PLUGIN_NATIVE);
-    if (!u) {
-        slog(LOG_INFO, s, "user '%.*s' is not listed in [users]: access denied", (int)(r.user_len > 64 ? 64 : r.user_len),
-             r.user);
-        access_denied(s, r.user, r.user_len, r.auth_len > 0, false);
-        return;
-    }
-    if (!native && !sha2) { /* a plugin we don't speak: ask for ours */
-        free(s->pending_db);
-        s->pending_db = r.db ? strndup(r.db, r.db_len) : NULL;
-        free(s->user);
-        s->user = strndup(r.user, r.user_len);
-        hs_write_auth_switch(&s->c.out, s->seq++, AUTH_PLUGIN_NATIVE, s->scramble);
-        conn_flush(&s->c);
-        sess_set_state(s, SESS_AUTH_SWITCH);
-        return;
-    }
-    if (!verify(s, u, sha2, r.auth, r.auth_len)) {
-        access_denied(s, r.user, r.user_len, r.auth_len > 0, false);
-        return;
-    }
-    if (sha2) { /* caching_sha2_password: "fast auth succeeded", then OK */
-        struct pkt_writer pw;
-        pkt_begin(&pw, &s->c.out, s->seq++);
-        pkt_add_u8(&pw, 0x01);
-        pkt_add_u8(&pw, 0x03);
-        pkt_end(&pw);
-    }
-    auth_ok(s, u, r.db, r.db_len);
-}
 
-static void on_auth_switch_response(struct rm_session *s, const uint8_t *p, size_t n)
-{
-    struct rm_worker *w = W(s);
-    s->seq++;
-    const char *name = s->user ? s->user : "";
-    const struct rm_user *u = cfg_find_user(w->cfg, name, strlen(name));
-    if (!u || !verify(s, u, false, p, n)) {
-        access_denied(s, name, strlen(name), n > 0, false);
-        return;
-    }
-    char *db = s->pending_db;
-    s->pending_db = NULL;
-    auth_ok(s, u, db, db ? strlen(db) : 0);
-    free(db);
-}
 
 /* ---- pinning -------------------------------------------------------------- */
 
@@ -358,7 +152,7 @@ void sess_pin(struct rm_session *s, enum cls_pin reason)
     slog(LOG_DEBUG, s, "pinned: %s", cls_pin_str(reason));
 }
 
-static void unpin(struct rm_session *s)
+void sess_unpin(struct rm_session *s)
 {
     if (s->pin == PIN_NONE)
         return;
@@ -370,7 +164,7 @@ static void unpin(struct rm_session *s)
 
 /* Let go of the attached backend conn: back to the pool when it carries no
  * session-specific state, else reset (or closed) before anyone reuses it. */
-static void detach_backend(struct rm_session *s, bool dirty)
+void sess_detach_backend(struct rm_session *s, bool dirty)
 {
     struct rm_bconn *b = s->bc;
     if (!b)
@@ -394,8 +188,8 @@ void sess_close(struct rm_session *s, const char *reason)
     slog(LOG_DEBUG, s, "closing in state %s: %s", sess_state_str(s->state), reason);
     if (s->state == SESS_WAIT)
         sess_set_state(s, SESS_CLOSING); /* out of the queue */
-    detach_backend(s, false);
-    unpin(s);
+    sess_detach_backend(s, false);
+    sess_unpin(s);
     if (s->pool)
         s->pool->refs--;
     s->pool = NULL;
@@ -406,7 +200,6 @@ void sess_close(struct rm_session *s, const char *reason)
     conn_kill(&s->c);
 }
 
-static bool answer_stashed_warnings(struct rm_session *s, const char *sql, size_t len);
 
 void sess_free(struct rm_session *s)
 {
@@ -443,11 +236,11 @@ void sess_on_flushed(struct rm_session *s)
  * extras such as IGNORE_SPACE or the handshake collation gone), the schema
  * kept or not.  Until the pool knows it (no conn has finished its first
  * login yet), the session is marked and the state applied at its next
- * command (apply_reset_state). */
-static void reset_session(struct rm_session *s, bool keep_schema)
+ * command (sess_apply_reset_state). */
+void sess_reset(struct rm_session *s, bool keep_schema)
 {
-    detach_backend(s, true);
-    unpin(s);
+    sess_detach_backend(s, true);
+    sess_unpin(s);
     char *schema = keep_schema ? s->st.schema : NULL;
     if (keep_schema)
         s->st.schema = NULL;
@@ -464,8 +257,8 @@ static void reset_session(struct rm_session *s, bool keep_schema)
     s->status = SERVER_STATUS_AUTOCOMMIT;
 }
 
-/* reset_session()'s variables, once the pool knows them. */
-static void apply_reset_state(struct rm_session *s)
+/* sess_reset()'s variables, once the pool knows them. */
+void sess_apply_reset_state(struct rm_session *s)
 {
     if (!s->reset_pending || !s->pool || !s->pool->reset_known)
         return;
@@ -480,73 +273,27 @@ static void apply_reset_state(struct rm_session *s)
     s->st.multi_stmt = ms;
 }
 
-static void cmd_reset_connection(struct rm_session *s)
+void sess_cmd_reset_connection(struct rm_session *s)
 {
-    reset_session(s, true); /* the server keeps the default database across a reset */
-    apply_reset_state(s);
+    sess_reset(s, true); /* the server keeps the default database across a reset */
+    sess_apply_reset_state(s);
     MET_INC(&W(s)->met, commands_local);
-    send_ok(s, 1);
+    sess_send_ok(s, 1);
 }
 
-static void cmd_change_user(struct rm_session *s, const uint8_t *p, size_t n)
-{
-    struct rm_worker *w = W(s);
-    struct pkt_reader r;
-    pkt_reader_init(&r, p + 1, n - 1);
-    size_t ulen, alen, dlen = 0, plen = 0;
-    const uint8_t *user = pkt_read_cstr(&r, &ulen), *auth, *db = NULL, *plugin = NULL;
-    if (s->caps & CLIENT_SECURE_CONNECTION) {
-        alen = (size_t)pkt_read_int(&r, 1);
-        auth = pkt_read_bytes(&r, alen);
-    } else {
-        auth = pkt_read_cstr(&r, &alen);
-    }
-    if (!r.err && pkt_left(&r) > 0)
-        db = pkt_read_cstr(&r, &dlen);
-    uint16_t coll = 0;
-    if (!r.err && pkt_left(&r) >= 2)
-        coll = (uint16_t)pkt_read_int(&r, 2);
-    if (!r.err && pkt_left(&r) > 0 && (s->caps & CLIENT_PLUGIN_AUTH))
-        plugin = pkt_read_cstr(&r, &plen);
-    if (r.err) {
-        fail_and_close(s, 1, 1043, "08S01", "ringmux: malformed COM_CHANGE_USER packet");
-        return;
-    }
-    s->seq = 2;
-    const struct rm_user *u = cfg_find_user(w->cfg, (const char *)user, ulen);
-    bool sha2 = is_plugin(plugin, plen, AUTH_PLUGIN_SHA2);
-    if (!u || !verify(s, u, sha2, auth, alen)) {
-        access_denied(s, (const char *)user, ulen, alen > 0, true);
-        return;
-    }
-    /* Everything session-scoped goes, as on a server. */
-    reset_session(s, false);
-    if (coll && coll < 256)
-        s->collation = (uint8_t)coll;
-    MET_INC(&w->met, commands_local);
-    s->seq = 1;
-    if (sha2) {
-        struct pkt_writer pw;
-        pkt_begin(&pw, &s->c.out, s->seq++);
-        pkt_add_u8(&pw, 0x01);
-        pkt_add_u8(&pw, 0x03);
-        pkt_end(&pw);
-    }
-    auth_ok(s, u, (const char *)db, dlen);
-}
 
-static void cmd_unsupported(struct rm_session *s, uint8_t cmd)
+void sess_cmd_unsupported(struct rm_session *s, uint8_t cmd)
 {
     char msg[160];
     snprintf(msg, sizeof(msg), "ringmux: %s (0x%02x) is not supported through the proxy", pkt_cmd_str(cmd), cmd);
     MET_INC(&W(s)->met, commands_local);
-    send_err(s, 1, 1047, "08S01", msg);
+    sess_send_err(s, 1, 1047, "08S01", msg);
 }
 
 /* ---- forwarding ------------------------------------------------------------ */
 
 /* Queue the session for a backend conn (or use the one it holds). */
-static void start_command(struct rm_session *s)
+void sess_start_command(struct rm_session *s)
 {
     struct rm_worker *w = W(s);
     if (s->bc) {
@@ -569,7 +316,6 @@ static bool stmt_command(const struct rm_session *s)
            s->cmd_byte == COM_STMT_FETCH;
 }
 
-static uint8_t *join_payload(const uint8_t *data, size_t raw, size_t payload);
 
 /* The payload of the command in s->cmd (raw packets): in place when it is
  * one packet; joined into *joined (caller frees) when it was split at
@@ -587,21 +333,21 @@ static const uint8_t *cmd_payload(struct rm_session *s, size_t *n, uint8_t **joi
     size_t payload = 0;
     for (size_t off = 0; off < raw_len; off += PKT_HDR + pkt_u24(raw + off))
         payload += pkt_u24(raw + off);
-    *joined = join_payload(raw, raw_len, payload);
+    *joined = sess_join_payload(raw, raw_len, payload);
     *n = payload;
     return *joined;
 }
 
 /* Send the client's command on b and start tracking the response. */
-static void become_idle(struct rm_session *s);
+void sess_become_idle(struct rm_session *s);
 
 static void forward_command(struct rm_session *s, struct rm_bconn *b)
 {
     if (s->kill_query) { /* KILL QUERY came while its state was being synced */
         s->kill_query = false;
         buf_reset(&s->cmd);
-        send_err(s, 1, 1317, "70100", "Query execution was interrupted");
-        become_idle(s);
+        sess_send_err(s, 1, 1317, "70100", "Query execution was interrupted");
+        sess_become_idle(s);
         return;
     }
     sess_set_state(s, SESS_FORWARD);
@@ -745,7 +491,7 @@ static void run_sync(struct rm_session *s, struct rm_bconn *b)
 
 void sess_on_backend(struct rm_session *s, struct rm_bconn *b)
 {
-    apply_reset_state(s);
+    sess_apply_reset_state(s);
     s->bc = b;
     b->sess = s;
     sess_set_state(s, s->pending_db ? SESS_CHECK_DB : SESS_SYNC);
@@ -766,16 +512,16 @@ static void relay_err(struct rm_session *s, uint8_t seq, const uint8_t *errp, si
     conn_flush(&s->c);
 }
 
-static void process_input(struct rm_session *s);
+void sess_process_input(struct rm_session *s);
 
 /* Back to waiting for a command: release the backend conn unless the
  * session must keep it, then serve any pipelined input. */
-static void become_idle(struct rm_session *s)
+void sess_become_idle(struct rm_session *s)
 {
     sess_set_state(s, SESS_IDLE);
     s->last_active_ms = W(s)->now_ms;
     if (s->bc && !sess_keeps_conn(s))
-        detach_backend(s, false);
+        sess_detach_backend(s, false);
     if (atomic_load(&W(s)->sh->stopping) && !s->bc) {
         /* Graceful stop: the answer just queued goes out first. */
         sess_set_state(s, SESS_CLOSING);
@@ -790,7 +536,7 @@ static void become_idle(struct rm_session *s)
      * COM_STMT_SEND_LONG_DATA), whose loop goes on by itself - no
      * recursion, no second reader of the same bytes. */
     if (!s->consuming && buf_avail(&s->c.in) > 0)
-        process_input(s);
+        sess_process_input(s);
 }
 
 void sess_on_sync_step(struct rm_session *s, bool ok, const uint8_t *errp, size_t errn)
@@ -802,13 +548,13 @@ void sess_on_sync_step(struct rm_session *s, bool ok, const uint8_t *errp, size_
             slog(LOG_DEBUG, s, "diagnostics not stashed (%s)", ok ? "too large" : "SHOW WARNINGS failed");
         diag_stash_end(&s->diag, ok);
         s->hold = false;
-        become_idle(s);
+        sess_become_idle(s);
         return;
     }
     if (!ok && step == STEP_REFRESH_COLLATION) { /* the client has its answer already */
         slog(LOG_WARN, s, "could not read collation_connection after a character set change");
-        detach_backend(s, true);
-        become_idle(s);
+        sess_detach_backend(s, true);
+        sess_become_idle(s);
         return;
     }
     if (!ok) {
@@ -816,7 +562,7 @@ void sess_on_sync_step(struct rm_session *s, bool ok, const uint8_t *errp, size_
             relay_err(s, s->seq, errp, errn);
             free(s->pending_db);
             s->pending_db = NULL;
-            detach_backend(s, false);
+            sess_detach_backend(s, false);
             sess_set_state(s, SESS_CLOSING);
             if (conn_pending(&s->c) == 0)
                 sess_close(s, "unknown database at connect");
@@ -826,8 +572,8 @@ void sess_on_sync_step(struct rm_session *s, bool ok, const uint8_t *errp, size_
          * with the server's error; the conn's state is uncertain. */
         relay_err(s, 1, errp, errn);
         buf_reset(&s->cmd);
-        detach_backend(s, true);
-        become_idle(s);
+        sess_detach_backend(s, true);
+        sess_become_idle(s);
         return;
     }
     switch (step) {
@@ -837,8 +583,8 @@ void sess_on_sync_step(struct rm_session *s, bool ok, const uint8_t *errp, size_
         state_set_schema(&b->st, s->pending_db, strlen(s->pending_db));
         free(s->pending_db);
         s->pending_db = NULL;
-        send_ok(s, s->seq++);
-        become_idle(s);
+        sess_send_ok(s, s->seq++);
+        sess_become_idle(s);
         return;
     case STEP_SYNC_DB: {
         const char *db = sync_db_target(s, b);
@@ -865,7 +611,7 @@ void sess_on_sync_step(struct rm_session *s, bool ok, const uint8_t *errp, size_
     }
     case STEP_SYNC_OPT: b->st.multi_stmt = s->st.multi_stmt; break;
     case STEP_SYNC_CLEAR_DIAG: b->last_sess = s->id; break;
-    case STEP_REFRESH_COLLATION: become_idle(s); return;
+    case STEP_REFRESH_COLLATION: sess_become_idle(s); return;
     default: break;
     }
     run_sync(s, b);
@@ -951,7 +697,7 @@ void sess_on_response_done(struct rm_session *s)
             sess_close(s, "out of memory");
         return;
     }
-    become_idle(s);
+    sess_become_idle(s);
 }
 
 uint32_t sess_on_prepare_ok(struct rm_session *s, uint32_t backend_id, uint16_t n_cols, uint16_t n_params)
@@ -977,9 +723,9 @@ uint32_t sess_on_prepare_ok(struct rm_session *s, uint32_t backend_id, uint16_t 
 void sess_on_infile_request(struct rm_session *s)
 {
     sess_set_state(s, SESS_INFILE);
-    s->infile_left = 0;
+    s->relay.left = 0;
     if (buf_avail(&s->c.in) > 0)
-        process_input(s);
+        sess_process_input(s);
 }
 
 void sess_on_backend_lost(struct rm_session *s, bool mid_response)
@@ -988,7 +734,7 @@ void sess_on_backend_lost(struct rm_session *s, bool mid_response)
     case SESS_SYNC:
     case SESS_CHECK_DB:
         /* The command never reached the server: retry on another conn. */
-        start_command(s);
+        sess_start_command(s);
         return;
     case SESS_FORWARD:
     case SESS_INFILE: {
@@ -1007,7 +753,7 @@ void sess_on_backend_lost(struct rm_session *s, bool mid_response)
                 sess_close(s, "pinned backend connection lost");
             return;
         }
-        become_idle(s);
+        sess_become_idle(s);
         return;
     }
     case SESS_IDLE:
@@ -1028,540 +774,31 @@ void sess_backend_failed(struct rm_session *s, uint16_t code, const char *sqlsta
 {
     slog(LOG_INFO, s, "%s", msg);
     if (s->pending_db) {
-        fail_and_close(s, s->seq, code, sqlstate, msg);
+        sess_fail_and_close(s, s->seq, code, sqlstate, msg);
         return;
     }
     buf_reset(&s->cmd);
-    send_err(s, 1, code, sqlstate, msg);
-    become_idle(s);
+    sess_send_err(s, 1, code, sqlstate, msg);
+    sess_become_idle(s);
 }
 
 /* ---- client input ------------------------------------------------------------ */
 
-/* Find one whole logical packet (16 MiB continuations included) at data.
- * Returns 1 and its raw length / payload length, 0 if incomplete, -1 if
- * it is larger than max_allowed_packet. */
-static int whole_packet(const uint8_t *data, size_t len, int64_t max, size_t *raw, size_t *payload)
-{
-    size_t off = 0, total = 0;
-    for (;;) {
-        if (len - off < PKT_HDR) {
-            return 0;
-        }
-        uint32_t plen = pkt_u24(data + off);
-        total += plen;
-        if ((int64_t)total > max)
-            return -1;
-        if (len - off < PKT_HDR + (size_t)plen)
-            return 0;
-        off += PKT_HDR + plen;
-        if (plen < PKT_MAX_PAYLOAD) {
-            *raw = off;
-            *payload = total;
-            return 1;
-        }
-    }
-}
 
-/* Payload of a split packet made contiguous (caller frees). */
-static uint8_t *join_payload(const uint8_t *data, size_t raw, size_t payload)
-{
-    uint8_t *p = malloc(payload ? payload : 1);
-    if (!p)
-        return NULL;
-    size_t off = 0, at = 0;
-    while (off < raw) {
-        uint32_t plen = pkt_u24(data + off);
-        memcpy(p + at, data + off + PKT_HDR, plen);
-        at += plen;
-        off += PKT_HDR + plen;
-    }
-    return p;
-}
 
-/* A one-row, one-column result the proxy answers itself, with the column
- * metadata MariaDB sends for the same expression (charset binary). */
-struct local_value {
-    uint8_t type;    /* MYSQL_TYPE_* */
-    uint32_t length; /* display length */
-    uint16_t flags;  /* column flags */
-    char val[32];
-};
 
-static void write_value_result(struct rm_session *s, const char *name, size_t nl, const struct local_value *v)
-{
-    struct rs_writer w;
-    struct rs_column col = {.name = name, .name_len = nl, .charset = 63, .length = v->length, .type = v->type,
-                            .flags = v->flags};
-    const char *val = v->val;
-    size_t vl = strlen(v->val);
-    rs_begin(&w, &s->c.out, s->caps, s->ext_caps, s->status);
-    rs_columns(&w, &col, 1);
-    rs_text_row(&w, &val, &vl, 1);
-    rs_end(&w, 0);
-    conn_flush(&s->c);
-}
 
-/* Answer "SELECT ROW_COUNT()", "SELECT FOUND_ROWS()" (from the session's
- * own values, when known and not pinned) and "SELECT CONNECTION_ID()" (the
- * id the proxy gave the client), optionally with an alias.  Returns false
- * when the text is anything else (the statement then runs on the server). */
-static bool answer_local_function(struct rm_session *s, const char *sql, size_t len)
-{
-    struct lexer lx;
-    struct lex_token t, fn, close, alias = {0};
-    lex_init(&lx, sql, len);
-    if (lex_next(&lx, &t) != LEX_WORD || !lex_is(&t, "SELECT"))
-        return false;
-    if (lex_next(&lx, &fn) != LEX_WORD)
-        return false;
-    struct local_value v = {0};
-    if (lex_is(&fn, "ROW_COUNT") && s->rc_known && s->pin == PIN_NONE) {
-        v = (struct local_value){.type = 0x08, .length = 21, .flags = 0x0081}; /* LONGLONG, NOT_NULL|BINARY */
-        snprintf(v.val, sizeof(v.val), "%lld", (long long)s->row_count);
-    } else if (lex_is(&fn, "FOUND_ROWS") && s->fr_known && s->pin == PIN_NONE) {
-        v = (struct local_value){.type = 0x08, .length = 21, .flags = 0x0081};
-        snprintf(v.val, sizeof(v.val), "%llu", (unsigned long long)s->found_rows);
-    } else if (lex_is(&fn, "CONNECTION_ID")) {
-        v = (struct local_value){.type = 0x03, .length = 10, .flags = 0x00a1}; /* LONG, NOT_NULL|UNSIGNED|BINARY */
-        snprintf(v.val, sizeof(v.val), "%u", s->id);
-    } else {
-        return false;
-    }
-    if (lex_next(&lx, &t) != LEX_LPAREN || lex_next(&lx, &close) != LEX_RPAREN)
-        return false;
-    enum lex_type ty = lex_next(&lx, &t);
-    if (ty == LEX_WORD && lex_is(&t, "AS"))
-        ty = lex_next(&lx, &t);
-    if (ty == LEX_WORD || ty == LEX_QIDENT) {
-        alias = t;
-        ty = lex_next(&lx, &t);
-    }
-    while (ty == LEX_SEMI)
-        ty = lex_next(&lx, &t);
-    if (ty != LEX_EOF)
-        return false;
-    /* Column name: the alias, or the expression as written. */
-    char name[256];
-    size_t nl;
-    if (alias.len && alias.type == LEX_QIDENT) {
-        nl = 0;
-        for (uint32_t i = 1; i + 1 < alias.len && nl < sizeof(name); i++) {
-            if (alias.p[i] == '`' && alias.p[i + 1] == '`')
-                i++;
-            name[nl++] = alias.p[i];
-        }
-    } else if (alias.len) {
-        nl = alias.len < sizeof(name) ? alias.len : sizeof(name);
-        memcpy(name, alias.p, nl);
-    } else {
-        nl = (size_t)(close.p + close.len - fn.p);
-        if (nl > sizeof(name))
-            return false;
-        memcpy(name, fn.p, nl);
-    }
-    write_value_result(s, name, nl, &v);
-    s->row_count = -1; /* this SELECT is now the previous statement */
-    s->found_rows = 1;
-    s->rc_known = s->fr_known = true;
-    MET_INC(&W(s)->met, commands_local);
-    return true;
-}
 
-/* Does a read statement name a table (a FROM other than FROM DUAL)? */
-static bool sql_uses_table(const char *sql, size_t len)
-{
-    struct lexer lx;
-    struct lex_token t;
-    lex_init(&lx, sql, len);
-    while (lex_next(&lx, &t) != LEX_EOF) {
-        if (t.type == LEX_WORD && lex_is(&t, "FROM")) {
-            struct lex_token u;
-            if (lex_next(&lx, &u) == LEX_WORD && lex_is(&u, "DUAL"))
-                continue;
-            return true;
-        }
-    }
-    return false;
-}
 
-/* "COMMIT" / "ROLLBACK" [WORK] alone (comments and ';' aside)? */
-static bool plain_txn_end(const char *sql, size_t len)
-{
-    struct lexer lx;
-    struct lex_token t;
-    lex_init(&lx, sql, len);
-    if (lex_next(&lx, &t) != LEX_WORD || !(lex_is(&t, "COMMIT") || lex_is(&t, "ROLLBACK")))
-        return false;
-    enum lex_type ty = lex_next(&lx, &t);
-    if (ty == LEX_WORD && lex_is(&t, "WORK"))
-        ty = lex_next(&lx, &t);
-    while (ty == LEX_SEMI)
-        ty = lex_next(&lx, &t);
-    return ty == LEX_EOF;
-}
 
-/* COMMIT or ROLLBACK with no transaction open, no conn held and nothing
- * pinned needs no backend: answer it as the server would (OK, no rows, no
- * warnings, the session's autocommit bit; the diagnostics area is kept, as
- * MariaDB keeps it through statements that use no table).  With
- * completion_type CHAIN or RELEASE the server acts, so it gets the
- * statement. */
-static bool answer_txn_end(struct rm_session *s, const char *sql, size_t len)
-{
-    if (s->bc || s->in_trans || s->pin != PIN_NONE || !plain_txn_end(sql, len))
-        return false;
-    int ct = var_index("completion_type", 15);
-    const char *v = ct >= 0 ? state_get(&s->st, &s->pool->base, ct) : NULL;
-    if (v && strcasecmp(v, "NO_CHAIN") != 0 && strcmp(v, "0") != 0)
-        return false;
-    s->status &= SERVER_STATUS_AUTOCOMMIT;
-    s->row_count = 0;
-    s->rc_known = true;
-    MET_INC(&W(s)->met, commands_local);
-    send_ok(s, 1);
-    return true;
-}
 
-/* KILL of the session's own id: the server interrupts the KILL statement
- * itself (ERR 1317), or kills the connection (ERR 1927, then close). */
-static void kill_self(struct rm_session *s, bool query_only)
-{
-    if (query_only)
-        send_err(s, 1, 1317, "70100", "Query execution was interrupted");
-    else
-        err_and_close(s, 1, 1927, "70100", "Connection was killed");
-}
 
-/* A statement id as the client sent it: STMT_LAST_ID names the statement
- * the session prepared last (MariaDB's LAST_STMT_ID, used by connectors
- * that pipeline COM_STMT_PREPARE and COM_STMT_EXECUTE). */
-static uint32_t stmt_resolve_id(const struct rm_session *s, uint32_t id)
-{
-    return id == STMT_LAST_ID ? s->last_prep : id;
-}
 
-/* A complete command: answer it here or queue it for a backend. */
-static void on_command(struct rm_session *s, const uint8_t *raw, size_t raw_len, const uint8_t *p, size_t n)
-{
-    struct rm_worker *w = W(s);
-    if (raw[3] != 0) {
-        char msg[128];
-        snprintf(msg, sizeof(msg), "ringmux: malformed packet: command has sequence id %u, expected 0", raw[3]);
-        fail_and_close(s, (uint8_t)(raw[3] + 1), 1156, "08S01", msg);
-        return;
-    }
-    if (n == 0) {
-        fail_and_close(s, 1, 1156, "08S01", "ringmux: malformed packet: empty command packet");
-        return;
-    }
-    s->last_active_ms = w->now_ms;
-    s->kill_query = false;
-    struct rm_buf rewritten = {0}; /* the SQL with CONNECTION_ID() replaced, if any */
-    uint8_t cmd = p[0];
-    s->cmd_byte = cmd;
-    s->cls.flags = 0;
-    s->cls.pin = PIN_NONE;
-    if (s->lost_trans && cmd != COM_QUIT && cmd != COM_PING) {
-        s->lost_trans = false;
-        send_err(s, 1, 1927, "70100",
-                 "Lost connection to backend server during transaction (ringmux: the transaction was "
-                 "rolled back; the session is usable again)");
-        return;
-    }
-    switch (cmd) {
-    case COM_QUIT: sess_close(s, "COM_QUIT"); return;
-    case COM_PING:
-        MET_INC(&w->met, commands_local);
-        send_ok(s, 1);
-        return;
-    case COM_RESET_CONNECTION: cmd_reset_connection(s); return;
-    case COM_PROCESS_KILL: /* KILL CONNECTION <id>, as a command */
-        MET_INC(&w->met, commands_local);
-        if (n < 5)
-            send_err(s, 1, 1835, "HY000", "Malformed communication packet");
-        else if (pkt_u32(p + 1) == s->id)
-            kill_self(s, false);
-        else
-            kill_start(s, pkt_u32(p + 1), false);
-        return;
-    case COM_CHANGE_USER: cmd_change_user(s, p, n); return;
-    case COM_QUERY:
-        cls_classify((const char *)p + 1, n - 1, &s->cls);
-        if (s->cls.flags & CLS_KILL) {
-            struct kill_req kr;
-            MET_INC(&w->met, commands_local);
-            if (!kill_parse((const char *)p + 1, n - 1, &kr)) {
-                send_err(s, 1, 1047, "HY000",
-                         "ringmux: this KILL is not supported through the proxy; use KILL [QUERY] <id> with the "
-                         "connection id the proxy gave (handshake or CONNECTION_ID())");
-            } else if (kr.unsupported) {
-                char msg[200];
-                snprintf(msg, sizeof(msg),
-                         "ringmux: %s is not supported through the proxy; use KILL [QUERY] <connection id>",
-                         kr.unsupported);
-                send_err(s, 1, 1047, "HY000", msg);
-            } else if (kr.self || kr.target == s->id) {
-                kill_self(s, kr.query_only);
-            } else {
-                kill_start(s, kr.target, kr.query_only);
-            }
-            return;
-        }
-        if ((s->cls.flags & (CLS_ROW_COUNT | CLS_FOUND_ROWS | CLS_CONNECTION_ID)) &&
-            answer_local_function(s, (const char *)p + 1, n - 1))
-            return;
-        if (diag_has_stash(&s->diag) && answer_stashed_warnings(s, (const char *)p + 1, n - 1))
-            return;
-        if ((s->cls.flags & CLS_TXN_END) && answer_txn_end(s, (const char *)p + 1, n - 1))
-            return;
-        if ((s->cls.flags & CLS_CONNECTION_ID) &&
-            sql_rewrite_connection_id((const char *)p + 1, n - 1, s->id, &rewritten) < 0) {
-            buf_free(&rewritten);
-            sess_close(s, "out of memory");
-            return;
-        }
-        if (s->cls.pin != PIN_NONE)
-            sess_pin(s, s->cls.pin);
-        /* ROW_COUNT() / FOUND_ROWS() describe the previous statement on the
-         * same connection: the session keeps its conn from now on.  (This
-         * statement itself runs on its previous conn when nobody used it
-         * since, which pool_borrow prefers.) */
-        if (s->cls.flags & (CLS_ROW_COUNT | CLS_FOUND_ROWS))
-            sess_pin(s, PIN_ROW_COUNT);
-        break;
-    case COM_SET_OPTION:
-        if (n < 3) {
-            fail_and_close(s, 1, 1156, "08S01", "ringmux: malformed packet: COM_SET_OPTION without an option");
-            return;
-        }
-        s->cmd_option_on = pkt_u16(p + 1) == 0;
-        break;
-    case COM_STMT_PREPARE: {
-        MET_INC(&w->met, stmt_prepares);
-        stmt_text_unref(s->prep_text);
-        int rw = sql_rewrite_connection_id((const char *)p + 1, n - 1, s->id, &rewritten);
-        s->prep_text = rw > 0 ? stmt_text_new((const char *)buf_head(&rewritten), buf_avail(&rewritten), s->st.schema)
-                              : stmt_text_new((const char *)p + 1, n - 1, s->st.schema);
-        if (rw < 0 || !s->prep_text) {
-            buf_free(&rewritten);
-            sess_close(s, "out of memory");
-            return;
-        }
-        break;
-    }
-    case COM_STMT_CLOSE: /* no answer; the conn caches keep the server side */
-        if (n >= 5) {
-            uint32_t id = stmt_resolve_id(s, pkt_u32(p + 1));
-            stmt_reg_remove(&s->stmts, id);
-            if (s->cur_stmt == id)
-                s->cursor_open = false;
-            if (s->last_prep == id)
-                s->last_prep = 0;
-        }
-        MET_INC(&w->met, commands_local);
-        return;
-    case COM_STMT_EXECUTE:
-    case COM_STMT_BULK_EXECUTE:
-    case COM_STMT_SEND_LONG_DATA:
-    case COM_STMT_RESET:
-    case COM_STMT_FETCH: {
-        /* What the server checks first: EXECUTE needs id, flags and
-         * iteration count, BULK_EXECUTE and SEND_LONG_DATA id and 2 more
-         * bytes; the others at least an id. */
-        size_t need = cmd == COM_STMT_EXECUTE                                        ? 10
-                      : cmd == COM_STMT_SEND_LONG_DATA || cmd == COM_STMT_BULK_EXECUTE ? 7
-                                                                                     : 5;
-        if (n < need) {
-            MET_INC(&w->met, commands_local);
-            if (cmd != COM_STMT_SEND_LONG_DATA) /* which has no response */
-                send_err(s, 1, 1835, "HY000", "Malformed communication packet");
-            return;
-        }
-        uint32_t id = stmt_resolve_id(s, pkt_u32(p + 1));
-        if (!stmt_reg_find(&s->stmts, id)) {
-            if (cmd == COM_STMT_SEND_LONG_DATA)
-                return; /* no response exists for this command */
-            char msg[160];
-            snprintf(msg, sizeof(msg), "Unknown prepared statement handler (%u) given to %s", pkt_u32(p + 1),
-                     cmd == COM_STMT_EXECUTE        ? "mysqld_stmt_execute"
-                     : cmd == COM_STMT_BULK_EXECUTE ? "mysqld_stmt_bulk_execute"
-                     : cmd == COM_STMT_RESET        ? "mysqld_stmt_reset"
-                                                    : "mysqld_stmt_fetch");
-            MET_INC(&w->met, commands_local);
-            send_err(s, 1, 1243, "HY000", msg);
-            return;
-        }
-        /* MariaDB reads an EXECUTE addressed to the last statement
-         * (0xFFFFFFFF) strictly: a parameter block cut before its
-         * new-params-bound byte is ERR 1835 there, where the same bytes
-         * under the real id are not.  The server only ever sees real ids
-         * from the proxy, so answer that case as it would. */
-        struct stmt_entry *se = stmt_reg_find(&s->stmts, id);
-        if (cmd == COM_STMT_EXECUTE && pkt_u32(p + 1) == STMT_LAST_ID && se->n_params > 0 &&
-            n < 10 + (se->n_params + 7u) / 8u + 1) {
-            MET_INC(&w->met, commands_local);
-            send_err(s, 1, 1835, "HY000", "Malformed communication packet");
-            return;
-        }
-        s->cur_stmt = id;
-        break;
-    }
-    case COM_INIT_DB:
-    case COM_FIELD_LIST:
-    case COM_STATISTICS:
-    case COM_PROCESS_INFO:
-    case COM_DEBUG:
-    case COM_REFRESH: break;
-    default: cmd_unsupported(s, cmd); return;
-    }
-    s->hold = s->hold && s->bc; /* a held conn serves exactly this next command */
-    /* MariaDB keeps the diagnostics area through statements that use no
-     * table (SELECT 1, SHOW WARNINGS, SET ...). */
-    bool tableless = cmd == COM_QUERY && !(s->cls.flags & CLS_WRITE) && !sql_uses_table((const char *)p + 1, n - 1);
-    diag_before_command(&s->diag, s->hold, tableless);
-    /* The command as the server gets it: as the client sent it, or with
-     * CONNECTION_ID() replaced by the session's id. */
-    int rc;
-    if (buf_avail(&rewritten)) {
-        struct pkt_writer pw;
-        pkt_begin(&pw, &s->cmd, 0);
-        pkt_add_u8(&pw, cmd);
-        pkt_add(&pw, buf_head(&rewritten), buf_avail(&rewritten));
-        rc = pkt_end(&pw) < 0 ? -1 : 0;
-        buf_free(&rewritten);
-    } else {
-        rc = buf_append(&s->cmd, raw, raw_len);
-    }
-    if (rc < 0) {
-        sess_close(s, "out of memory");
-        return;
-    }
-    MET_ADD(&w->met, bytes_from_clients, raw_len);
-    start_command(s);
-}
 
-/* LOCAL INFILE: stream the client's file packets to the backend until the
- * empty packet that ends the file.  Returns bytes consumed. */
-static size_t infile_data(struct rm_session *s, const uint8_t *data, size_t len)
-{
-    struct rm_bconn *b = s->bc;
-    size_t off = 0;
-    while (off < len && s->state == SESS_INFILE) {
-        if (s->infile_left > 0) {
-            size_t k = len - off < s->infile_left ? len - off : s->infile_left;
-            buf_append(&b->c.out, data + off, k);
-            off += k;
-            s->infile_left -= k;
-            continue;
-        }
-        if (len - off < PKT_HDR)
-            break;
-        uint32_t plen = pkt_u24(data + off);
-        size_t k = len - off < PKT_HDR + (size_t)plen ? len - off : PKT_HDR + (size_t)plen;
-        buf_append(&b->c.out, data + off, k);
-        off += k;
-        s->infile_left = PKT_HDR + (size_t)plen - k;
-        if (plen == 0) { /* end of file: the server answers OK / ERR now */
-            resp_infile_sent(&b->resp);
-            sess_set_state(s, SESS_FORWARD);
-        }
-    }
-    MET_ADD(&W(s)->met, bytes_from_clients, off);
-    conn_flush(&b->c);
-    if (conn_pending(&b->c) > SESS_BACKPRESSURE_HIGH)
-        conn_pause_recv(&s->c); /* resumed when the backend drains (bconn_on_flushed) */
-    return off;
-}
 
-/* Consume client bytes according to the state; returns bytes used. */
-static size_t consume_packets(struct rm_session *s, const uint8_t *data, size_t len)
-{
-    size_t off = 0;
-    while (off < len) {
-        enum sess_state st = s->state;
-        if (st == SESS_INFILE) {
-            off += infile_data(s, data + off, len - off);
-            continue;
-        }
-        if (st != SESS_HANDSHAKE && st != SESS_AUTH_SWITCH && st != SESS_IDLE) {
-            /* A command is in flight: keep pipelined bytes for later, but
-             * don't let a flooding client grow the buffer without bound. */
-            if (len - off > SESS_PIPELINE_MAX)
-                conn_pause_recv(&s->c);
-            break;
-        }
-        size_t raw, payload;
-        int64_t max = st == SESS_IDLE ? W(s)->cfg->max_allowed_packet : 64 * 1024;
-        int rc = whole_packet(data + off, len - off, max, &raw, &payload);
-        if (rc < 0) {
-            if (st == SESS_IDLE)
-                fail_and_close(s, 1, 1153, "08S01", "Got a packet bigger than 'max_allowed_packet' bytes");
-            else
-                fail_and_close(s, s->seq, 1043, "08S01", "ringmux: bad handshake: packet too large");
-            return len;
-        }
-        if (rc == 0)
-            break;
-        const uint8_t *pkt = data + off;
-        off += raw;
-        if (st == SESS_HANDSHAKE || st == SESS_AUTH_SWITCH) {
-            if (pkt[3] != s->seq) {
-                char msg[128];
-                snprintf(msg, sizeof(msg), "ringmux: bad handshake: packet sequence id %u, expected %u", pkt[3],
-                         s->seq);
-                fail_and_close(s, s->seq, 1043, "08S01", msg);
-                return len;
-            }
-            if (st == SESS_HANDSHAKE)
-                on_handshake(s, pkt + PKT_HDR, payload);
-            else
-                on_auth_switch_response(s, pkt + PKT_HDR, payload);
-            continue;
-        }
-        if (payload >= PKT_MAX_PAYLOAD) { /* split command: classify the joined payload */
-            uint8_t *joined = join_payload(pkt, raw, payload);
-            if (!joined) {
-                sess_close(s, "out of memory");
-                return len;
-            }
-            on_command(s, pkt, raw, joined, payload);
-            free(joined);
-        } else {
-            on_command(s, pkt, raw, pkt + PKT_HDR, payload);
-        }
-        if (s->state == SESS_DEAD || s->state == SESS_CLOSING)
-            return len;
-    }
-    return off;
-}
 
-/* consume_packets() with the re-entrancy guard become_idle() checks. */
-static size_t consume(struct rm_session *s, const uint8_t *data, size_t len)
-{
-    bool outer = !s->consuming;
-    s->consuming = true;
-    size_t off = consume_packets(s, data, len);
-    if (outer)
-        s->consuming = false;
-    return off;
-}
 
-void sess_on_data(struct rm_session *s, const uint8_t *data, size_t len, size_t *used)
-{
-    if (s->state == SESS_CLOSING || s->state == SESS_DEAD) {
-        *used = len;
-        return;
-    }
-    *used = consume(s, data, len);
-}
 
-static void process_input(struct rm_session *s)
-{
-    size_t used = consume(s, buf_head(&s->c.in), buf_avail(&s->c.in));
-    if (s->state != SESS_DEAD)
-        buf_consume(&s->c.in, used);
-}
 
 void sess_check_timeouts(struct rm_worker *w)
 {
@@ -1571,7 +808,7 @@ void sess_check_timeouts(struct rm_worker *w)
         struct rm_session *s = link_entry(pos, struct rm_session, link);
         uint64_t quiet = w->now_ms - s->last_active_ms;
         if ((s->state == SESS_HANDSHAKE || s->state == SESS_AUTH_SWITCH) && quiet > SESS_HANDSHAKE_TIMEOUT_MS)
-            fail_and_close(s, s->seq, 1043, "08S01", "ringmux: bad handshake: timed out waiting for the client");
+            sess_fail_and_close(s, s->seq, 1043, "08S01", "ringmux: bad handshake: timed out waiting for the client");
         else if (s->state == SESS_IDLE && idle > 0 && quiet > (uint64_t)idle)
             sess_close(s, "idle_client_timeout reached");
     }
@@ -1597,20 +834,6 @@ void sess_yield_diag_holds(struct rm_worker *w)
     }
 }
 
-/* A plain "SHOW WARNINGS" answered from the stash (diag.h). */
-static bool answer_stashed_warnings(struct rm_session *s, const char *sql, size_t len)
-{
-    size_t before = s->c.out.len;
-    if (!diag_answer(&s->diag, sql, len, &s->c.out, s->caps, s->ext_caps, s->status))
-        return false;
-    s->row_count = -1; /* a result set: this SHOW is now the previous statement */
-    s->rc_known = true;
-    s->fr_known = false;
-    MET_INC(&W(s)->met, commands_local);
-    MET_ADD(&W(s)->met, bytes_to_clients, s->c.out.len - before);
-    conn_flush(&s->c);
-    return true;
-}
 
 /* ---- KILL (src/kill.c decides; these act on the session) ----------------- */
 
@@ -1636,8 +859,8 @@ void sess_interrupt(struct rm_session *s, bool query_only)
     }
     if (s->state == SESS_WAIT) { /* not sent yet: interrupted before it starts */
         buf_reset(&s->cmd);
-        send_err(s, 1, 1317, "70100", "Query execution was interrupted");
-        become_idle(s);
+        sess_send_err(s, 1, 1317, "70100", "Query execution was interrupted");
+        sess_become_idle(s);
     } else if (s->state == SESS_SYNC) {
         s->kill_query = true; /* forward_command answers instead of sending */
     }
@@ -1653,16 +876,16 @@ void sess_answer_kill(struct rm_session *s, uint32_t target, uint16_t err)
     char msg[96];
     if (err == 1094) {
         snprintf(msg, sizeof(msg), "Unknown thread id: %u", target);
-        send_err(s, 1, err, "HY000", msg);
+        sess_send_err(s, 1, err, "HY000", msg);
     } else if (err) {
         snprintf(msg, sizeof(msg), "You are not owner of thread %u", target);
-        send_err(s, 1, err, "HY000", msg);
+        sess_send_err(s, 1, err, "HY000", msg);
     } else {
         s->status &= (uint16_t)~SERVER_SESSION_STATE_CHANGED;
         s->row_count = 0;
         s->rc_known = true;
-        send_ok(s, 1);
+        sess_send_ok(s, 1);
     }
     if (s->state == SESS_KILLING)
-        become_idle(s);
+        sess_become_idle(s);
 }

@@ -15,6 +15,7 @@
 #include "ringmux/conn.h"
 #include "ringmux/handshake.h"
 #include "ringmux/list.h"
+#include "ringmux/relay.h"
 #include "ringmux/response.h"
 #include "ringmux/state.h"
 #include "ringmux/stmt.h"
@@ -99,8 +100,7 @@ struct rm_bconn {
     bool ready_after_kill;                     /* released while kill_pending: conn_ready() when answered */
     bool draining;             /* reading an abandoned response into the void */
     size_t drained;            /* bytes of it so far */
-    size_t stream_left;        /* bytes of a streamed packet still to forward */
-    enum resp_event stream_ev; /* tracker event to act on once it is forwarded */
+    struct rm_relay relay;     /* a response packet passing through to the client (then: a resp_event) */
 };
 
 /* Backend conns' operations on the ring. */
@@ -128,6 +128,8 @@ void bconn_reset(struct rm_bconn *b);
 /* Nobody wants the rest of the response in flight: read it into the void
  * (up to a bound; beyond it the conn is closed), then reset. */
 void bconn_drain(struct rm_bconn *b);
+/* The live backend conn in slot `slot` with id `id` on w, or NULL. */
+struct rm_bconn *bconn_find(struct rm_worker *w, uint32_t slot, uint32_t id);
 /* Send KILL QUERY on k for the statement running on target (k logged in;
  * a killer-only conn sends it once logged in).  target serves nobody else
  * until the KILL is answered.  0, or -1 (k closed). */

@@ -93,9 +93,11 @@ void pool_release(struct rm_worker *w, struct rm_bconn *b);
  * was attached: reset it (or close it if its stream position is unknown). */
 void pool_abandon(struct rm_worker *w, struct rm_bconn *b, bool mid_response);
 /* Stop the statement running on b (KILL QUERY <thread id>) from another
- * connection of the same user: an idle one, or one opened for it beyond
- * the cap.  b serves nobody else until the KILL is answered.  0, or -1 if
- * nothing could be sent (out of memory, backend unreachable). */
+ * connection of the same user: an idle one, or the worker's one killer
+ * conn, opened beyond the cap and closed when no KILL waits for it (at
+ * most one per worker; further KILLs queue for it).  b serves nobody else
+ * until the KILL is answered.  0, or -1 if nothing could be sent (out of
+ * memory, backend unreachable, queue full). */
 int pool_kill_query(struct rm_worker *w, struct rm_bconn *b);
 /* Periodic: idle timeouts, lifetimes, min idle, cross-worker shedding,
  * borrow timeouts. */
@@ -113,6 +115,12 @@ void pool_conn_opened(struct rm_bconn *b);
  * to a waiter, keep it idle, or close it if another pool or worker needs
  * the slot. */
 void pool_conn_ready(struct rm_bconn *b);
+/* The worker's killer conn answered a KILL: send the next one waiting for
+ * it, or retire it. */
+void pool_killer_next(struct rm_bconn *k);
+/* The worker's killer conn is closing: the targets waiting for it are let
+ * go (their statements run on). */
+void pool_killer_closed(struct rm_bconn *k);
 /* The one transition function of a backend conn: it owns the idle list
  * (entering IDLE pushes it, leaving pops it), the opening and idle counts,
  * and, on CLOSED, the conn counts and the global slot. */

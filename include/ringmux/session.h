@@ -10,6 +10,7 @@
 #include "ringmux/conn.h"
 #include "ringmux/diag.h"
 #include "ringmux/list.h"
+#include "ringmux/relay.h"
 #include "ringmux/sql.h"
 #include "ringmux/state.h"
 #include "ringmux/stmt.h"
@@ -88,7 +89,7 @@ struct rm_session {
     bool kill_query;        /* KILL QUERY arrived before its statement reached the server */
     bool reset_pending;     /* reset / change user: pool->reset_st still to be applied */
     uint8_t resp_seq;       /* sequence id after the last response packet relayed */
-    size_t infile_left;     /* bytes of a LOCAL INFILE packet still to forward */
+    struct rm_relay relay;  /* a LOCAL INFILE packet passing through to the backend */
 };
 
 /* Accept a new client socket on worker w: send the greeting. */

@@ -90,7 +90,13 @@ struct rm_worker {
     bool kick_waiters;         /* a slot or conn freed: serve the FIFO this loop turn */
     bool stopped;              /* loop should exit once drained */
     uint32_t next_bconn_id;
-    uint32_t next_sess_seq;              /* session ids: seq * n_workers + idx (the id names its worker) */
+    uint32_t next_sess_seq;
+    /* The one conn this worker opens beyond the cap to send KILL QUERY when
+     * no idle conn can (pool_kill_query), and the targets (slot, id) that
+     * wait for it. */
+    struct rm_bconn *killer;
+    uint32_t kill_q[16][2];
+    int kill_qn;              /* session ids: seq * n_workers + idx (the id names its worker) */
     _Atomic(struct rm_msg *) inbox;      /* messages from other workers, newest first */
     int n_bconns;                /* backend conns of this worker (any state) */
     uint64_t stop_deadline_ms;   /* graceful stop gives up waiting after this */

@@ -8,6 +8,7 @@
  *   clang -g -fsanitize=fuzzer,address,undefined -Iinclude src/proto/packet.c src/buf.c \
  *       test/fuzz/fuzz_packet.c -o /tmp/fuzz_packet */
 #include "ringmux/packet.h"
+#include "ringmux/track.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +132,23 @@ static void fuzz_reader(const uint8_t *p, size_t n)
     }
 }
 
+/* The session-state block: entries stay inside the bytes, and the walk ends. */
+static void fuzz_track(const uint8_t *p, size_t n)
+{
+    struct track_reader tr;
+    struct track_entry e;
+    size_t count = 0;
+    track_begin(&tr, p, n);
+    while (track_next(&tr, &e) == 1) {
+        FUZZ_ASSERT(e.raw >= p && e.raw + e.raw_len <= p + n && e.raw_len >= 2);
+        if (e.ok && e.name)
+            FUZZ_ASSERT(e.name >= p && e.name + e.name_len <= p + n);
+        if (e.ok && e.value)
+            FUZZ_ASSERT(e.value >= p && e.value + e.value_len <= p + n);
+        FUZZ_ASSERT(++count <= n);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -141,6 +159,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_ok(p, size, CLIENT_SESSION_TRACK);
     fuzz_err(p, size);
     fuzz_reader(p, size);
+    fuzz_track(p, size);
     /* a command packet around the bytes: header and payload intact */
     struct rm_buf out = {0};
     FUZZ_ASSERT(pkt_write_cmd(&out, COM_QUERY, p, size) == 0);

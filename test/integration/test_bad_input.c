@@ -246,8 +246,13 @@ static void after_case(const char *what)
         double c = it_metric_wait(&P, "ringmux_client_connections", g_clients_base, 5);
         IT_CHECK(c == g_clients_base, "%s: ringmux_client_connections = %g 5 s later, expected %g", what, c,
                  g_clients_base);
-        double b = it_metric(&P, "ringmux_backend_connections");
-        IT_CHECK(b >= 0 && b <= MAX_BACKEND, "%s: ringmux_backend_connections = %g, max %d", what, b, MAX_BACKEND);
+        /* A KILL may have used the worker's one extra connection beyond
+         * the cap: it closes once no KILL waits for it. */
+        double b = -1, t0 = it_now();
+        while ((b = it_metric(&P, "ringmux_backend_connections")) > MAX_BACKEND && it_now() - t0 < 5)
+            it_usleep(50000);
+        IT_CHECK(b >= 0 && b <= MAX_BACKEND, "%s: ringmux_backend_connections = %g 5 s later, max %d", what, b,
+                 MAX_BACKEND);
     }
 }
 

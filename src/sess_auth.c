@@ -1,0 +1,288 @@
+/* The connection phase of a client session: accept, greeting,
+ * HandshakeResponse41, auth switch, credentials against [users], and
+ * COM_CHANGE_USER (include/ringmux/session.h). */
+#include "ringmux/session.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ringmux/backend.h"
+#include "ringmux/handshake.h"
+#include "ringmux/kill.h"
+#include "ringmux/log.h"
+#include "ringmux/net.h"
+#include "ringmux/packet.h"
+#include "ringmux/pool.h"
+#include "ringmux/resultset.h"
+#include "ringmux/vars.h"
+#include "ringmux/worker.h"
+#include "session_int.h"
+
+static void ops_data(struct rm_conn *c, const uint8_t *data, size_t len, size_t *used)
+{
+    sess_on_data((struct rm_session *)c, data, len, used);
+}
+
+static void ops_eof(struct rm_conn *c, int err)
+{
+    sess_on_eof((struct rm_session *)c, err);
+}
+
+static void ops_flushed(struct rm_conn *c, bool drained)
+{
+    (void)drained;
+    sess_on_flushed((struct rm_session *)c);
+}
+
+static void ops_free(struct rm_conn *c)
+{
+    sess_free((struct rm_session *)c);
+}
+
+/* Client sessions on the ring: idle ones keep no send buffer. */
+static const struct conn_ops sess_ops = {
+    .name = "client",
+    .on_data = ops_data,
+    .on_eof = ops_eof,
+    .on_flushed = ops_flushed,
+    .free = ops_free,
+    .keep_buffers = false,
+};
+
+void sess_accept(struct rm_worker *w, int fd)
+{
+    struct rm_session *s = calloc(1, sizeof(*s));
+    if (!s || conn_register(w, &s->c, &sess_ops, fd) < 0) {
+        free(s);
+        close(fd);
+        MET_INC(&w->met, clients_rejected);
+        return;
+    }
+    link_init(&s->wait_link); /* TCP_NODELAY/keepalive come from the listener */
+    link_push_back(&w->sessions, &s->link);
+    /* The id names its worker, so KILL <id> from any worker finds it. */
+    s->id = ++w->next_sess_seq * (uint32_t)w->sh->n_workers + (uint32_t)w->idx;
+    s->last_active_ms = w->now_ms;
+    s->status = SERVER_STATUS_AUTOCOMMIT;
+    s->state = SESS_HANDSHAKE; /* born in it: no transition */
+    MET_INC(&w->met, clients_accepted);
+    MET_INC(&w->met, clients_current);
+    int total = atomic_fetch_add(&w->sh->clients_total, 1) + 1;
+    if (total > w->cfg->max_client_connections) {
+        MET_INC(&w->met, clients_rejected);
+        char msg[160];
+        snprintf(msg, sizeof(msg), "Too many connections (ringmux max_client_connections = %d)",
+                 w->cfg->max_client_connections);
+        sess_err_and_close(s, 0, 1040, "08004", msg);
+        return;
+    }
+    if (auth_random_scramble(s->scramble, AUTH_SCRAMBLE_LEN) < 0 ||
+        hs_write_greeting(&s->c.out, &w->sh->server, s->id, s->scramble) < 0) {
+        sess_close(s, "cannot build greeting");
+        return;
+    }
+    s->seq = 1;
+    conn_flush(&s->c);
+    conn_arm_recv(&s->c);
+}
+
+static void peer_host(struct rm_session *s, char *out, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    snprintf(out, len, "unknown");
+    if (getpeername(s->c.fd, (struct sockaddr *)&ss, &sl) < 0)
+        return;
+    if (ss.ss_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)len);
+    else if (ss.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)len);
+}
+
+/* The server's ERR 1045.  At login the connection then closes; after a
+ * failed COM_CHANGE_USER the session stays as it was (keep). */
+static void access_denied(struct rm_session *s, const char *user, size_t ulen, bool with_pw, bool keep)
+{
+    char host[64], msg[256];
+    peer_host(s, host, sizeof(host));
+    snprintf(msg, sizeof(msg), "Access denied for user '%.*s'@'%s' (using password: %s)", (int)(ulen > 64 ? 64 : ulen),
+             user, host, with_pw ? "YES" : "NO");
+    MET_INC(&W(s)->met, auth_failures);
+    if (keep)
+        sess_send_err(s, 1, 1045, "28000", msg);
+    else
+        sess_err_and_close(s, s->seq, 1045, "28000", msg);
+}
+
+/* Is the plugin name (len bytes, may be NULL) exactly name? */
+static bool is_plugin(const void *plugin, size_t len, const char *name)
+{
+    return plugin && len == strlen(name) && memcmp(plugin, name, len) == 0;
+}
+
+/* Credentials are good: become this user; validate the database if one was
+ * asked for (the client must get 1049 at connect, as with a direct
+ * connection), else say OK. */
+static void auth_ok(struct rm_session *s, const struct rm_user *u, const char *db, size_t db_len)
+{
+    struct rm_worker *w = W(s);
+    char *nu = strdup(u->name), *np = strdup(u->password);
+    struct rm_pool *p = (nu && np) ? pool_get(w, u->name, u->password, s->caps, s->ext_caps, s->collation) : NULL;
+    if (!p) {
+        free(nu);
+        free(np);
+        sess_close(s, "out of memory");
+        return;
+    }
+    if (s->pool)
+        s->pool->refs--;
+    free(s->user);
+    free(s->password);
+    s->user = nu;
+    s->password = np;
+    s->pool = p;
+    p->refs++;
+    s->st.multi_stmt = (s->caps & CLIENT_MULTI_STATEMENTS) != 0;
+    if (db && db_len && pool_db_known(p, db, db_len, w->now_ms)) {
+        state_set_schema(&s->st, db, db_len); /* validated moments ago */
+        db = NULL;
+    }
+    if (db && db_len) {
+        free(s->pending_db);
+        s->pending_db = strndup(db, db_len);
+        sess_set_state(s, SESS_CHECK_DB);
+        sess_start_command(s);
+        return;
+    }
+    sess_set_state(s, SESS_IDLE);
+    sess_send_ok(s, s->seq++);
+    slog(LOG_DEBUG, s, "authenticated as %s", s->user);
+}
+
+/* Verify an auth response for plugin `plugin` against user u. */
+static bool verify(struct rm_session *s, const struct rm_user *u, bool sha2, const uint8_t *auth, size_t n)
+{
+    size_t pl = strlen(u->password);
+    if (sha2)
+        return auth_sha2_verify(u->password, pl, s->scramble, auth, n);
+    return auth_native_verify(u->password, pl, s->scramble, auth, n);
+}
+
+void sess_on_handshake(struct rm_session *s, const uint8_t *p, size_t n)
+{
+    struct rm_worker *w = W(s);
+    struct hs_response r;
+    const char *why = NULL;
+    if (hs_parse_response(p, n, &r, &why) < 0) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "ringmux: bad handshake: %s", why);
+        sess_fail_and_close(s, s->seq, 1043, "08S01", msg);
+        return;
+    }
+    s->caps = r.caps & w->sh->server.caps;
+    s->ext_caps = s->caps & CLIENT_LONG_PASSWORD ? 0 : r.ext_caps & w->sh->server.ext_caps;
+    s->collation = r.collation ? r.collation : w->sh->server.collation;
+    s->seq = 2;
+    const struct rm_user *u = cfg_find_user(w->cfg, r.user, r.user_len);
+    bool sha2 = is_plugin(r.plugin, r.plugin_len, AUTH_PLUGIN_SHA2);
+    bool native = r.plugin_len == 0 || is_plugin(r.plugin, r.plugin_len, AUTH_PLUGIN_NATIVE);
+    if (!u) {
+        slog(LOG_INFO, s, "user '%.*s' is not listed in [users]: access denied", (int)(r.user_len > 64 ? 64 : r.user_len),
+             r.user);
+        access_denied(s, r.user, r.user_len, r.auth_len > 0, false);
+        return;
+    }
+    if (!native && !sha2) { /* a plugin we don't speak: ask for ours */
+        free(s->pending_db);
+        s->pending_db = r.db ? strndup(r.db, r.db_len) : NULL;
+        free(s->user);
+        s->user = strndup(r.user, r.user_len);
+        hs_write_auth_switch(&s->c.out, s->seq++, AUTH_PLUGIN_NATIVE, s->scramble);
+        conn_flush(&s->c);
+        sess_set_state(s, SESS_AUTH_SWITCH);
+        return;
+    }
+    if (!verify(s, u, sha2, r.auth, r.auth_len)) {
+        access_denied(s, r.user, r.user_len, r.auth_len > 0, false);
+        return;
+    }
+    if (sha2) { /* caching_sha2_password: "fast auth succeeded", then OK */
+        struct pkt_writer pw;
+        pkt_begin(&pw, &s->c.out, s->seq++);
+        pkt_add_u8(&pw, 0x01);
+        pkt_add_u8(&pw, 0x03);
+        pkt_end(&pw);
+    }
+    auth_ok(s, u, r.db, r.db_len);
+}
+
+void sess_on_auth_switch_response(struct rm_session *s, const uint8_t *p, size_t n)
+{
+    struct rm_worker *w = W(s);
+    s->seq++;
+    const char *name = s->user ? s->user : "";
+    const struct rm_user *u = cfg_find_user(w->cfg, name, strlen(name));
+    if (!u || !verify(s, u, false, p, n)) {
+        access_denied(s, name, strlen(name), n > 0, false);
+        return;
+    }
+    char *db = s->pending_db;
+    s->pending_db = NULL;
+    auth_ok(s, u, db, db ? strlen(db) : 0);
+    free(db);
+}
+
+void sess_cmd_change_user(struct rm_session *s, const uint8_t *p, size_t n)
+{
+    struct rm_worker *w = W(s);
+    struct pkt_reader r;
+    pkt_reader_init(&r, p + 1, n - 1);
+    size_t ulen, alen, dlen = 0, plen = 0;
+    const uint8_t *user = pkt_read_cstr(&r, &ulen), *auth, *db = NULL, *plugin = NULL;
+    if (s->caps & CLIENT_SECURE_CONNECTION) {
+        alen = (size_t)pkt_read_int(&r, 1);
+        auth = pkt_read_bytes(&r, alen);
+    } else {
+        auth = pkt_read_cstr(&r, &alen);
+    }
+    if (!r.err && pkt_left(&r) > 0)
+        db = pkt_read_cstr(&r, &dlen);
+    uint16_t coll = 0;
+    if (!r.err && pkt_left(&r) >= 2)
+        coll = (uint16_t)pkt_read_int(&r, 2);
+    if (!r.err && pkt_left(&r) > 0 && (s->caps & CLIENT_PLUGIN_AUTH))
+        plugin = pkt_read_cstr(&r, &plen);
+    if (r.err) {
+        sess_fail_and_close(s, 1, 1043, "08S01", "ringmux: malformed COM_CHANGE_USER packet");
+        return;
+    }
+    s->seq = 2;
+    const struct rm_user *u = cfg_find_user(w->cfg, (const char *)user, ulen);
+    bool sha2 = is_plugin(plugin, plen, AUTH_PLUGIN_SHA2);
+    if (!u || !verify(s, u, sha2, auth, alen)) {
+        access_denied(s, (const char *)user, ulen, alen > 0, true);
+        return;
+    }
+    /* Everything session-scoped goes, as on a server. */
+    sess_reset(s, false);
+    if (coll && coll < 256)
+        s->collation = (uint8_t)coll;
+    MET_INC(&w->met, commands_local);
+    s->seq = 1;
+    if (sha2) {
+        struct pkt_writer pw;
+        pkt_begin(&pw, &s->c.out, s->seq++);
+        pkt_add_u8(&pw, 0x01);
+        pkt_add_u8(&pw, 0x03);
+        pkt_end(&pw);
+    }
+    auth_ok(s, u, (const char *)db, dlen);
+}
+
