@@ -54,31 +54,45 @@ int be_probe(const struct rm_config *cfg, struct hs_server_info *si)
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
 
-void backend_note_failure(struct rm_worker *w, const char *why)
+void backend_init(struct rm_backend *be, struct rm_worker *w, int idx)
 {
-    snprintf(w->backend_error, sizeof(w->backend_error), "%s", why);
-    w->connect_backoff_ms = w->connect_backoff_ms ? w->connect_backoff_ms * 2 : BACKOFF_MIN_MS;
-    if (w->connect_backoff_ms > BACKOFF_MAX_MS)
-        w->connect_backoff_ms = BACKOFF_MAX_MS;
-    w->connect_after_ms = w->now_ms + w->connect_backoff_ms;
-    log_warn("worker %d: %s (next attempt in %u ms)", w->idx, why, w->connect_backoff_ms);
+    memset(be, 0, sizeof(*be));
+    be->w = w;
+    be->idx = idx;
+    link_init(&be->pools);
 }
 
-void backend_note_success(struct rm_worker *w)
+const struct rm_addr *backend_addr(const struct rm_backend *be)
 {
-    if (w->connect_backoff_ms)
-        log_info("worker %d: backend reachable again", w->idx);
-    w->connect_backoff_ms = 0;
-    w->connect_after_ms = 0;
-    w->backend_error[0] = 0;
+    return &be->w->cfg->backend;
 }
 
-bool backend_may_connect(struct rm_worker *w)
+void backend_note_failure(struct rm_backend *be, const char *why)
 {
-    return w->now_ms >= w->connect_after_ms;
+    struct rm_worker *w = be->w;
+    snprintf(be->error, sizeof(be->error), "%s", why);
+    be->connect_backoff_ms = be->connect_backoff_ms ? be->connect_backoff_ms * 2 : BACKOFF_MIN_MS;
+    if (be->connect_backoff_ms > BACKOFF_MAX_MS)
+        be->connect_backoff_ms = BACKOFF_MAX_MS;
+    be->connect_after_ms = w->now_ms + be->connect_backoff_ms;
+    log_warn("worker %d: %s (next attempt in %u ms)", w->idx, why, be->connect_backoff_ms);
 }
 
-const char *backend_last_error(struct rm_worker *w)
+void backend_note_success(struct rm_backend *be)
 {
-    return w->backend_error;
+    if (be->connect_backoff_ms)
+        log_info("worker %d: backend reachable again", be->w->idx);
+    be->connect_backoff_ms = 0;
+    be->connect_after_ms = 0;
+    be->error[0] = 0;
+}
+
+bool backend_may_connect(const struct rm_backend *be)
+{
+    return be->w->now_ms >= be->connect_after_ms;
+}
+
+const char *backend_last_error(const struct rm_backend *be)
+{
+    return be->error;
 }

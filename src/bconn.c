@@ -78,7 +78,8 @@ struct rm_bconn *bconn_open(struct rm_worker *w, struct rm_pool *p)
 {
     struct sockaddr_storage ss;
     socklen_t sl;
-    if (net_sockaddr(&w->cfg->backend, &ss, &sl) < 0)
+    const struct rm_addr *addr = backend_addr(p->be);
+    if (net_sockaddr(addr, &ss, &sl) < 0)
         return NULL;
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     struct rm_bconn *b = fd >= 0 ? calloc(1, sizeof(*b)) : NULL;
@@ -100,7 +101,7 @@ struct rm_bconn *bconn_open(struct rm_worker *w, struct rm_pool *p)
     MET_INC(&w->met, backend_current);
     net_tune(fd);
     conn_connect(&b->c, (struct sockaddr *)&b->addr, sl, w->cfg->backend_connect_timeout_ms);
-    blog(LOG_DEBUG, b, "connecting to %s:%u for user %s", w->cfg->backend.host, w->cfg->backend.port, p->user);
+    blog(LOG_DEBUG, b, "connecting to %s:%u for user %s", addr->host, addr->port, p->user);
     return b;
 }
 
@@ -108,9 +109,10 @@ void bconn_on_connect(struct rm_bconn *b, int res)
 {
     if (res < 0) {
         char why[160];
-        snprintf(why, sizeof(why), "connect to %s:%u failed: %s", b->c.w->cfg->backend.host, b->c.w->cfg->backend.port,
+        const struct rm_addr *addr = backend_addr(b->pool->be);
+        snprintf(why, sizeof(why), "connect to %s:%u failed: %s", addr->host, addr->port,
                  res == -ECANCELED ? "timed out (backend_connect_timeout)" : strerror(-res));
-        backend_note_failure(b->c.w, why);
+        backend_note_failure(b->pool->be, why);
         bconn_close(b, why);
         return;
     }
@@ -268,7 +270,7 @@ static void login_failed(struct rm_bconn *b, const char *what, const uint8_t *p,
         snprintf(why, sizeof(why), "backend login as '%s' failed: %s", b->pool->user, what);
     log_warn("b=%u %s", b->id, why);
     MET_INC(&b->c.w->met, backend_failed);
-    backend_note_failure(b->c.w, why);
+    backend_note_failure(b->pool->be, why);
     bconn_close(b, why);
 }
 
@@ -306,7 +308,7 @@ static void on_auth_packet(struct rm_bconn *b, const uint8_t *p, size_t n, uint8
     case 0x00:
         free(b->greeting);
         b->greeting = NULL;
-        backend_note_success(b->c.w);
+        backend_note_success(b->pool->be);
         start_init(b);
         return;
     case 0xff: login_failed(b, "refused", p, n); return;
@@ -843,7 +845,7 @@ void bconn_on_eof(struct rm_bconn *b, int err)
     char why[96];
     snprintf(why, sizeof(why), "server closed the connection%s%s", err ? ": " : "", err ? strerror(err) : "");
     if (b->state <= BC_AUTH) {
-        backend_note_failure(b->c.w, why);
+        backend_note_failure(b->pool->be, why);
         MET_INC(&b->c.w->met, backend_failed);
     }
     bconn_close(b, why);

@@ -29,13 +29,13 @@
 #define STARVE_MS     500
 
 
-struct rm_pool *pool_get(struct rm_worker *w, const char *user, const char *password, uint32_t caps, uint32_t ext_caps,
-                         uint8_t collation)
+struct rm_pool *pool_get(struct rm_backend *be, const char *user, const char *password, uint32_t caps,
+                         uint32_t ext_caps, uint8_t collation)
 {
     caps &= POOL_CAPS_MASK;
     ext_caps &= POOL_EXT_CAPS_MASK;
     struct rm_link *pos;
-    for (pos = w->pools.next; pos != &w->pools; pos = pos->next) {
+    for (pos = be->pools.next; pos != &be->pools; pos = pos->next) {
         struct rm_pool *p = link_entry(pos, struct rm_pool, link);
         if (p->caps == caps && p->ext_caps == ext_caps && p->collation == collation && strcmp(p->user, user) == 0) {
             if (strcmp(p->password, password) != 0) { /* password changed by a reload */
@@ -59,11 +59,12 @@ struct rm_pool *pool_get(struct rm_worker *w, const char *user, const char *pass
         free(p);
         return NULL;
     }
+    p->be = be;
     p->caps = caps;
     p->ext_caps = ext_caps;
     p->collation = collation;
     link_init(&p->idle);
-    link_push_back(&w->pools, &p->link);
+    link_push_back(&be->pools, &p->link);
     return p;
 }
 
@@ -83,7 +84,7 @@ static void pool_destroy(struct rm_pool *p)
 void pool_free_all(struct rm_worker *w)
 {
     struct rm_link *pos, *tmp;
-    link_foreach_safe (pos, tmp, &w->pools) {
+    link_foreach_safe (pos, tmp, &w->backend.pools) {
         struct rm_pool *p = link_entry(pos, struct rm_pool, link);
         struct rm_link *ip, *it;
         link_foreach_safe (ip, it, &p->idle)
@@ -94,7 +95,7 @@ void pool_free_all(struct rm_worker *w)
 void pool_destroy_all(struct rm_worker *w)
 {
     struct rm_link *pos, *tmp;
-    link_foreach_safe (pos, tmp, &w->pools)
+    link_foreach_safe (pos, tmp, &w->backend.pools)
         pool_destroy(link_entry(pos, struct rm_pool, link));
 }
 
@@ -324,11 +325,13 @@ static struct rm_bconn *pick_idle(struct rm_pool *p, struct rm_session *s)
     return exact ? exact : same_schema ? same_schema : any;
 }
 
-/* Close the least recently used idle conn of any pool on w other than p. */
-static bool shed_idle(struct rm_worker *w, struct rm_pool *except)
+/* Close the least recently used idle conn of another pool of the same
+ * backend to free a slot. */
+static bool shed_idle(struct rm_pool *except)
 {
     struct rm_link *pos;
-    for (pos = w->pools.next; pos != &w->pools; pos = pos->next) {
+    struct rm_link *pools = &except->be->pools;
+    for (pos = pools->next; pos != pools; pos = pos->next) {
         struct rm_pool *p = link_entry(pos, struct rm_pool, link);
         if (p == except || link_empty(&p->idle))
             continue;
@@ -350,7 +353,7 @@ struct rm_bconn *pool_borrow(struct rm_worker *w, struct rm_session *s)
      * serve this session. */
     if (p->n_opening >= p->n_waiting + 1 || atomic_load(&w->sh->stopping))
         return NULL;
-    if (!backend_may_connect(w))
+    if (!backend_may_connect(p->be))
         return NULL;
     bool beyond = link_linked(&s->wait_link) && w->now_ms >= s->wait_since_ms + RAMP_MS;
     if (!reserve_slot(w, beyond)) {
@@ -358,7 +361,7 @@ struct rm_bconn *pool_borrow(struct rm_worker *w, struct rm_session *s)
             /* At the global cap: an idle conn of another pool (or, for a
              * session without a schema, one of ours with a schema) gives
              * its slot. */
-            if (!shed_idle(w, p)) {
+            if (!shed_idle(p)) {
                 if (s->st.schema || s->pending_db || link_empty(&p->idle))
                     return NULL;
                 bconn_retire(link_entry(p->idle.prev, struct rm_bconn, link),
@@ -463,7 +466,7 @@ int pool_kill_query(struct rm_worker *w, struct rm_bconn *b)
     }
     /* No idle conn: one more, beyond the cap, for KILLs only (as a client
      * would open a second connection to send KILL). */
-    if (!backend_may_connect(w))
+    if (!backend_may_connect(p->be))
         return -1;
     atomic_fetch_add(&w->sh->backend_total, 1);
     if (!(k = open_conn(w, p)))
@@ -519,7 +522,7 @@ static void expire_waiters(struct rm_worker *w)
             continue;
         MET_INC(&w->met, borrow_timeouts);
         char msg[400];
-        const char *last = backend_last_error(w);
+        const char *last = backend_last_error(s->pool->be);
         snprintf(msg, sizeof(msg),
                  "ringmux: no backend connection available within connection_borrow_timeout (%lld ms; "
                  "max_backend_connections = %d)%s%s",
@@ -538,7 +541,7 @@ void pool_maintain(struct rm_worker *w)
      * up after a short grace (a busy worker keeps its warm conns). */
     int give = atomic_load(&w->sh->backend_total) >= cfg->max_backend_connections ? others_waiting(w) : 0;
     struct rm_link *pos, *tmp;
-    link_foreach_safe (pos, tmp, &w->pools) {
+    link_foreach_safe (pos, tmp, &w->backend.pools) {
         struct rm_pool *p = link_entry(pos, struct rm_pool, link);
         int idle = p->n_idle;
         struct rm_link *ip, *it;
@@ -564,7 +567,7 @@ void pool_maintain(struct rm_worker *w)
                 idle--;
             }
         }
-        while (!stopping && p->n_idle + p->n_opening < min_idle && backend_may_connect(w) && reserve_slot(w, false))
+        while (!stopping && p->n_idle + p->n_opening < min_idle && backend_may_connect(p->be) && reserve_slot(w, false))
             open_conn(w, p);
         if (p->n_conns == 0 && p->n_waiting == 0 && p->refs == 0)
             pool_destroy(p);

@@ -134,7 +134,7 @@ static void auth_ok(struct rm_session *s, const struct rm_user *u, const char *d
 {
     struct rm_worker *w = W(s);
     char *nu = strdup(u->name), *np = strdup(u->password);
-    struct rm_pool *p = (nu && np) ? pool_get(w, u->name, u->password, s->caps, s->ext_caps, s->collation) : NULL;
+    struct rm_pool *p = (nu && np) ? pool_get(&w->backend, u->name, u->password, s->caps, s->ext_caps, s->collation) : NULL;
     if (!p) {
         free(nu);
         free(np);

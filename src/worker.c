@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "ringmux/admin.h"
+#include "ringmux/backend.h"
 #include "ringmux/kill.h"
 #include "ringmux/log.h"
 #include "ringmux/net.h"
@@ -119,7 +120,7 @@ int worker_init(struct rm_worker *w, struct rm_shared *sh, int idx)
     w->listen_fd = w->admin_fd = w->wake_fd = -1;
     link_init(&w->sessions);
     link_init(&w->waiters);
-    link_init(&w->pools);
+    backend_init(&w->backend, w, 0);
     link_init(&w->graveyard);
     w->cfg = atomic_load(&sh->cfg);
     w->now_ms = now_ms();
@@ -409,7 +410,7 @@ static bool drained(struct rm_worker *w)
     if (!link_empty(&w->sessions) || !link_empty(&w->graveyard))
         return false;
     struct rm_link *pos;
-    for (pos = w->pools.next; pos != &w->pools; pos = pos->next)
+    for (pos = w->backend.pools.next; pos != &w->backend.pools; pos = pos->next)
         if (link_entry(pos, struct rm_pool, link)->n_conns > 0)
             return false;
     return true;

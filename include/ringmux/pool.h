@@ -22,6 +22,7 @@
 
 struct rm_worker;
 struct rm_session;
+struct rm_backend;
 
 /* Databases remembered per pool as recently validated, and for how long.
  * Within the window a dropped database surfaces as ERR 1049 on the first
@@ -43,7 +44,8 @@ struct rm_session;
 #define POOL_EXT_CAPS_MASK MARIADB_CLIENT_EXTENDED_METADATA
 
 struct rm_pool {
-    struct rm_link link; /* in worker->pools */
+    struct rm_link link;     /* in be->pools */
+    struct rm_backend *be;   /* the server its conns go to */
     char *user;          /* backend login */
     char *password;
     uint32_t caps;       /* client caps & POOL_CAPS_MASK */
@@ -73,8 +75,9 @@ bool pool_db_known(struct rm_pool *p, const char *db, size_t len, uint64_t now_m
 /* Remember that selecting db succeeded for p's user. */
 void pool_db_remember(struct rm_pool *p, const char *db, uint64_t now_ms);
 
-/* Find or create the pool for (user, caps, extended caps, collation) on w. */
-struct rm_pool *pool_get(struct rm_worker *w, const char *user, const char *password, uint32_t caps, uint32_t ext_caps,
+/* Find or create the pool for (user, caps, extended caps, collation) of
+ * backend be. */
+struct rm_pool *pool_get(struct rm_backend *be, const char *user, const char *password, uint32_t caps, uint32_t ext_caps,
                          uint8_t collation);
 /* Close every idle conn of w (shutdown). */
 void pool_free_all(struct rm_worker *w);

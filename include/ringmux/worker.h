@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ringmux/backend.h"
 #include "ringmux/config.h"
 #include "ringmux/conn.h"
 #include "ringmux/handshake.h"
@@ -78,7 +79,6 @@ struct rm_worker {
 
     struct rm_link sessions;  /* all client sessions of this worker */
     struct rm_link waiters;   /* sessions waiting for a backend conn, FIFO */
-    struct rm_link pools;     /* struct rm_pool list */
     struct rm_link graveyard; /* dead objects waiting for inflight == 0 */
 
     struct rm_config *cfg;  /* config snapshot used this loop turn */
@@ -100,9 +100,7 @@ struct rm_worker {
     _Atomic(struct rm_msg *) inbox;      /* messages from other workers, newest first */
     int n_bconns;                /* backend conns of this worker (any state) */
     uint64_t stop_deadline_ms;   /* graceful stop gives up waiting after this */
-    uint64_t connect_after_ms;   /* backoff: no backend connect before this */
-    uint32_t connect_backoff_ms; /* current backoff step */
-    char backend_error[192];     /* last connect/login failure, "" if none */
+    struct rm_backend backend; /* the backend, its pools and health (one configured today) */
 };
 
 int worker_init(struct rm_worker *w, struct rm_shared *sh, int idx);
