@@ -176,6 +176,25 @@ func compareGroup(name, group string, timeout time.Duration, sc func(s side) (st
 	})
 }
 
+// withConn opens side s's database (extra DSN params), takes one *sql.Conn
+// and runs fn with a deadline of timeout; both are closed afterwards.
+func withConn(s side, params string, timeout time.Duration,
+	fn func(ctx context.Context, db *sql.DB, c *sql.Conn) (string, error)) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	db, err := openDB(s, params)
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	c, err := db.Conn(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	return fn(ctx, db, c)
+}
+
 func openDB(s side, params string) (*sql.DB, error) {
 	dsn := fmt.Sprintf("%s:%s@tcp(%s)/%s?timeout=5s&readTimeout=20s&writeTimeout=20s", user, pass, s.addr, dbName)
 	if params != "" {
@@ -232,70 +251,61 @@ func largeArg(variant, params string, wantLongData bool, size, id int, readBack 
 	sum := sha(payload)
 	name := fmt.Sprintf("go.largeArg.%s.%s", variant, sizeName(size))
 	compareGroup(name, "large", 30*time.Second, func(s side) (string, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 14*time.Second)
-		defer cancel()
-		db, err := openDB(s, params+"&readTimeout=12s&writeTimeout=12s")
-		if err != nil {
-			return "", err
-		}
-		defer db.Close()
-		c, err := db.Conn(ctx)
-		if err != nil {
-			return "", err
-		}
-		defer c.Close()
-		rowID := id
-		if !s.direct {
-			rowID += 100
-		}
-		if _, err := c.ExecContext(ctx, "DELETE FROM "+tBlob+" WHERE id = ?", rowID); err != nil {
-			return "", err
-		}
-		var before int64
-		if s.direct {
-			if before, err = sessionCounter(ctx, c, "Com_stmt_send_long_data"); err != nil {
+		return withConn(s, params+"&readTimeout=12s&writeTimeout=12s", 14*time.Second, func(ctx context.Context, db *sql.DB, c *sql.Conn) (string, error) {
+			var err error
+			rowID := id
+			if !s.direct {
+				rowID += 100
+			}
+			if _, err := c.ExecContext(ctx, "DELETE FROM "+tBlob+" WHERE id = ?", rowID); err != nil {
 				return "", err
 			}
-		}
-		res, err := c.ExecContext(ctx, "INSERT INTO "+tBlob+" (id, b) VALUES (?, ?)", rowID, payload)
-		if err != nil {
-			return "", fmt.Errorf("insert of %d bytes: %v", size, err)
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return "", fmt.Errorf("RowsAffected %d", n)
-		}
-		if s.direct {
-			after, err := sessionCounter(ctx, c, "Com_stmt_send_long_data")
+			var before int64
+			if s.direct {
+				if before, err = sessionCounter(ctx, c, "Com_stmt_send_long_data"); err != nil {
+					return "", err
+				}
+			}
+			res, err := c.ExecContext(ctx, "INSERT INTO "+tBlob+" (id, b) VALUES (?, ?)", rowID, payload)
 			if err != nil {
-				return "", err
+				return "", fmt.Errorf("insert of %d bytes: %v", size, err)
 			}
-			if got := after - before; (got > 0) != wantLongData {
-				return "", fmt.Errorf("driver path not as expected: Com_stmt_send_long_data went up by %d, want long data = %v", got, wantLongData)
+			if n, _ := res.RowsAffected(); n != 1 {
+				return "", fmt.Errorf("RowsAffected %d", n)
 			}
-		}
-		var l int
-		var h string
-		if err := c.QueryRowContext(ctx, "SELECT LENGTH(b), SHA2(b, 256) FROM "+tBlob+" WHERE id = ?", rowID).Scan(&l, &h); err != nil {
-			return "", fmt.Errorf("read back: %v", err)
-		}
-		if l != size || h != sum {
-			return "", fmt.Errorf("stored LENGTH %d SHA2 %s but sent %d bytes with sha256 %s", l, h, size, sum)
-		}
-		if readBack {
-			// The whole value back in a binary-protocol row of more than 16 MiB.
-			var got []byte
-			if err := c.QueryRowContext(ctx, "SELECT b FROM "+tBlob+" WHERE id = ?", rowID).Scan(&got); err != nil {
-				return "", fmt.Errorf("read back value: %v", err)
+			if s.direct {
+				after, err := sessionCounter(ctx, c, "Com_stmt_send_long_data")
+				if err != nil {
+					return "", err
+				}
+				if got := after - before; (got > 0) != wantLongData {
+					return "", fmt.Errorf("driver path not as expected: Com_stmt_send_long_data went up by %d, want long data = %v", got, wantLongData)
+				}
 			}
-			if len(got) != size || sha(got) != sum {
-				return "", fmt.Errorf("value read back: %d bytes sha256 %s, want %d / %s", len(got), sha(got), size, sum)
+			var l int
+			var h string
+			if err := c.QueryRowContext(ctx, "SELECT LENGTH(b), SHA2(b, 256) FROM "+tBlob+" WHERE id = ?", rowID).Scan(&l, &h); err != nil {
+				return "", fmt.Errorf("read back: %v", err)
 			}
-		}
-		var one int
-		if err := c.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil || one != 1 {
-			return "", fmt.Errorf("connection unusable after the insert: %v", err)
-		}
-		return fmt.Sprintf("len=%d sha=%s", l, h), nil
+			if l != size || h != sum {
+				return "", fmt.Errorf("stored LENGTH %d SHA2 %s but sent %d bytes with sha256 %s", l, h, size, sum)
+			}
+			if readBack {
+				// The whole value back in a binary-protocol row of more than 16 MiB.
+				var got []byte
+				if err := c.QueryRowContext(ctx, "SELECT b FROM "+tBlob+" WHERE id = ?", rowID).Scan(&got); err != nil {
+					return "", fmt.Errorf("read back value: %v", err)
+				}
+				if len(got) != size || sha(got) != sum {
+					return "", fmt.Errorf("value read back: %d bytes sha256 %s, want %d / %s", len(got), sha(got), size, sum)
+				}
+			}
+			var one int
+			if err := c.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil || one != 1 {
+				return "", fmt.Errorf("connection unusable after the insert: %v", err)
+			}
+			return fmt.Sprintf("len=%d sha=%s", l, h), nil
+		})
 	})
 }
 
@@ -315,139 +325,121 @@ func sizeName(n int) string {
 // ------------------------------------------------------------------ 2. type change
 
 func typeChange(s side) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	db, err := openDB(s, "")
-	if err != nil {
-		return "", err
-	}
-	defer db.Close()
-	c, err := db.Conn(ctx)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	st, err := c.PrepareContext(ctx, "SELECT ? AS v, CONCAT('<', ?, '>') AS s, ? + 1 AS n, ? IS NULL AS isnull")
-	if err != nil {
-		return "", err
-	}
-	defer st.Close()
-	vals := []interface{}{
-		int64(7), "7", "seven", 2.5, nil, []byte("xy\x00z"), true, int64(-9000000000000), "12", int64(12),
-		uint64(18446744073709551615), "", float64(-0.125), int64(7),
-	}
-	var out []string
-	for i, v := range vals {
-		rows, err := st.QueryContext(ctx, v, v, v, v)
+	return withConn(s, "", 20*time.Second, func(ctx context.Context, db *sql.DB, c *sql.Conn) (string, error) {
+		var err error
+		st, err := c.PrepareContext(ctx, "SELECT ? AS v, CONCAT('<', ?, '>') AS s, ? + 1 AS n, ? IS NULL AS isnull")
 		if err != nil {
-			out = append(out, fmt.Sprintf("%d:%T:err=%s", i, v, errShape(err)))
-			continue
+			return "", err
 		}
-		cts, _ := rows.ColumnTypes()
-		var types []string
-		for _, ct := range cts {
-			types = append(types, ct.DatabaseTypeName())
+		defer st.Close()
+		vals := []interface{}{
+			int64(7), "7", "seven", 2.5, nil, []byte("xy\x00z"), true, int64(-9000000000000), "12", int64(12),
+			uint64(18446744073709551615), "", float64(-0.125), int64(7),
 		}
-		for rows.Next() {
-			cols := make([]sql.RawBytes, 4)
-			ptrs := make([]interface{}, 4)
-			for j := range cols {
-				ptrs[j] = &cols[j]
+		var out []string
+		for i, v := range vals {
+			rows, err := st.QueryContext(ctx, v, v, v, v)
+			if err != nil {
+				out = append(out, fmt.Sprintf("%d:%T:err=%s", i, v, errShape(err)))
+				continue
 			}
-			if err := rows.Scan(ptrs...); err != nil {
-				rows.Close()
-				return "", err
+			cts, _ := rows.ColumnTypes()
+			var types []string
+			for _, ct := range cts {
+				types = append(types, ct.DatabaseTypeName())
 			}
-			var vs []string
-			for _, cv := range cols {
-				if cv == nil {
-					vs = append(vs, "NULL")
-				} else {
-					vs = append(vs, strconv.Quote(string(cv)))
+			for rows.Next() {
+				cols := make([]sql.RawBytes, 4)
+				ptrs := make([]interface{}, 4)
+				for j := range cols {
+					ptrs[j] = &cols[j]
 				}
+				if err := rows.Scan(ptrs...); err != nil {
+					rows.Close()
+					return "", err
+				}
+				var vs []string
+				for _, cv := range cols {
+					if cv == nil {
+						vs = append(vs, "NULL")
+					} else {
+						vs = append(vs, strconv.Quote(string(cv)))
+					}
+				}
+				out = append(out, fmt.Sprintf("%d:%T:%v:%s", i, v, types, strings.Join(vs, ",")))
 			}
-			out = append(out, fmt.Sprintf("%d:%T:%v:%s", i, v, types, strings.Join(vs, ",")))
+			err = rows.Err()
+			rows.Close()
+			if err != nil {
+				out = append(out, fmt.Sprintf("%d:%T:rowserr=%s", i, v, errShape(err)))
+			}
 		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			out = append(out, fmt.Sprintf("%d:%T:rowserr=%s", i, v, errShape(err)))
+		if s.direct {
+			// Spot-check the direct answers so the comparison means something.
+			want0 := `0:int64:[BIGINT VARCHAR BIGINT INT]:"7","<7>","8","0"`
+			if out[0] != want0 {
+				return "", fmt.Errorf("direct: first execution gave %s, want %s", out[0], want0)
+			}
 		}
-	}
-	if s.direct {
-		// Spot-check the direct answers so the comparison means something.
-		want0 := `0:int64:[BIGINT VARCHAR BIGINT INT]:"7","<7>","8","0"`
-		if out[0] != want0 {
-			return "", fmt.Errorf("direct: first execution gave %s, want %s", out[0], want0)
-		}
-	}
-	return strings.Join(out, " | "), nil
+		return strings.Join(out, " | "), nil
+	})
 }
 
 // ------------------------------------------------------------------ 3. kill / cancel
 
 func killQuery(s side) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
-	defer cancel()
-	db, err := openDB(s, "")
-	if err != nil {
-		return "", err
-	}
-	defer db.Close()
-	c, err := db.Conn(ctx)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	var id int64
-	if err := c.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
-		return "", err
-	}
-	type result struct {
-		v   string
-		err error
-		at  time.Time
-	}
-	ch := make(chan result, 1)
-	go func() {
-		var v sql.NullString
-		qctx, qcancel := context.WithTimeout(ctx, 12*time.Second)
-		defer qcancel()
-		err := c.QueryRowContext(qctx, "SELECT SLEEP(10)").Scan(&v)
-		ch <- result{v.String, err, time.Now()}
-	}()
-	time.Sleep(500 * time.Millisecond)
-	killer, err := db.Conn(ctx)
-	if err != nil {
-		return "", err
-	}
-	defer killer.Close()
-	killedAt := time.Now()
-	_, kerr := killer.ExecContext(ctx, fmt.Sprintf("KILL QUERY %d", id))
-	var r result
-	select {
-	case r = <-ch:
-	case <-time.After(12 * time.Second):
-		return "", fmt.Errorf("SELECT SLEEP(10) did not return (KILL QUERY gave %v)", kerr)
-	}
-	took := r.at.Sub(killedAt)
-	outcome := fmt.Sprintf("killer=%s victim=%s row=%q", errShape(kerr), errShape(r.err), r.v)
-	note("%s KILL QUERY: %s after %v (killer error: %v)", s.name, outcome, took.Round(time.Millisecond), kerr)
-	if took > 2*time.Second {
-		return "", fmt.Errorf("SELECT SLEEP(10) ended %v after KILL QUERY %d (%s; killer error: %v)", took.Round(time.Millisecond), id, outcome, kerr)
-	}
-	var one int
-	if err := c.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil || one != 1 {
-		return "", fmt.Errorf("killed connection unusable afterwards: %v (%s)", err, outcome)
-	}
-	var id2 int64
-	if err := c.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id2); err != nil {
-		return "", err
-	}
-	if id2 != id {
-		return "", fmt.Errorf("CONNECTION_ID() changed on the same *sql.Conn: %d then %d", id, id2)
-	}
-	return outcome, nil
+	return withConn(s, "", 25*time.Second, func(ctx context.Context, db *sql.DB, c *sql.Conn) (string, error) {
+		var err error
+		var id int64
+		if err := c.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
+			return "", err
+		}
+		type result struct {
+			v   string
+			err error
+			at  time.Time
+		}
+		ch := make(chan result, 1)
+		go func() {
+			var v sql.NullString
+			qctx, qcancel := context.WithTimeout(ctx, 12*time.Second)
+			defer qcancel()
+			err := c.QueryRowContext(qctx, "SELECT SLEEP(10)").Scan(&v)
+			ch <- result{v.String, err, time.Now()}
+		}()
+		time.Sleep(500 * time.Millisecond)
+		killer, err := db.Conn(ctx)
+		if err != nil {
+			return "", err
+		}
+		defer killer.Close()
+		killedAt := time.Now()
+		_, kerr := killer.ExecContext(ctx, fmt.Sprintf("KILL QUERY %d", id))
+		var r result
+		select {
+		case r = <-ch:
+		case <-time.After(12 * time.Second):
+			return "", fmt.Errorf("SELECT SLEEP(10) did not return (KILL QUERY gave %v)", kerr)
+		}
+		took := r.at.Sub(killedAt)
+		outcome := fmt.Sprintf("killer=%s victim=%s row=%q", errShape(kerr), errShape(r.err), r.v)
+		note("%s KILL QUERY: %s after %v (killer error: %v)", s.name, outcome, took.Round(time.Millisecond), kerr)
+		if took > 2*time.Second {
+			return "", fmt.Errorf("SELECT SLEEP(10) ended %v after KILL QUERY %d (%s; killer error: %v)", took.Round(time.Millisecond), id, outcome, kerr)
+		}
+		var one int
+		if err := c.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil || one != 1 {
+			return "", fmt.Errorf("killed connection unusable afterwards: %v (%s)", err, outcome)
+		}
+		var id2 int64
+		if err := c.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id2); err != nil {
+			return "", err
+		}
+		if id2 != id {
+			return "", fmt.Errorf("CONNECTION_ID() changed on the same *sql.Conn: %d then %d", id, id2)
+		}
+		return outcome, nil
+	})
 }
 
 func ctxTimeout(s side, prepared bool) (string, error) {

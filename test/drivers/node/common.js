@@ -190,6 +190,22 @@ function assertSame(r, label) {
   }
 }
 
+// Both sides must equal want (a value computed locally).
+function assertBoth(r, want) {
+  const bad = [];
+  for (const side of ['direct', 'proxy']) if (!same(r[side], want)) bad.push(`${side}=${show(r[side])}`);
+  if (bad.length) throw new Error(`want ${show(want)}; ${bad.join('; ')}`);
+}
+
+// Two arrays of per-item results must match item by item.
+function assertSameItems(r) {
+  const bad = [];
+  const n = Math.max(r.direct.length, r.proxy.length);
+  for (let i = 0; i < n; i++) if (!same(r.direct[i], r.proxy[i])) bad.push(i);
+  if (bad.length)
+    throw new Error(`${bad.length} of ${n} differ; first #${bad[0]}: direct=${show(r.direct[bad[0]])} proxy=${show(r.proxy[bad[0]])}`);
+}
+
 function sha256(buf) {
   return crypto.createHash('sha256').update(buf).digest('hex');
 }
@@ -430,6 +446,8 @@ module.exports = {
   same,
   assert,
   assertSame,
+  assertBoth,
+  assertSameItems,
   sha256,
   outcome,
   errText,

@@ -117,9 +117,7 @@ async function largeParams() {
         await q(conn, `DELETE FROM ${t} WHERE id = ?`, [myId]);
         return rows.length === 1 ? { len: Number(rows[0].len), h: rows[0].h } : { rows: rows.length };
       });
-      const bad = [];
-      for (const side of ['direct', 'proxy']) if (!same(r[side], want)) bad.push(`${side}=${show(r[side])}`);
-      if (bad.length) throw new Error(`want ${show(want)}; ${bad.join('; ')}`);
+      C.assertBoth(r, want);
     });
   }
 }
@@ -250,12 +248,8 @@ async function poolCheck() {
       return Promise.all(ops.map((p) => outcome(p)));
     });
     assert(Array.isArray(r.direct) && r.direct.every((o) => o.ok), `direct: ${show(r.direct).slice(0, 300)}`);
-    if (!same(r.direct, r.proxy)) {
-      if (!Array.isArray(r.proxy)) throw new Error(`proxy: ${show(r.proxy)}`);
-      const bad = [];
-      for (let i = 0; i < 200; i++) if (!same(r.direct[i], r.proxy[i])) bad.push(i);
-      throw new Error(`${bad.length} of 200 differ; first #${bad[0]}: direct=${show(r.direct[bad[0]])} proxy=${show(r.proxy[bad[0]])}`);
-    }
+    if (!Array.isArray(r.proxy)) throw new Error(`proxy: ${show(r.proxy)}`);
+    C.assertSameItems(r);
   });
 }
 
