@@ -142,10 +142,9 @@ void bconn_close(struct rm_bconn *b, const char *reason)
         s->bc = NULL;
         sess_on_backend_lost(s, b->task == TASK_CLIENT && b->resp.phase != RP_IDLE);
     }
-    if (b->clean_close && !b->c.eof && !b->c.dead) {
+    bool quit = b->clean_close && !b->c.eof && !b->c.dead;
+    if (quit)
         pkt_write_cmd(&b->c.out, COM_QUIT, NULL, 0);
-        conn_flush(&b->c);
-    }
     if (!b->clean_close && b->task != TASK_NONE && b->c.fd >= 0) {
         /* Mid-response: reset the TCP connection (RST) so the server stops
          * at once; a FIN would leave it blocked writing into a zero window
@@ -156,7 +155,10 @@ void bconn_close(struct rm_bconn *b, const char *reason)
     bconn_set_state(b, BC_CLOSED);
     MET_INC(&w->met, backend_closed);
     MET_DEC(&w->met, backend_current);
-    conn_kill(&b->c);
+    if (quit)
+        conn_close_flushed(&b->c); /* the server sees COM_QUIT, not an aborted connection */
+    else
+        conn_kill(&b->c);
 }
 
 void bconn_retire(struct rm_bconn *b, const char *reason)
@@ -177,7 +179,6 @@ void bconn_free(struct rm_bconn *b)
     }
     free(b); /* the pool may already be gone: pool_maintain frees empty pools */
 }
-
 
 /* ---- session-state tracking ------------------------------------------- */
 
@@ -292,7 +293,8 @@ static void on_greeting(struct rm_bconn *b, const uint8_t *p, size_t n)
     b->ext_caps = g->ext_caps & (MARIADB_CLIENT_STMT_BULK_OPERATIONS | b->pool->ext_caps);
     b->resp.deprecate_eof = (b->caps & CLIENT_DEPRECATE_EOF) != 0;
     b->resp.session_track = (b->caps & CLIENT_SESSION_TRACK) != 0;
-    if (hs_write_login(&b->c.out, b->caps, b->ext_caps, b->pool->collation, b->pool->user, b->pool->password, NULL, g) < 0) {
+    if (hs_write_login(&b->c.out, b->caps, b->ext_caps, b->pool->collation, b->pool->user, b->pool->password, NULL, g) <
+        0) {
         bconn_close(b, "out of memory");
         return;
     }
@@ -496,7 +498,6 @@ static void kill_answered(struct rm_bconn *k)
         pool_conn_ready(t);
     }
 }
-
 
 int bconn_send_kill(struct rm_bconn *k, struct rm_bconn *target)
 {
@@ -809,8 +810,8 @@ void bconn_on_data(struct rm_bconn *b, const uint8_t *data, size_t len, size_t *
                     break;
                 }
                 bool passed;
-                size_t k = relay_begin(&b->relay, client_out(b), data + off, len - off, PKT_HDR + (size_t)plen,
-                                       ev, &passed);
+                size_t k =
+                    relay_begin(&b->relay, client_out(b), data + off, len - off, PKT_HDR + (size_t)plen, ev, &passed);
                 off += k;
                 relayed(b, k);
                 if (passed && ev == RE_DONE && b->state != BC_CLOSED)
@@ -850,7 +851,6 @@ void bconn_on_eof(struct rm_bconn *b, int err)
     }
     bconn_close(b, why);
 }
-
 
 /* The response to a client command is complete: tell the session, or, if
  * its client vanished mid-response (the conn was draining), reset the conn

@@ -1,4 +1,5 @@
-/* Socket I/O on the worker's ring (include/ringmux/conn.h). */
+/* Connections: buffers, in-flight accounting and completion handling
+ * (include/ringmux/conn.h).  The SQEs themselves are prepared in ring.c. */
 #include "ringmux/conn.h"
 
 #include <errno.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include "ringmux/log.h"
+#include "ringmux/ring.h"
 #include "ringmux/worker.h"
 
 int conn_register(struct rm_worker *w, struct rm_conn *c, const struct conn_ops *ops, int fd)
@@ -45,11 +47,7 @@ void conn_arm_recv(struct rm_conn *c)
 {
     if (c->recv_armed || c->recv_paused || c->dead || c->eof)
         return;
-    struct io_uring_sqe *sqe = worker_sqe(c->w);
-    io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
-    sqe->flags |= IOSQE_BUFFER_SELECT;
-    sqe->buf_group = 0;
-    io_uring_sqe_set_data64(sqe, conn_tag(OP_RECV, c->slot, c->gen));
+    ring_recv(c);
     c->recv_armed = true;
     c->inflight++;
 }
@@ -61,9 +59,7 @@ void conn_pause_recv(struct rm_conn *c)
     c->recv_paused = true;
     if (!c->recv_armed || c->dead)
         return;
-    struct io_uring_sqe *sqe = worker_sqe(c->w);
-    io_uring_prep_cancel64(sqe, conn_tag(OP_RECV, c->slot, c->gen), 0);
-    io_uring_sqe_set_data64(sqe, conn_tag(OP_CANCEL, c->slot, c->gen));
+    ring_cancel_recv(c);
     c->inflight++;
 }
 
@@ -75,10 +71,17 @@ void conn_resume_recv(struct rm_conn *c)
     conn_arm_recv(c);
 }
 
+static void start_send(struct rm_conn *c);
+
 void conn_flush(struct rm_conn *c)
 {
     if (c->send_inflight || c->dead || c->eof)
         return;
+    start_send(c);
+}
+
+static void start_send(struct rm_conn *c)
+{
     if (buf_avail(&c->out) == 0)
         return;
     /* Swap: the queued bytes become the in-flight buffer, the (empty) old
@@ -88,46 +91,94 @@ void conn_flush(struct rm_conn *c)
     c->out = t;
     buf_reset(&c->out);
     c->sent = 0;
-    struct io_uring_sqe *sqe = worker_sqe(c->w);
-    io_uring_prep_send(sqe, c->fd, buf_head(&c->sending), buf_avail(&c->sending), MSG_NOSIGNAL);
-    io_uring_sqe_set_data64(sqe, conn_tag(OP_SEND, c->slot, c->gen));
+    ring_send(c, buf_head(&c->sending), buf_avail(&c->sending));
     c->send_inflight = true;
     c->inflight++;
+}
+
+/* Shut the socket down: wakes the recv (and any send) in flight, which
+ * complete with errors and release the conn. */
+static void shut(struct rm_conn *c)
+{
+    if (c->shut || c->fd < 0)
+        return;
+    c->shut = true;
+    shutdown(c->fd, SHUT_RDWR);
+}
+
+/* conn_close_flushed: how long a peer that does not take the last bytes
+ * keeps the conn (checked by conn_sweep). */
+#define KILL_LINGER_MS 1000
+
+static void bury(struct rm_conn *c)
+{
+    c->dead = true;
+    c->killed_ms = c->w->now_ms;
+    link_push_back(&c->w->graveyard, &c->grave);
 }
 
 void conn_kill(struct rm_conn *c)
 {
     if (c->dead)
         return;
-    c->dead = true;
-    if (c->fd >= 0) /* wakes any recv/send in flight; they complete with errors */
-        shutdown(c->fd, SHUT_RDWR);
-    link_push_back(&c->w->graveyard, &c->grave);
+    bury(c);
+    shut(c);
+}
+
+void conn_close_flushed(struct rm_conn *c)
+{
+    if (c->dead)
+        return;
+    bury(c);
+    if (!c->send_inflight && !c->eof)
+        start_send(c);
+    if (!c->send_inflight)
+        shut(c);
 }
 
 /* A send completed: res bytes (or -errno).  Returns true when everything
  * queued so far has reached the kernel (the owner may want to know). */
-bool conn_on_send(struct rm_conn *c, int res)
+/* Send the rest of c->sending after a partial send of res bytes; true if
+ * a send is in flight again. */
+static bool send_rest(struct rm_conn *c, int res)
+{
+    c->sent += (size_t)res;
+    if (c->sent >= buf_avail(&c->sending))
+        return false;
+    ring_send(c, buf_head(&c->sending) + c->sent, buf_avail(&c->sending) - c->sent);
+    c->send_inflight = true;
+    c->inflight++;
+    return true;
+}
+
+static bool conn_on_send(struct rm_conn *c, int res)
 {
     c->send_inflight = false;
     c->inflight--;
+    if (c->dead) { /* killed: finish its last bytes, then shut it */
+        if (res > 0 && !c->shut) {
+            if (send_rest(c, res))
+                return false;
+            buf_reset(&c->sending);
+            c->sent = 0;
+            start_send(c);
+            if (c->send_inflight)
+                return false;
+        }
+        buf_reset(&c->sending);
+        c->sent = 0;
+        shut(c);
+        return false;
+    }
     if (res < 0) {
-        if (!c->dead)
-            log_debug("conn slot=%u send failed: %s", c->slot, strerror(-res));
+        log_debug("conn slot=%u send failed: %s", c->slot, strerror(-res));
         c->eof = true;
         buf_reset(&c->sending);
         c->sent = 0;
         return false;
     }
-    c->sent += (size_t)res;
-    if (c->sent < buf_avail(&c->sending) && !c->dead) {
-        struct io_uring_sqe *sqe = worker_sqe(c->w);
-        io_uring_prep_send(sqe, c->fd, buf_head(&c->sending) + c->sent, buf_avail(&c->sending) - c->sent, MSG_NOSIGNAL);
-        io_uring_sqe_set_data64(sqe, conn_tag(OP_SEND, c->slot, c->gen));
-        c->send_inflight = true;
-        c->inflight++;
+    if (send_rest(c, res))
         return false;
-    }
     /* Idle clients hold no buffer memory: thousands of them wait between
      * statements.  Backend conns keep theirs, they are few and busy. */
     if (c->ops->keep_buffers)
@@ -141,17 +192,85 @@ bool conn_on_send(struct rm_conn *c, int res)
 
 void conn_connect(struct rm_conn *c, const struct sockaddr *sa, socklen_t len, int64_t timeout_ms)
 {
-    /* The timeout is read when the SQEs are submitted, in this thread: one
-     * per thread is enough. */
-    static __thread struct __kernel_timespec ts;
-    ts.tv_sec = timeout_ms / 1000;
-    ts.tv_nsec = (timeout_ms % 1000) * 1000000;
-    struct io_uring_sqe *sqe = worker_sqe(c->w);
-    io_uring_prep_connect(sqe, c->fd, sa, len);
-    io_uring_sqe_set_data64(sqe, conn_tag(OP_CONNECT, c->slot, c->gen));
-    sqe->flags |= IOSQE_IO_LINK;
-    sqe = worker_sqe(c->w);
-    io_uring_prep_link_timeout(sqe, &ts, 0);
-    io_uring_sqe_set_data64(sqe, conn_tag(OP_TIMEOUT, c->slot, c->gen));
+    ring_connect(c, sa, len, timeout_ms);
     c->inflight += 2;
+}
+
+/* Feed received bytes to the conn's owner: straight from the ring buffer
+ * when nothing is pending, else after the bytes already buffered. */
+void conn_on_recv(struct rm_conn *c, const uint8_t *data, size_t len)
+{
+    if (c->dead || c->eof)
+        return;
+    size_t used = 0;
+    if (buf_avail(&c->in) == 0) {
+        c->ops->on_data(c, data, len, &used);
+        if (!c->dead && used < len && buf_append(&c->in, data + used, len - used) < 0) {
+            log_error("out of memory buffering input");
+            c->eof = true;
+        }
+        return;
+    }
+    if (buf_append(&c->in, data, len) < 0) {
+        log_error("out of memory buffering input");
+        c->eof = true;
+        return;
+    }
+    c->ops->on_data(c, buf_head(&c->in), buf_avail(&c->in), &used);
+    if (!c->dead)
+        buf_consume(&c->in, used);
+}
+
+static void notify_eof(struct rm_conn *c, int err)
+{
+    c->eof = true;
+    c->ops->on_eof(c, err);
+}
+
+void conn_on_eof(struct rm_conn *c, int err)
+{
+    if (!c->dead && !c->eof)
+        notify_eof(c, err);
+}
+
+void conn_on_sent(struct rm_conn *c, int res)
+{
+    bool drained = conn_on_send(c, res);
+    if (c->dead)
+        return;
+    if (res < 0) {
+        notify_eof(c, -res);
+        return;
+    }
+    c->ops->on_flushed(c, drained);
+}
+
+void conn_on_connected(struct rm_conn *c, int res)
+{
+    c->inflight--;
+    if (!c->dead)
+        c->ops->on_connect(c, res);
+}
+
+void conn_sweep(struct rm_worker *w)
+{
+    struct rm_link *pos, *tmp;
+    link_foreach_safe (pos, tmp, &w->graveyard) {
+        struct rm_conn *c = link_entry(pos, struct rm_conn, grave);
+        if (c->inflight > 0) {
+            if (!c->shut && w->now_ms - c->killed_ms >= KILL_LINGER_MS)
+                shut(c); /* its last send is stuck: give up on it */
+            continue;
+        }
+        link_remove(&c->grave);
+        w->conns[c->slot] = NULL;
+        w->free_slots[w->nfree++] = c->slot;
+        if (c->fd >= 0)
+            close(c->fd);
+        c->fd = -1;
+        buf_free(&c->in);
+        buf_free(&c->out);
+        buf_free(&c->sending);
+        c->ops->free(c);
+    }
 }

@@ -23,6 +23,7 @@
 #include "ringmux/log.h"
 #include "ringmux/net.h"
 #include "ringmux/pool.h"
+#include "ringmux/ring.h"
 #include "ringmux/session.h"
 
 #define RING_ENTRIES 4096
@@ -38,16 +39,6 @@ static uint64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-struct io_uring_sqe *worker_sqe(struct rm_worker *w)
-{
-    struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
-    while (!sqe) { /* SQ full: push what we have to the kernel and retry */
-        io_uring_submit(&w->ring);
-        sqe = io_uring_get_sqe(&w->ring);
-    }
-    return sqe;
 }
 
 /* Try the fastest ring setup first, then fall back with a clear log line. */
@@ -228,35 +219,6 @@ static void on_accept(struct rm_worker *w, struct io_uring_cqe *cqe)
         sess_accept(w, fd);
 }
 
-/* Feed received bytes to the conn's owner: straight from the ring buffer
- * when nothing is pending, else after the bytes already buffered. */
-static void feed(struct rm_conn *c, const uint8_t *data, size_t len)
-{
-    size_t used = 0;
-    if (buf_avail(&c->in) == 0) {
-        c->ops->on_data(c, data, len, &used);
-        if (!c->dead && used < len && buf_append(&c->in, data + used, len - used) < 0) {
-            log_error("out of memory buffering input");
-            c->eof = true;
-        }
-        return;
-    }
-    if (buf_append(&c->in, data, len) < 0) {
-        log_error("out of memory buffering input");
-        c->eof = true;
-        return;
-    }
-    c->ops->on_data(c, buf_head(&c->in), buf_avail(&c->in), &used);
-    if (!c->dead)
-        buf_consume(&c->in, used);
-}
-
-static void on_eof(struct rm_conn *c, int err)
-{
-    c->eof = true;
-    c->ops->on_eof(c, err);
-}
-
 static void on_recv(struct rm_worker *w, struct rm_conn *c, struct io_uring_cqe *cqe)
 {
     int res = cqe->res;
@@ -266,30 +228,15 @@ static void on_recv(struct rm_worker *w, struct rm_conn *c, struct io_uring_cqe 
     }
     if (res > 0) {
         unsigned bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
-        if (!c->dead && !c->eof)
-            feed(c, w->bufs + (size_t)bid * w->bufsz, (size_t)res);
+        conn_on_recv(c, w->bufs + (size_t)bid * w->bufsz, (size_t)res);
         return_buffer(w, bid);
     } else if (res == 0) {
-        if (!c->dead && !c->eof)
-            on_eof(c, 0);
+        conn_on_eof(c, 0);
     } else if (res != -ENOBUFS && res != -ECANCELED) {
-        if (!c->dead && !c->eof)
-            on_eof(c, -res);
+        conn_on_eof(c, -res);
     }
     /* -ENOBUFS: every buffer is in use; re-arming retries once some return. */
     conn_arm_recv(c);
-}
-
-static void on_send(struct rm_conn *c, int res)
-{
-    bool drained = conn_on_send(c, res);
-    if (c->dead)
-        return;
-    if (res < 0) {
-        on_eof(c, -res);
-        return;
-    }
-    c->ops->on_flushed(c, drained);
 }
 
 static void on_tick(struct rm_worker *w)
@@ -371,36 +318,11 @@ static void dispatch(struct rm_worker *w, struct io_uring_cqe *cqe)
     }
     switch (op) {
     case OP_RECV: on_recv(w, c, cqe); break;
-    case OP_SEND: on_send(c, cqe->res); break;
-    case OP_CONNECT:
-        c->inflight--;
-        if (!c->dead)
-            c->ops->on_connect(c, cqe->res);
-        break;
+    case OP_SEND: conn_on_sent(c, cqe->res); break;
+    case OP_CONNECT: conn_on_connected(c, cqe->res); break;
     case OP_CANCEL:
     case OP_TIMEOUT: c->inflight--; break;
     default: break;
-    }
-}
-
-/* Free the objects that died once no completion can reference them. */
-static void sweep_graveyard(struct rm_worker *w)
-{
-    struct rm_link *pos, *tmp;
-    link_foreach_safe (pos, tmp, &w->graveyard) {
-        struct rm_conn *c = link_entry(pos, struct rm_conn, grave);
-        if (c->inflight > 0)
-            continue;
-        link_remove(&c->grave);
-        w->conns[c->slot] = NULL;
-        w->free_slots[w->nfree++] = c->slot;
-        if (c->fd >= 0)
-            close(c->fd);
-        c->fd = -1;
-        buf_free(&c->in);
-        buf_free(&c->out);
-        buf_free(&c->sending);
-        c->ops->free(c);
     }
 }
 
@@ -472,7 +394,7 @@ void *worker_main(void *arg)
             w->kick_waiters = false;
             pool_serve_waiters(w);
         }
-        sweep_graveyard(w);
+        conn_sweep(w);
         if (atomic_load(&w->sh->stopping) && drained(w))
             break;
     }
@@ -487,7 +409,7 @@ void worker_destroy(struct rm_worker *w)
     link_foreach_safe (pos, tmp, &w->sessions)
         sess_close(link_entry(pos, struct rm_session, link), "proxy stopped");
     pool_free_all(w);
-    sweep_graveyard(w);
+    conn_sweep(w);
     pool_destroy_all(w);
     stop_accepting(w);
     if (w->admin_fd >= 0)

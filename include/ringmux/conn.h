@@ -71,6 +71,8 @@ struct rm_conn {
     bool send_inflight;    /* conn->sending is with the kernel */
     bool dead;             /* closed: no new I/O, freed when inflight hits 0 */
     bool eof;              /* peer closed or socket error seen */
+    bool shut;             /* shutdown(2) done: every operation in flight ends */
+    uint64_t killed_ms;    /* when conn_kill was called */
     struct rm_buf in;      /* received bytes not yet consumed */
     struct rm_buf out;     /* queued output not yet handed to the kernel */
     struct rm_buf sending; /* output owned by the send in flight */
@@ -99,12 +101,31 @@ void conn_resume_recv(struct rm_conn *c);
 void conn_connect(struct rm_conn *c, const struct sockaddr *sa, socklen_t len, int64_t timeout_ms);
 /* Start sending conn->out if nothing is in flight. */
 void conn_flush(struct rm_conn *c);
-/* Stop all I/O on the socket; the owner object is freed by the worker once
- * no completion can reference it. */
+/* Stop all I/O on the socket now (bytes queued and not yet submitted are
+ * dropped); the owner object is freed once no completion can reference it. */
 void conn_kill(struct rm_conn *c);
-/* Completion of a send (res = bytes or -errno): resumes partial sends and
- * starts the next queued batch.  True when nothing is left queued. */
-bool conn_on_send(struct rm_conn *c, int res);
+/* The same, after what is queued has been sent (a COM_QUIT): the socket is
+ * shut down when that send completes, or after a second if the peer does
+ * not take it.  A shutdown(2) at once would beat the queued send, which is
+ * only submitted at the end of the loop turn. */
+void conn_close_flushed(struct rm_conn *c);
+
+/* Completions, routed here by the engine (worker.c) or a test's fake. */
+/* len bytes arrived: offered to the owner's on_data after any bytes it left
+ * in c->in; what it does not use is kept. */
+void conn_on_recv(struct rm_conn *c, const uint8_t *data, size_t len);
+/* The peer closed (err 0) or the socket failed (errno): the owner's on_eof,
+ * once. */
+void conn_on_eof(struct rm_conn *c, int err);
+/* A send completed (res = bytes or -errno): resumes a partial send, starts
+ * the next queued batch, then tells the owner (on_flushed, or on_eof on
+ * failure). */
+void conn_on_sent(struct rm_conn *c, int res);
+/* A connect completed (res 0 or -errno): the owner's on_connect. */
+void conn_on_connected(struct rm_conn *c, int res);
+/* Free the dead conns no completion can reference any more (inflight 0):
+ * close the socket, release buffers and slot, call the owner's free. */
+void conn_sweep(struct rm_worker *w);
 
 /* Pack / unpack io_uring user_data: op (8 bits), generation (24), slot (32). */
 static inline uint64_t conn_tag(enum conn_op op, uint32_t slot, uint32_t gen)

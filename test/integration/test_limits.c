@@ -23,7 +23,6 @@
 
 static char T[64];
 
-
 static bool lost_class(unsigned e)
 {
     return e == 2013 || e == 2006;
@@ -325,6 +324,70 @@ out:
         mysql_close(tx);
 }
 
+/* ---- backend connections end with COM_QUIT ------------------------------ */
+
+/* Every backend connection the proxy closes on purpose (idle timeout,
+ * lifetime, shutdown) says COM_QUIT first: the server's Aborted_clients
+ * stays where it was.  (A shutdown(2) issued before the queued COM_QUIT
+ * was submitted used to make every one of them an aborted connection.) */
+static long long aborted_clients(MYSQL *d)
+{
+    char v[64] = "";
+    if (it_scalar(d,
+                  "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS "
+                  "WHERE VARIABLE_NAME = 'ABORTED_CLIENTS'",
+                  v, sizeof v) != 1)
+        return -1;
+    return atoll(v);
+}
+
+static void test_clean_backend_close(void)
+{
+    if (it_direct_mode()) {
+        it_skip("test_clean_backend_close: the proxy's backend connections");
+        return;
+    }
+    MYSQL *d = it_connect_direct(NULL);
+    struct it_proxy P;
+    if (!d || it_proxy_start(&P, "max_backend_connections = 4\nbackend_idle_timeout = 1s\n") != 0) {
+        IT_FAIL("clean close: set-up failed");
+        if (d)
+            mysql_close(d);
+        return;
+    }
+    long long before = aborted_clients(d);
+    enum { N = 4 };
+    MYSQL *c[N] = {0};
+    for (int i = 0; i < N; i++)
+        c[i] = it_connect_proxy(&P, IT_DB);
+    for (int i = 0; i < N; i++)
+        if (c[i])
+            it_query(c[i], "BEGIN"); /* all four backend connections at once */
+    for (int i = 0; i < N; i++)
+        if (c[i])
+            it_query(c[i], "COMMIT");
+    /* Idle for 1 s: maintenance retires them. */
+    IT_CHECK(it_metric_wait(&P, "ringmux_backend_connections", 0, 10) == 0,
+             "idle backend connections were not retired by backend_idle_timeout");
+    long long after_idle = aborted_clients(d);
+    /* Used again, then the proxy stops: those are closed too. */
+    for (int i = 0; i < N; i++)
+        if (c[i])
+            it_query(c[i], "SELECT 1");
+    for (int i = 0; i < N; i++)
+        if (c[i])
+            mysql_close(c[i]);
+    IT_EQ_INT(it_proxy_stop(&P), 0);
+    it_usleep(200000);
+    long long after_stop = aborted_clients(d);
+    fprintf(stderr, "clean close: Aborted_clients %lld → %lld (idle timeout) → %lld (stop)\n", before, after_idle,
+            after_stop);
+    IT_CHECK(before >= 0 && after_idle == before, "backend_idle_timeout closes aborted %lld connections",
+             after_idle - before);
+    IT_CHECK(after_stop == after_idle, "closes at shutdown aborted %lld connections", after_stop - after_idle);
+    mysql_close(d);
+}
+
 int main(int argc, char **argv)
 {
     it_watchdog(170);
@@ -335,10 +398,9 @@ int main(int argc, char **argv)
     it_queryf(d, "DROP TABLE IF EXISTS %s", T);
     it_queryf(d, "CREATE TABLE %s (a INT) ENGINE=InnoDB", T);
     static const struct it_case cases[] = {
-        {"connection_borrow_timeout", test_borrow_timeout},
-        {"max_client_connections", test_max_clients},
-        {"idle_client_timeout", test_idle_timeout},
-        {"graceful shutdown", test_graceful_shutdown},
+        {"connection_borrow_timeout", test_borrow_timeout}, {"max_client_connections", test_max_clients},
+        {"idle_client_timeout", test_idle_timeout},         {"graceful shutdown", test_graceful_shutdown},
+        {"clean backend close", test_clean_backend_close},
     };
     it_run_cases(argc, argv, cases, sizeof cases / sizeof cases[0], NULL);
     it_queryf(d, "DROP TABLE IF EXISTS %s", T);
