@@ -17,6 +17,15 @@
 # Accounts: root@localhost (socket, no password), rmtest/rmtest-pw (ALL on *.*),
 # rmtest2/rmtest2-pw (ALL on rmtest.*), each @127.0.0.1 and @localhost,
 # mysql_native_password.  Database: rmtest.
+#
+# Optional environment (both unset: exactly the behaviour above), used by
+# scripts/sandbox-replication.sh:
+#   SANDBOX_EXTRA_ARGS  extra mariadbd arguments, split on whitespace (no
+#                       globbing, no quoting), appended to its command line
+#   SANDBOX_SERVER_ID   --server-id=N; the server is a replication member, so
+#                       the provisioning of accounts/database above runs with
+#                       sql_log_bin=0 (a restart must not put local GTIDs in its
+#                       binary log that the other members never see)
 set -euo pipefail
 
 PROG=${0##*/}
@@ -135,7 +144,9 @@ do_install() {
 
 # Accounts and database; idempotent so it also heals an old data dir.
 do_provision() {
-    sql_root "
+    local nobinlog=""
+    [[ -n ${SANDBOX_SERVER_ID:-} ]] && nobinlog="SET sql_log_bin=0;"
+    sql_root "$nobinlog
         CREATE DATABASE IF NOT EXISTS rmtest;
         CREATE USER IF NOT EXISTS 'rmtest'@'127.0.0.1' IDENTIFIED VIA mysql_native_password USING PASSWORD('rmtest-pw');
         CREATE USER IF NOT EXISTS 'rmtest'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD('rmtest-pw');
@@ -189,6 +200,17 @@ do_start() {
     local log_start
     log_start=$(wc -c <"$DIR/error.log")
 
+    local extra=() words=()
+    if [[ -n ${SANDBOX_SERVER_ID:-} ]]; then
+        [[ $SANDBOX_SERVER_ID =~ ^[0-9]+$ ]] || die "SANDBOX_SERVER_ID must be a number"
+        extra+=(--server-id="$SANDBOX_SERVER_ID")
+    fi
+    if [[ -n ${SANDBOX_EXTRA_ARGS:-} ]]; then
+        # -d '': all lines; read returns 1 at the end of its input.
+        read -r -d '' -a words <<<"$SANDBOX_EXTRA_ARGS" || true
+        extra+=("${words[@]}")
+    fi
+
     # setsid: the server must not die with the shell that started it, and
     # must not receive a Ctrl-C aimed at the test run.
     setsid "$mariadbd" --no-defaults --user=root \
@@ -205,6 +227,7 @@ do_start() {
         --local-infile=1 \
         --max-prepared-stmt-count=100000 \
         --thread-handling=one-thread-per-connection \
+        ${extra[@]+"${extra[@]}"} \
         </dev/null >>"$DIR/error.log" 2>&1 &
     local spid=$!
 

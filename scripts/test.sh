@@ -8,7 +8,8 @@
 #   2. build build/ (Release, as the README documents) and build-asan/
 #      (Debug, ASan+UBSan), tests always on; npm packages for the driver tests
 #      go to test/drivers/node/node_modules
-#   3. start a throwaway MariaDB (scripts/sandbox-mariadb.sh), torn down on exit
+#   3. start a throwaway MariaDB (scripts/sandbox-mariadb.sh) and a primary/
+#      replica pair (scripts/sandbox-replication.sh), torn down on exit
 #   4. ctest in build/, then in build-asan/ (skip the latter with RINGMUX_TEST_FAST=1)
 #   5. a 10 s libFuzzer smoke run per fuzz target (scripts/fuzz.sh)
 #
@@ -100,14 +101,17 @@ log "installing the node driver packages (npm ci in test/drivers/node)"
 (cd "$ROOT/test/drivers/node" && npm ci --no-audit --no-fund --loglevel=error) ||
     die "npm ci in test/drivers/node failed"
 
-# --- 3. sandbox MariaDB ----------------------------------------------------
+# --- 3. sandbox MariaDB, and a primary/replica pair -------------------------
 SANDBOX=$(mktemp -d "${TMPDIR:-/tmp}/ringmux-sandbox.XXXXXX")
+REPL=$(mktemp -d "${TMPDIR:-/tmp}/ringmux-repl.XXXXXX")
 # shellcheck disable=SC2317  # invoked by the EXIT trap
 cleanup() {
     local rc=$?
     "$ROOT/scripts/sandbox-mariadb.sh" stop "$SANDBOX" >/dev/null 2>&1 ||
         echo "$PROG: warning: stopping the sandbox in $SANDBOX failed" >&2
-    rm -rf "$SANDBOX"
+    "$ROOT/scripts/sandbox-replication.sh" stop "$REPL" >/dev/null 2>&1 ||
+        echo "$PROG: warning: stopping the replication pair in $REPL failed" >&2
+    rm -rf "$SANDBOX" "$REPL"
     exit "$rc"
 }
 trap cleanup EXIT
@@ -119,6 +123,13 @@ log "starting sandbox MariaDB in $SANDBOX"
 # shellcheck disable=SC1091
 . "$SANDBOX/env"
 log "MariaDB on $RINGMUX_TEST_MYSQL_HOST:$RINGMUX_TEST_MYSQL_PORT"
+# Failover tests (test_topology): GTID, semi-synchronous AFTER_SYNC.
+log "starting a primary/replica pair in $REPL"
+"$ROOT/scripts/sandbox-replication.sh" start "$REPL" >/dev/null ||
+    die "could not start the replication pair (scripts/sandbox-replication.sh)"
+# shellcheck disable=SC1091
+. "$REPL/env"
+log "primary on 127.0.0.1:$RINGMUX_TEST_REPL_A_PORT, replica on 127.0.0.1:$RINGMUX_TEST_REPL_B_PORT"
 
 # --- 4. tests --------------------------------------------------------------
 declare -a SUMMARY=()
@@ -139,6 +150,11 @@ run_ctest() { # dir, label
 
 run_ctest build release
 if [[ ${RINGMUX_TEST_FAST:-0} != 1 ]]; then
+    # A fresh pair: whatever a failed failover case left behind does not
+    # carry over into the second tree's run.
+    "$ROOT/scripts/sandbox-replication.sh" stop "$REPL" >/dev/null 2>&1 || true
+    "$ROOT/scripts/sandbox-replication.sh" start "$REPL" >/dev/null ||
+        die "could not restart the replication pair"
     # A small quarantine: RSS-bound tests (slow readers) measure the proxy,
     # not ASan's hold on freed memory.
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:quarantine_size_mb=16 \

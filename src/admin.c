@@ -64,6 +64,30 @@ static void respond(struct rm_admin_conn *a, const char *status, const char *cty
     conn_flush(&a->c);
 }
 
+/* POST /pause (pause 1), POST /resume (0), GET /pause (-1: status only).
+ * Paused, new statements wait (up to connection_borrow_timeout) while
+ * statements and transactions already on a backend finish; the answer says
+ * how many are still running, so a switchover script polls GET /pause until
+ * "running 0", moves the writer, then POSTs /resume. */
+static void pause_request(struct rm_admin_conn *a, int pause, struct rm_buf *body)
+{
+    struct rm_shared *sh = a->c.w->sh;
+    if (pause >= 0) {
+        bool was = atomic_exchange(&sh->paused, pause == 1);
+        if (was != (pause == 1))
+            log_warn("admin: %s", pause ? "paused: new statements wait (POST /resume to continue)" : "resumed");
+        for (int i = 0; i < sh->n_workers; i++)
+            worker_wake(&sh->workers[i]); /* resumed: serve the held statements */
+    }
+    long long running = 0; /* statements on a backend and transactions open */
+    for (int i = 0; i < sh->n_workers; i++)
+        running += (long long)atomic_load(&sh->metrics[i]->statements_running) +
+                   (long long)atomic_load(&sh->metrics[i]->transactions_open);
+    char line[96];
+    int n = snprintf(line, sizeof(line), "%s running %lld\n", atomic_load(&sh->paused) ? "paused" : "resumed", running);
+    buf_append(body, line, (size_t)n);
+}
+
 void adm_on_data(struct rm_admin_conn *a, const uint8_t *data, size_t len, size_t *used)
 {
     *used = 0;
@@ -81,12 +105,20 @@ void adm_on_data(struct rm_admin_conn *a, const uint8_t *data, size_t len, size_
     if (len > 14 && memcmp(data, "GET /metrics", 12) == 0 && (data[12] == ' ' || data[12] == '?')) {
         struct rm_shared *sh = a->c.w->sh;
         met_render(sh->metrics, sh->n_workers, &body);
+        met_render_backends(sh->metrics, sh->n_workers, a->c.w->cfg, &body);
+        met_render_topology(a->c.w->topo, a->c.w->cfg, atomic_load(&sh->writer_changes), atomic_load(&sh->paused),
+                            &body);
         respond(a, "200 OK", "text/plain; version=0.0.4", &body);
     } else if (len > 14 && memcmp(data, "GET /healthz ", 13) == 0) {
         buf_append(&body, "ok\n", 3);
         respond(a, "200 OK", "text/plain", &body);
+    } else if (len > 13 && (memcmp(data, "POST /pause ", 12) == 0 || memcmp(data, "GET /pause ", 11) == 0 ||
+                            memcmp(data, "POST /resume ", 13) == 0)) {
+        pause_request(a, data[0] == 'P' && data[6] == 'p' ? 1 : data[0] == 'P' ? 0 : -1, &body);
+        respond(a, "200 OK", "text/plain", &body);
     } else {
-        buf_append(&body, "not found: try /metrics or /healthz\n", 36);
+        static const char nf[] = "not found: try GET /metrics, GET /healthz, POST /pause, GET /pause, POST /resume\n";
+        buf_append(&body, nf, sizeof(nf) - 1);
         respond(a, "404 Not Found", "text/plain", &body);
     }
     buf_free(&body);

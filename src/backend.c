@@ -1,55 +1,15 @@
 /* The backend server (include/ringmux/backend.h). */
 #include "ringmux/backend.h"
 
-#include <mysql.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "ringmux/bconn.h"
 #include "ringmux/log.h"
+#include "ringmux/monitor.h"
+#include "ringmux/pool.h"
 #include "ringmux/worker.h"
-
-int be_probe(const struct rm_config *cfg, struct hs_server_info *si)
-{
-    snprintf(si->version, sizeof(si->version), "5.5.5-10.11.0-MariaDB-ringmux");
-    si->caps = hs_proxy_caps(0xffffffffu);
-    si->ext_caps = 0;
-    si->collation = 45; /* utf8mb4_general_ci */
-    MYSQL *m = mysql_init(NULL);
-    if (!m)
-        return -1;
-    unsigned int timeout = (unsigned int)((cfg->backend_connect_timeout_ms + 999) / 1000);
-    unsigned int proto = MYSQL_PROTOCOL_TCP;
-    mysql_optionsv(m, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
-    mysql_optionsv(m, MYSQL_OPT_PROTOCOL, &proto);
-    const struct rm_user *u = &cfg->users[0];
-    if (!mysql_real_connect(m, cfg->backend.host, u->name, u->password, NULL, cfg->backend.port, NULL, 0)) {
-        log_warn("backend %s:%u not reachable at start-up (%s); clients are told server version '%s' until it is",
-                 cfg->backend.host, cfg->backend.port, mysql_error(m), si->version);
-        mysql_close(m);
-        return -1;
-    }
-    unsigned long server_caps = 0, server_ext = 0;
-    mariadb_get_infov(m, MARIADB_CONNECTION_SERVER_CAPABILITIES, &server_caps);
-    mariadb_get_infov(m, MARIADB_CONNECTION_EXTENDED_SERVER_CAPABILITIES, &server_ext);
-    const char *ver = NULL;
-    mariadb_get_infov(m, MARIADB_CONNECTION_SERVER_VERSION, &ver);
-    unsigned int lang = m->server_language; /* the greeting's collation id */
-    /* MariaDB 10.x+ advertises itself to old clients as "5.5.5-<version>";
-     * keep that prefix so clients detect MariaDB as they would directly. */
-    if (ver) {
-        bool mariadb = strstr(ver, "MariaDB") != NULL;
-        snprintf(si->version, sizeof(si->version), "%s%s-ringmux", mariadb && strncmp(ver, "5.5.5-", 6) ? "5.5.5-" : "",
-                 ver);
-    }
-    si->caps = hs_proxy_caps((uint32_t)server_caps);
-    si->ext_caps = hs_proxy_ext_caps((uint32_t)server_caps, (uint32_t)server_ext);
-    if (lang > 0 && lang < 256)
-        si->collation = (uint8_t)lang;
-    log_info("backend %s:%u is %s (capabilities 0x%08lx, MariaDB extended 0x%lx, collation %u)", cfg->backend.host,
-             cfg->backend.port, ver ? ver : "?", server_caps, server_ext, si->collation);
-    mysql_close(m);
-    return 0;
-}
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
@@ -62,9 +22,102 @@ void backend_init(struct rm_backend *be, struct rm_worker *w, int idx)
     link_init(&be->pools);
 }
 
+void backends_init(struct rm_worker *w)
+{
+    w->n_backends = w->cfg->n_backends;
+    for (int i = 0; i < RM_MAX_BACKENDS; i++)
+        backend_init(&w->backends[i], w, i);
+}
+
 const struct rm_addr *backend_addr(const struct rm_backend *be)
 {
-    return &be->w->cfg->backend;
+    return &be->w->cfg->backends[be->idx].addr;
+}
+
+const char *backend_name(const struct rm_backend *be)
+{
+    return be->w->cfg->backends[be->idx].name;
+}
+
+int backend_pick_addr(struct rm_backend *be, struct sockaddr_storage *ss, socklen_t *len, char *why, size_t whylen)
+{
+    const struct rm_topo_backend *t = &be->w->topo->be[be->idx];
+    if (t->n_addrs == 0) {
+        snprintf(why, whylen, "%s", t->error[0] ? t->error : "address not resolved yet");
+        return -1;
+    }
+    int k = be->addr_cursor % t->n_addrs;
+    *ss = t->addrs[k];
+    *len = t->addr_lens[k];
+    return 0;
+}
+
+void backend_connect_failed(struct rm_backend *be)
+{
+    be->addr_cursor++;
+    monitor_poke(be->w->sh);
+}
+
+/* Idle conns of be go: their backend changed role or address. */
+static void drop_idle(struct rm_backend *be, const char *why)
+{
+    struct rm_link *pos, *tmp;
+    link_foreach_safe (pos, tmp, &be->pools) {
+        struct rm_pool *p = link_entry(pos, struct rm_pool, link);
+        struct rm_link *ip, *it;
+        link_foreach_safe (ip, it, &p->idle)
+            bconn_retire(link_entry(ip, struct rm_bconn, link), why);
+    }
+}
+
+void backends_topology_changed(struct rm_worker *w, const struct rm_topology *old)
+{
+    const struct rm_topology *t = w->topo;
+    for (int i = 0; i < w->n_backends && i < t->n; i++) {
+        struct rm_backend *be = &w->backends[i];
+        const char *why = NULL;
+        if (!topo_same_addrs(&old->be[i], &t->be[i]))
+            why = "backend address changed";
+        else if ((old->writer == i) != (t->writer == i))
+            why = "backend role changed";
+        else if (old->reader_ok[i] && !t->reader_ok[i])
+            why = "backend no longer a usable reader";
+        else if (old->be[i].up && !t->be[i].up && t->writer != i)
+            why = "backend down";
+        if (why) {
+            be->epoch++;
+            be->addr_cursor = 0;
+            drop_idle(be, why);
+        }
+        if (t->be[i].up && !old->be[i].up) /* the monitor reached it: no need to wait out the backoff */
+            backend_note_success(be);
+    }
+    w->kick_waiters = true;
+}
+
+struct rm_backend *backend_for(struct rm_worker *w, bool reader, const struct rm_backend *current)
+{
+    const struct rm_topology *t = w->topo;
+    struct rm_backend *writer = t->writer >= 0 && t->writer < w->n_backends ? &w->backends[t->writer] : NULL;
+    if (!reader)
+        return writer;
+    /* Least outstanding statements per unit of weight; the current one
+     * unless another is strictly less loaded. */
+    struct rm_backend *best = NULL;
+    int64_t best_load = 0;
+    for (int i = 0; i < w->n_backends && i < t->n; i++) {
+        if (!t->reader_ok[i])
+            continue;
+        struct rm_backend *be = &w->backends[i];
+        int64_t load = (int64_t)be->n_active * 1000 / w->cfg->backends[i].weight;
+        if (!best || load < best_load || (load == best_load && be == current)) {
+            best = be;
+            best_load = load;
+        }
+    }
+    if (!best && w->cfg->reader_fallback_to_writer)
+        best = writer;
+    return best;
 }
 
 void backend_note_failure(struct rm_backend *be, const char *why)
@@ -74,8 +127,12 @@ void backend_note_failure(struct rm_backend *be, const char *why)
     be->connect_backoff_ms = be->connect_backoff_ms ? be->connect_backoff_ms * 2 : BACKOFF_MIN_MS;
     if (be->connect_backoff_ms > BACKOFF_MAX_MS)
         be->connect_backoff_ms = BACKOFF_MAX_MS;
-    be->connect_after_ms = w->now_ms + be->connect_backoff_ms;
-    log_warn("worker %d: %s (next attempt in %u ms)", w->idx, why, be->connect_backoff_ms);
+    /* Jitter: up to half the step again, so that the workers (and several
+     * proxies) do not retry in lockstep after an outage. */
+    be->jitter = be->jitter * 1103515245u + 12345u + (uint32_t)w->idx * 2654435761u;
+    uint32_t jitter = (be->jitter >> 8) % (be->connect_backoff_ms / 2 + 1);
+    be->connect_after_ms = w->now_ms + be->connect_backoff_ms + jitter;
+    log_warn("worker %d: %s (next attempt in %u ms)", w->idx, why, be->connect_backoff_ms + jitter);
 }
 
 void backend_note_success(struct rm_backend *be)

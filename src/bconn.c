@@ -1,6 +1,7 @@
 /* One backend connection's protocol life (include/ringmux/bconn.h). */
 #include "ringmux/bconn.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "ringmux/backend.h"
 #include "ringmux/log.h"
+#include "ringmux/monitor.h"
 #include "ringmux/net.h"
 #include "ringmux/packet.h"
 #include "ringmux/pool.h"
@@ -78,9 +80,14 @@ struct rm_bconn *bconn_open(struct rm_worker *w, struct rm_pool *p)
 {
     struct sockaddr_storage ss;
     socklen_t sl;
-    const struct rm_addr *addr = backend_addr(p->be);
-    if (net_sockaddr(addr, &ss, &sl) < 0)
+    char why[200];
+    if (backend_pick_addr(p->be, &ss, &sl, why, sizeof(why)) < 0) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "backend %s: %s", backend_name(p->be), why);
+        backend_note_failure(p->be, msg);
+        monitor_poke(w->sh);
         return NULL;
+    }
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     struct rm_bconn *b = fd >= 0 ? calloc(1, sizeof(*b)) : NULL;
     if (!b || conn_register(w, &b->c, &bconn_ops, fd) < 0) {
@@ -92,6 +99,7 @@ struct rm_bconn *bconn_open(struct rm_worker *w, struct rm_pool *p)
     }
     b->id = ++w->next_bconn_id * RM_MAX_WORKERS + (uint32_t)w->idx;
     b->pool = p;
+    b->be_epoch = p->be->epoch;
     b->state = BC_CONNECTING; /* born in it; pool_conn_opened counts it */
     b->created_ms = w->now_ms;
     b->addr = ss;
@@ -101,18 +109,41 @@ struct rm_bconn *bconn_open(struct rm_worker *w, struct rm_pool *p)
     MET_INC(&w->met, backend_current);
     net_tune(fd);
     conn_connect(&b->c, (struct sockaddr *)&b->addr, sl, w->cfg->backend_connect_timeout_ms);
-    blog(LOG_DEBUG, b, "connecting to %s:%u for user %s", addr->host, addr->port, p->user);
+    if (log_enabled(LOG_DEBUG)) {
+        char host[INET6_ADDRSTRLEN];
+        blog(LOG_DEBUG, b, "connecting to backend %s (%s) for user %s", backend_name(p->be),
+             bconn_addr_str(b, host, sizeof(host)), p->user);
+    }
     return b;
+}
+
+const char *bconn_addr_str(const struct rm_bconn *b, char *buf, size_t len)
+{
+    const void *a = b->addr.ss_family == AF_INET6 ? (const void *)&((const struct sockaddr_in6 *)&b->addr)->sin6_addr
+                                                  : (const void *)&((const struct sockaddr_in *)&b->addr)->sin_addr;
+    uint16_t port = ntohs(b->addr.ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)&b->addr)->sin6_port
+                                                        : ((const struct sockaddr_in *)&b->addr)->sin_port);
+    char ip[INET6_ADDRSTRLEN] = "?";
+    inet_ntop(b->addr.ss_family, a, ip, sizeof(ip));
+    snprintf(buf, len, b->addr.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, port);
+    return buf;
 }
 
 void bconn_on_connect(struct rm_bconn *b, int res)
 {
     if (res < 0) {
-        char why[160];
+        char why[400], where[64], named[300];
         const struct rm_addr *addr = backend_addr(b->pool->be);
-        snprintf(why, sizeof(why), "connect to %s:%u failed: %s", addr->host, addr->port,
-                 res == -ECANCELED ? "timed out (backend_connect_timeout)" : strerror(-res));
+        bconn_addr_str(b, where, sizeof(where));
+        snprintf(named, sizeof(named), strchr(addr->host, ':') ? "[%s]:%u" : "%s:%u", addr->host, addr->port);
+        if (strcmp(named, where) == 0) /* a numeric address: say it once */
+            snprintf(why, sizeof(why), "connect to %s failed: %s", where,
+                     res == -ECANCELED ? "timed out (backend_connect_timeout)" : strerror(-res));
+        else
+            snprintf(why, sizeof(why), "connect to %s:%u (%s) failed: %s", addr->host, addr->port, where,
+                     res == -ECANCELED ? "timed out (backend_connect_timeout)" : strerror(-res));
         backend_note_failure(b->pool->be, why);
+        backend_connect_failed(b->pool->be);
         bconn_close(b, why);
         return;
     }

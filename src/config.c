@@ -20,7 +20,7 @@
 #include <string.h>
 #include <strings.h>
 
-enum cfg_section { SEC_RINGMUX, SEC_BACKEND, SEC_POOL, SEC_USERS, SEC_COUNT };
+enum cfg_section { SEC_RINGMUX, SEC_BACKEND, SEC_POOL, SEC_MONITOR, SEC_USERS, SEC_COUNT };
 
 /* Parser positions that are not a known section. */
 enum { SEC_NONE = -1 /* before any header */, SEC_BAD = -2 /* after a bad header */ };
@@ -32,8 +32,15 @@ struct cfg_section_def {
 
 static const struct cfg_section_def cfg_sections[SEC_COUNT] = {
     [SEC_RINGMUX] = {"ringmux", "Process-wide settings: listening sockets, threads, logging and limits."},
-    [SEC_BACKEND] = {"backend", "The MySQL or MariaDB server that client sessions are multiplexed onto."},
+    [SEC_BACKEND] = {"backend", "The MySQL or MariaDB server client sessions are multiplexed onto.  For\n"
+                                "several (a primary and replicas, an Aurora cluster), write one section\n"
+                                "per server instead, [backend.NAME] (NAME: letters, digits, _ and -), each\n"
+                                "with these keys; the monitor finds which one is the writer.  A DNS name is\n"
+                                "resolved by the monitor and again every [monitor] interval."},
     [SEC_POOL] = {"pool", "The pool of backend connections shared by all client sessions."},
+    [SEC_MONITOR] = {"monitor", "The monitor thread: checks every backend (reachable, read_only, replica\n"
+                                "lag), resolves backend names, and decides which backend is the writer\n"
+                                "(read/write endpoint) and which are readers (reader_listen)."},
     [SEC_USERS] = {"users", "Accounts clients log in with; the proxy logs in to the backend as the\n"
                             "same user with the same password.  One line per user: name = password.\n"
                             "Names are case-sensitive; a password may be empty.  Leading and trailing\n"
@@ -41,7 +48,7 @@ static const struct cfg_section_def cfg_sections[SEC_COUNT] = {
                             "begin or end with a space or contain \" ;\".  At least one user is required."},
 };
 
-enum cfg_type { CFG_STR, CFG_INT, CFG_ENUM, CFG_DURATION, CFG_SIZE, CFG_ADDR };
+enum cfg_type { CFG_STR, CFG_INT, CFG_ENUM, CFG_DURATION, CFG_SIZE, CFG_ADDR, CFG_HOSTPORT };
 
 /* What each type accepts, as shown in errors and help; the key's bounds
  * follow (names for an enum). */
@@ -52,10 +59,12 @@ static const char *const cfg_type_form[] = {
     [CFG_DURATION] = "a duration like 5s, 500ms, 2m or 1h, in ",
     [CFG_SIZE] = "a size like 512, 64k, 16M or 1G, in ",
     [CFG_ADDR] = "host:port (IPv4, localhost or [IPv6]) with port ",
+    [CFG_HOSTPORT] = "host:port (a DNS name, IPv4 or [IPv6]) with port ",
 };
 
 #define CFG_RELOAD   1u /* takes effect on reload; otherwise needs a restart */
 #define CFG_REQUIRED 2u /* no default: the file must set it */
+#define CFG_BACKEND  4u /* a [backend.NAME] key: off is into struct rm_backend_cfg */
 
 /* One configuration key. */
 struct cfg_key {
@@ -77,12 +86,17 @@ struct cfg_key {
 static const char *const cfg_w_auto[] = {"auto", NULL};
 static const char *const cfg_w_levels[] = {"error", "warn", "info", "debug", NULL};
 static const char *const cfg_w_abandoned[] = {"finish", "kill", NULL};
+static const char *const cfg_w_onoff[] = {"off", "on", NULL};
 
 /* KEY(section, name, type, field, default, min, max, flags, help); rows may
  * add .words or .example after it. */
 #define KEY(sec_, name_, type_, field_, def_, min_, max_, flags_, help_)                                               \
     .sec = (sec_), .name = (name_), .type = (type_), .off = offsetof(struct rm_config, field_), .def = (def_),         \
     .min = (min_), .max = (max_), .flags = (flags_), .help = (help_)
+/* BKEY(name, type, field, default, min, max, flags, help): a per-backend key. */
+#define BKEY(name_, type_, field_, def_, min_, max_, flags_, help_)                                                    \
+    .sec = SEC_BACKEND, .name = (name_), .type = (type_), .off = offsetof(struct rm_backend_cfg, field_),              \
+    .def = (def_), .min = (min_), .max = (max_), .flags = (flags_) | CFG_BACKEND, .help = (help_)
 
 static const struct cfg_key cfg_keys[] = {
     {KEY(SEC_RINGMUX, "listen", CFG_ADDR, listen, "127.0.0.1:6033", 1, 65535, 0,
@@ -105,8 +119,16 @@ static const struct cfg_key cfg_keys[] = {
     {KEY(SEC_RINGMUX, "admin_listen", CFG_ADDR, admin, "127.0.0.1:0", 0, 65535, 0,
          "HTTP endpoint for /metrics (Prometheus) and /healthz; port 0 = disabled.")},
 
-    {KEY(SEC_BACKEND, "address", CFG_ADDR, backend, NULL, 1, 65535, CFG_REQUIRED, "Address of the MySQL server."),
+    {KEY(SEC_RINGMUX, "reader_listen", CFG_ADDR, reader_listen, "127.0.0.1:0", 0, 65535, 0,
+         "Read-only endpoint: its sessions' statements go to the reader backends (replicas); port 0 = disabled.")},
+
+    {BKEY("address", CFG_HOSTPORT, addr, NULL, 1, 65535, CFG_REQUIRED,
+          "Address of the server; a host name is resolved by the monitor (all A/AAAA answers are tried)."),
      .example = "127.0.0.1:3306"},
+    {BKEY("max_connections", CFG_INT, max_connections, "0", 0, 100000, CFG_RELOAD,
+          "Most connections to this server at once; 0 = no limit beyond [pool] max_backend_connections.")},
+    {BKEY("weight", CFG_INT, weight, "1", 1, 1000, CFG_RELOAD,
+          "Relative share of reader-endpoint statements this server takes when it is a reader.")},
 
     {KEY(SEC_POOL, "max_backend_connections", CFG_INT, max_backend_connections, "32", 1, 100000, CFG_RELOAD,
          "Most connections open to the backend at once.")},
@@ -127,6 +149,22 @@ static const struct cfg_key cfg_keys[] = {
     {KEY(SEC_POOL, "init_query", CFG_STR, init_query, NULL, 0, 0, CFG_RELOAD,
          "SQL run once on each new backend connection; unset or empty = none."),
      .example = "SET time_zone = '+00:00'"},
+
+    {KEY(SEC_MONITOR, "interval", CFG_DURATION, monitor_interval_ms, "1s", 100, MS_1H, CFG_RELOAD,
+         "How often every backend is checked and its name resolved again.")},
+    {KEY(SEC_MONITOR, "user", CFG_STR, monitor_user, NULL, 0, 0, CFG_RELOAD,
+         "The [users] entry the monitor logs in as; unset = the first.  Replica lag needs REPLICATION CLIENT "
+         "(SLAVE MONITOR on MariaDB 10.5+)."),
+     .example = "app"},
+    {KEY(SEC_MONITOR, "max_replica_lag", CFG_DURATION, max_replica_lag_ms, "5s", 0, DUR_MAX, CFG_RELOAD,
+         "A reader further behind than this, or not replicating, gets no reader-endpoint statements; 0 = no "
+         "limit.")},
+    {KEY(SEC_MONITOR, "reader_fallback_to_writer", CFG_ENUM, reader_fallback_to_writer, "on", 0, 0, CFG_RELOAD,
+         "With no usable reader, reader-endpoint statements go to the writer (on) or wait (off)."),
+     .words = cfg_w_onoff},
+    {KEY(SEC_MONITOR, "writer_conflict", CFG_STR, writer_conflict, "refuse", 0, 0, CFG_RELOAD,
+         "Two backends writable at once: refuse = no writer until only one is (logged as an error); "
+         "prefer:NAME = backend NAME stays the writer.")},
 };
 
 #define CFG_NKEYS     (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
@@ -141,21 +179,25 @@ union cfg_val {
 
 /* State of one cfg_load() call; the reader and the handler share it. */
 struct cfg_parse {
-    struct rm_config *c;   /* config being filled */
-    const char *path;      /* file name used in messages */
-    FILE *f;               /* the open file */
-    char *line;            /* getline() buffer */
-    size_t cap;            /* its size */
-    int lineno;            /* line the reader last returned */
-    int sec;               /* current section: enum cfg_section, SEC_NONE or SEC_BAD */
-    int set_at[CFG_NKEYS]; /* line each key was set on, 0 = not set */
-    int *user_lines;       /* line each user was defined on */
-    size_t user_cap;       /* capacity of c->users and user_lines */
-    char *err;             /* caller's error buffer, may be NULL */
-    size_t errlen;         /* its size */
-    size_t errused;        /* bytes written, without the NUL */
-    unsigned nerr;         /* errors found */
-    unsigned ndropped;     /* errors that did not fit in err */
+    struct rm_config *c;                       /* config being filled */
+    const char *path;                          /* file name used in messages */
+    FILE *f;                                   /* the open file */
+    char *line;                                /* getline() buffer */
+    size_t cap;                                /* its size */
+    int lineno;                                /* line the reader last returned */
+    int sec;                                   /* current section: enum cfg_section, SEC_NONE or SEC_BAD */
+    int be;                                    /* SEC_BACKEND: index of the current backend in c->backends */
+    int set_at[CFG_NKEYS];                     /* line each key was set on, 0 = not set */
+    int be_set_at[RM_MAX_BACKENDS][CFG_NKEYS]; /* the same per backend, for CFG_BACKEND keys */
+    int be_line[RM_MAX_BACKENDS];              /* line of each backend's section header */
+    bool be_plain;                             /* a [backend] section (no NAME) was seen */
+    int *user_lines;                           /* line each user was defined on */
+    size_t user_cap;                           /* capacity of c->users and user_lines */
+    char *err;                                 /* caller's error buffer, may be NULL */
+    size_t errlen;                             /* its size */
+    size_t errused;                            /* bytes written, without the NUL */
+    unsigned nerr;                             /* errors found */
+    unsigned ndropped;                         /* errors that did not fit in err */
 };
 
 /* ---- error reporting ---------------------------------------------------- */
@@ -263,16 +305,27 @@ int cfg_parse_size(const char *s, int64_t *out)
     return cfg_parse_scaled(s, cfg_size_units, out);
 }
 
-int cfg_parse_addr(const char *s, struct rm_addr *out)
+/* "host:port": where the host ends (the last ':'), NULL unless the port is
+ * 0..65535 in decimal digits. */
+static const char *cfg_split_port(const char *s)
 {
     const char *colon = strrchr(s, ':');
     if (!colon || colon == s)
-        return -1;
-    size_t hlen = (size_t)(colon - s);
+        return NULL;
     const char *port = colon + 1;
     size_t plen = strlen(port);
     if (plen < 1 || plen > 5 || strspn(port, "0123456789") != plen || atol(port) > 65535)
+        return NULL;
+    return colon;
+}
+
+int cfg_parse_addr(const char *s, struct rm_addr *out)
+{
+    const char *colon = cfg_split_port(s);
+    if (!colon)
         return -1;
+    size_t hlen = (size_t)(colon - s);
+    const char *port = colon + 1;
 
     char host[sizeof(out->host)];
     unsigned char bin[16];
@@ -292,6 +345,54 @@ int cfg_parse_addr(const char *s, struct rm_addr *out)
     if (family == AF_INET && strcasecmp(host, "localhost") == 0)
         strcpy(host, "127.0.0.1");
     else if (inet_pton(family, host, bin) != 1)
+        return -1;
+    strcpy(out->host, host);
+    out->port = (uint16_t)atol(port);
+    return 0;
+}
+
+/* RFC 1123 host name: dot-separated labels of letters, digits and '-' (not
+ * at either end), each 1..63 bytes, 253 in all. */
+static bool cfg_host_name_ok(const char *h)
+{
+    size_t n = strlen(h), label = 0;
+    if (n == 0 || n > 253)
+        return false;
+    const char *last = strrchr(h, '.');
+    last = last ? last + 1 : h;
+    if (strspn(last, "0123456789") == strlen(last))
+        return false; /* a numeric top label: a mistyped IPv4 address, not a name */
+    for (size_t i = 0; i <= n; i++) {
+        char c = h[i];
+        if (c == '.' || c == '\0') {
+            if (label == 0 || label > 63 || h[i - 1] == '-')
+                return false;
+            label = 0;
+            continue;
+        }
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!alnum && !(c == '-' && label > 0))
+            return false;
+        label++;
+    }
+    return true;
+}
+
+int cfg_parse_hostport(const char *s, struct rm_addr *out)
+{
+    if (s[0] == '[')
+        return cfg_parse_addr(s, out); /* IPv6 literal */
+    const char *colon = cfg_split_port(s);
+    if (!colon || (size_t)(colon - s) >= sizeof(out->host))
+        return -1;
+    const char *port = colon + 1;
+    char host[sizeof(out->host)];
+    unsigned char bin[4];
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = '\0';
+    /* An IPv4 literal, or a name ("localhost" included: all its addresses
+     * are tried, as for any name). */
+    if (inet_pton(AF_INET, host, bin) != 1 && !cfg_host_name_ok(host))
         return -1;
     strcpy(out->host, host);
     out->port = (uint16_t)atol(port);
@@ -354,11 +455,15 @@ static const char *cfg_expect(const struct cfg_key *k, char *buf, size_t len)
 }
 
 /* Report a problem with k's value: "[sec] key: what; expected FORM". */
-static void cfg_bad(struct cfg_parse *p, int line, const struct cfg_key *k, const char *what)
+static void cfg_bad_in(struct cfg_parse *p, int line, const char *label, const struct cfg_key *k, const char *what)
 {
     char form[160];
-    cfg_err(p, line, "[%s] %s: %s; expected %s", cfg_sections[k->sec].name, k->name, what,
-            cfg_expect(k, form, sizeof(form)));
+    cfg_err(p, line, "[%s] %s: %s; expected %s", label, k->name, what, cfg_expect(k, form, sizeof(form)));
+}
+
+static void cfg_bad(struct cfg_parse *p, int line, const struct cfg_key *k, const char *what)
+{
+    cfg_bad_in(p, line, cfg_sections[k->sec].name, k, what);
 }
 
 /* Parse text as k's type into v: 0 ok, -1 bad syntax, -2 out of bounds. */
@@ -376,19 +481,21 @@ static int cfg_parse_value(const struct cfg_key *k, const char *text, union cfg_
     case CFG_DURATION: rc = cfg_parse_duration_ms(text, &v->i); break;
     case CFG_SIZE: rc = cfg_parse_size(text, &v->i); break;
     case CFG_ADDR: rc = cfg_parse_addr(text, &v->addr); break;
+    case CFG_HOSTPORT: rc = cfg_parse_hostport(text, &v->addr); break;
     default: /* CFG_ENUM: only its words are accepted */ return -1;
     }
     if (rc < 0)
         return -1;
-    int64_t bounded = k->type == CFG_ADDR ? v->addr.port : v->i;
+    int64_t bounded = k->type == CFG_ADDR || k->type == CFG_HOSTPORT ? v->addr.port : v->i;
     return bounded < k->min || bounded > k->max ? -2 : 0;
 }
 
-/* Store v in k's field of c (a string is copied; empty text means unset).
- * Returns -1 only when out of memory. */
-static int cfg_store(struct rm_config *c, const struct cfg_key *k, const union cfg_val *v)
+/* Store v in k's field of base (the config, or a struct rm_backend_cfg for
+ * CFG_BACKEND keys; a string is copied; empty text means unset).  Returns
+ * -1 only when out of memory. */
+static int cfg_store(void *base, const struct cfg_key *k, const union cfg_val *v)
 {
-    void *field = (char *)c + k->off;
+    void *field = (char *)base + k->off;
     switch (k->type) {
     case CFG_STR: {
         char *s = NULL;
@@ -402,7 +509,8 @@ static int cfg_store(struct rm_config *c, const struct cfg_key *k, const union c
     case CFG_ENUM: *(int *)field = (int)v->i; break;
     case CFG_DURATION:
     case CFG_SIZE: *(int64_t *)field = v->i; break;
-    case CFG_ADDR: *(struct rm_addr *)field = v->addr; break;
+    case CFG_ADDR:
+    case CFG_HOSTPORT: *(struct rm_addr *)field = v->addr; break;
     }
     return 0;
 }
@@ -420,7 +528,8 @@ static bool cfg_same(const struct rm_config *a, const struct rm_config *b, const
     case CFG_ENUM: return *(const int *)fa == *(const int *)fb;
     case CFG_DURATION:
     case CFG_SIZE: return *(const int64_t *)fa == *(const int64_t *)fb;
-    case CFG_ADDR: {
+    case CFG_ADDR:
+    case CFG_HOSTPORT: {
         const struct rm_addr *x = fa, *y = fb;
         return x->port == y->port && strcmp(x->host, y->host) == 0;
     }
@@ -446,6 +555,64 @@ static int cfg_section_find(const char *name)
 
 /* ---- reading the file --------------------------------------------------- */
 
+/* "[backend]" or "[backend.NAME]": enter that backend's section, creating
+ * it on first sight. */
+static void cfg_backend_section(struct cfg_parse *p, const char *s)
+{
+    struct rm_config *c = p->c;
+    char shown[80];
+    bool plain = s[7] == '\0';
+    const char *name = plain ? "default" : s + 8;
+    size_t n = strlen(name);
+    p->sec = SEC_BAD;
+    if (!plain && (n == 0 || n >= sizeof(c->backends[0].name) ||
+                   strspn(name, "abcdefghijklmnopqrstuvwxyz"
+                                "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != n)) {
+        cfg_err(p, p->lineno,
+                "[%s]: bad backend name; expected [backend.NAME] with NAME of 1..31 letters, digits, _ or -",
+                cfg_show(s, shown, sizeof(shown)));
+        return;
+    }
+    if (plain ? (c->n_backends > 0 && !p->be_plain) : p->be_plain) {
+        cfg_err(p, p->lineno,
+                "[%s]: [backend] and [backend.NAME] sections mixed; expected either one [backend] or "
+                "one [backend.NAME] per server",
+                cfg_show(s, shown, sizeof(shown)));
+        return;
+    }
+    int i = cfg_backend_index(c, name);
+    if (i < 0) {
+        if (c->n_backends == RM_MAX_BACKENDS) {
+            cfg_err(p, p->lineno, "[%s]: too many backends; expected at most %d", cfg_show(s, shown, sizeof(shown)),
+                    RM_MAX_BACKENDS);
+            return;
+        }
+        i = c->n_backends++;
+        struct rm_backend_cfg *b = &c->backends[i];
+        snprintf(b->name, sizeof(b->name), "%s", name);
+        for (size_t k = 0; k < CFG_NKEYS; k++) {
+            union cfg_val v;
+            if ((cfg_keys[k].flags & CFG_BACKEND) && cfg_keys[k].def &&
+                (cfg_parse_value(&cfg_keys[k], cfg_keys[k].def, &v) != 0 || cfg_store(b, &cfg_keys[k], &v) != 0))
+                cfg_err(p, 0, "[backend] %s: internal error: bad default", cfg_keys[k].name);
+        }
+        p->be_line[i] = p->lineno;
+    }
+    p->be_plain = plain;
+    p->be = i;
+    p->sec = SEC_BACKEND;
+}
+
+/* The section label for messages about key k: "backend.NAME" inside a
+ * named backend section. */
+static const char *cfg_label(const struct cfg_parse *p, const struct cfg_key *k, int be, char *buf, size_t len)
+{
+    if (!(k->flags & CFG_BACKEND) || be < 0 || p->be_plain)
+        return cfg_sections[k->sec].name;
+    snprintf(buf, len, "backend.%s", p->c->backends[be].name);
+    return buf;
+}
+
 /* Handle a "[name]" line (s is trimmed): switch to that section or report
  * why not. */
 static void cfg_section_line(struct cfg_parse *p, char *s)
@@ -466,9 +633,15 @@ static void cfg_section_line(struct cfg_parse *p, char *s)
         s++;
     for (char *t = end; t > s && (t[-1] == ' ' || t[-1] == '\t');)
         *--t = '\0';
+    if (strncasecmp(s, "backend.", 8) == 0 || strcasecmp(s, "backend") == 0) {
+        cfg_backend_section(p, s);
+        return;
+    }
     p->sec = cfg_section_find(s);
     if (p->sec == SEC_BAD)
-        cfg_err(p, p->lineno, "[%s]: unknown section; expected one of [ringmux], [backend], [pool], [users]",
+        cfg_err(p, p->lineno,
+                "[%s]: unknown section; expected one of [ringmux], [backend] or [backend.NAME], [pool], [monitor], "
+                "[users]",
                 cfg_show(s, shown, sizeof(shown)));
 }
 
@@ -612,15 +785,20 @@ static int cfg_on_key(void *user, const char *section, const char *name, const c
         for (size_t i = 0; i < CFG_NKEYS; i++)
             if ((int)cfg_keys[i].sec == p->sec)
                 cfg_cat(keys, sizeof(keys), &n, "%s%s", n ? ", " : "", cfg_keys[i].name);
-        cfg_err(p, p->lineno, "[%s] %s: unknown key; expected one of %s", cfg_sections[p->sec].name,
+        char label[48];
+        cfg_err(p, p->lineno, "[%s] %s: unknown key; expected one of %s",
+                p->sec == SEC_BACKEND ? cfg_label(p, cfg_key_find(SEC_BACKEND, "address"), p->be, label, sizeof(label))
+                                      : cfg_sections[p->sec].name,
                 cfg_show(name, shown, sizeof(shown)), keys);
         return 1;
     }
-    int *set_at = &p->set_at[k - cfg_keys];
-    char what[160];
+    bool per_be = k->flags & CFG_BACKEND;
+    int *set_at = per_be ? &p->be_set_at[p->be][k - cfg_keys] : &p->set_at[k - cfg_keys];
+    char what[160], label[48];
+    const char *lb = cfg_label(p, k, per_be ? p->be : -1, label, sizeof(label));
     if (*set_at) {
         snprintf(what, sizeof(what), "duplicate key (first set at line %d)", *set_at);
-        cfg_bad(p, p->lineno, k, what);
+        cfg_bad_in(p, p->lineno, lb, k, what);
         return 1;
     }
     *set_at = p->lineno;
@@ -630,9 +808,9 @@ static int cfg_on_key(void *user, const char *section, const char *name, const c
     if (rc < 0) {
         snprintf(what, sizeof(what), "%s \"%s\"", rc == -2 ? "out of range:" : "bad value",
                  cfg_show(value, shown, sizeof(shown)));
-        cfg_bad(p, p->lineno, k, what);
-    } else if (cfg_store(p->c, k, &v) < 0) {
-        cfg_bad(p, p->lineno, k, "out of memory");
+        cfg_bad_in(p, p->lineno, lb, k, what);
+    } else if (cfg_store(per_be ? (void *)&p->c->backends[p->be] : (void *)p->c, k, &v) < 0) {
+        cfg_bad_in(p, p->lineno, lb, k, "out of memory");
     }
     return 1;
 }
@@ -640,7 +818,7 @@ static int cfg_on_key(void *user, const char *section, const char *name, const c
 /* Checks that involve more than one key or the file as a whole. */
 static void cfg_check_file(struct cfg_parse *p)
 {
-    const struct rm_config *c = p->c;
+    struct rm_config *c = p->c;
     char form[160];
     const struct cfg_key *lo = cfg_key_find(SEC_POOL, "min_idle_backend_connections");
     if (c->min_idle_backend_connections > c->max_backend_connections)
@@ -651,19 +829,52 @@ static void cfg_check_file(struct cfg_parse *p)
 
     for (size_t i = 0; i < CFG_NKEYS; i++) {
         const struct cfg_key *k = &cfg_keys[i];
-        if ((k->flags & CFG_REQUIRED) && !p->set_at[i])
-            cfg_err(p, 0, "[%s] %s is required; expected %s", cfg_sections[k->sec].name, k->name,
-                    cfg_expect(k, form, sizeof(form)));
+        if (!(k->flags & CFG_REQUIRED))
+            continue;
+        if (!(k->flags & CFG_BACKEND)) {
+            if (!p->set_at[i])
+                cfg_err(p, 0, "[%s] %s is required; expected %s", cfg_sections[k->sec].name, k->name,
+                        cfg_expect(k, form, sizeof(form)));
+            continue;
+        }
+        if (c->n_backends == 0)
+            cfg_err(p, 0, "[backend] %s is required; expected %s", k->name, cfg_expect(k, form, sizeof(form)));
+        for (int b = 0; b < c->n_backends; b++) {
+            char label[48];
+            if (!p->be_set_at[b][i])
+                cfg_err(p, p->be_line[b], "[%s] %s is required; expected %s", cfg_label(p, k, b, label, sizeof(label)),
+                        k->name, cfg_expect(k, form, sizeof(form)));
+        }
     }
     if (c->n_users == 0)
         cfg_err(p, 0, "[users]: no users defined; expected at least one line name = password");
+    const struct cfg_key *mu = cfg_key_find(SEC_MONITOR, "user");
+    if (c->monitor_user && c->n_users && !cfg_find_user(c, c->monitor_user, strlen(c->monitor_user)))
+        cfg_err(p, p->set_at[mu - cfg_keys], "[monitor] user: \"%s\" is not in [users]; expected a [users] name",
+                cfg_show(c->monitor_user, form, sizeof(form)));
+    const struct cfg_key *wc = cfg_key_find(SEC_MONITOR, "writer_conflict");
+    c->writer_prefer = -1;
+    c->writer_conflict_mode = WRITER_CONFLICT_REFUSE;
+    if (c->writer_conflict && strncasecmp(c->writer_conflict, "prefer:", 7) == 0) {
+        c->writer_conflict_mode = WRITER_CONFLICT_PREFER;
+        c->writer_prefer = cfg_backend_index(c, c->writer_conflict + 7);
+        if (c->writer_prefer < 0)
+            cfg_err(p, p->set_at[wc - cfg_keys],
+                    "[monitor] writer_conflict: \"%s\" names no backend; expected refuse or prefer:NAME with a "
+                    "[backend.NAME] section",
+                    cfg_show(c->writer_conflict, form, sizeof(form)));
+    } else if (c->writer_conflict && strcasecmp(c->writer_conflict, "refuse") != 0) {
+        cfg_err(p, p->set_at[wc - cfg_keys],
+                "[monitor] writer_conflict: bad value \"%s\"; expected refuse or prefer:NAME",
+                cfg_show(c->writer_conflict, form, sizeof(form)));
+    }
 }
 
 /* ---- public API --------------------------------------------------------- */
 
 int cfg_load(const char *path, struct rm_config **out, char *err, size_t errlen)
 {
-    struct cfg_parse p = {.path = path, .sec = SEC_NONE, .err = err, .errlen = errlen};
+    struct cfg_parse p = {.path = path, .sec = SEC_NONE, .be = -1, .err = err, .errlen = errlen};
     *out = NULL;
     if (err && errlen)
         err[0] = '\0';
@@ -676,7 +887,7 @@ int cfg_load(const char *path, struct rm_config **out, char *err, size_t errlen)
     }
     for (size_t i = 0; i < CFG_NKEYS; i++) {
         union cfg_val v;
-        if (cfg_keys[i].def &&
+        if (cfg_keys[i].def && !(cfg_keys[i].flags & CFG_BACKEND) &&
             (cfg_parse_value(&cfg_keys[i], cfg_keys[i].def, &v) != 0 || cfg_store(p.c, &cfg_keys[i], &v) != 0))
             cfg_bad(&p, 0, &cfg_keys[i], "internal error: bad default");
     }
@@ -713,7 +924,7 @@ void cfg_free(struct rm_config *c)
     if (!c)
         return;
     for (size_t i = 0; i < CFG_NKEYS; i++)
-        if (cfg_keys[i].type == CFG_STR)
+        if (cfg_keys[i].type == CFG_STR && !(cfg_keys[i].flags & CFG_BACKEND))
             free(*(char **)((char *)c + cfg_keys[i].off));
     for (size_t i = 0; i < c->n_users; i++) {
         free(c->users[i].name);
@@ -722,6 +933,20 @@ void cfg_free(struct rm_config *c)
     free(c->users);
     free(c->path);
     free(c);
+}
+
+int cfg_backend_index(const struct rm_config *c, const char *name)
+{
+    for (int i = 0; i < c->n_backends; i++)
+        if (strcmp(c->backends[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+const struct rm_user *cfg_monitor_user(const struct rm_config *c)
+{
+    const struct rm_user *u = c->monitor_user ? cfg_find_user(c, c->monitor_user, strlen(c->monitor_user)) : NULL;
+    return u ? u : c->n_users ? &c->users[0] : NULL;
 }
 
 const struct rm_user *cfg_find_user(const struct rm_config *c, const char *name, size_t len)
@@ -741,10 +966,21 @@ size_t cfg_restart_changes(const struct rm_config *old, const struct rm_config *
         buf[0] = '\0';
     for (size_t i = 0; i < CFG_NKEYS; i++) {
         const struct cfg_key *k = &cfg_keys[i];
-        if ((k->flags & CFG_RELOAD) || cfg_same(old, new_cfg, k))
+        if ((k->flags & (CFG_RELOAD | CFG_BACKEND)) || cfg_same(old, new_cfg, k))
             continue;
         if (buf)
             cfg_cat(buf, len, &n, "%s[%s] %s", count ? ", " : "", cfg_sections[k->sec].name, k->name);
+        count++;
+    }
+    /* The set of backends and their addresses: workers index them. */
+    bool same = old->n_backends == new_cfg->n_backends;
+    for (int b = 0; same && b < old->n_backends; b++)
+        same = strcmp(old->backends[b].name, new_cfg->backends[b].name) == 0 &&
+               strcmp(old->backends[b].addr.host, new_cfg->backends[b].addr.host) == 0 &&
+               old->backends[b].addr.port == new_cfg->backends[b].addr.port;
+    if (!same) {
+        if (buf)
+            cfg_cat(buf, len, &n, "%s[backend] sections or addresses", count ? ", " : "");
         count++;
     }
     return count;

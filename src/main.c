@@ -13,6 +13,7 @@
 #include "ringmux/backend.h"
 #include "ringmux/config.h"
 #include "ringmux/log.h"
+#include "ringmux/monitor.h"
 #include "ringmux/net.h"
 #include "ringmux/pool.h"
 #include "ringmux/worker.h"
@@ -97,7 +98,21 @@ static void reload(struct rm_shared *sh, const char *path, struct old_cfg **olds
     next->listen = cur->listen;
     next->admin = cur->admin;
     next->workers = cur->workers;
-    next->backend = cur->backend;
+    next->reader_listen = cur->reader_listen;
+    bool same_backends = next->n_backends == cur->n_backends;
+    for (int i = 0; same_backends && i < cur->n_backends; i++)
+        same_backends = strcmp(next->backends[i].name, cur->backends[i].name) == 0 &&
+                        strcmp(next->backends[i].addr.host, cur->backends[i].addr.host) == 0 &&
+                        next->backends[i].addr.port == cur->backends[i].addr.port;
+    if (!same_backends) { /* workers index backends: keep the running set */
+        next->n_backends = cur->n_backends;
+        memcpy(next->backends, cur->backends, sizeof(next->backends));
+        if (next->writer_conflict_mode == WRITER_CONFLICT_PREFER) {
+            next->writer_prefer = cfg_backend_index(next, next->writer_conflict + 7);
+            if (next->writer_prefer < 0)
+                next->writer_conflict_mode = WRITER_CONFLICT_REFUSE;
+        }
+    }
     next->max_allowed_packet = cur->max_allowed_packet;
     struct old_cfg *o = malloc(sizeof(*o));
     if (!o) {
@@ -182,7 +197,7 @@ int main(int argc, char **argv)
     mysql_library_init(0, NULL, NULL);
     static struct rm_shared sh;
     atomic_store(&sh.cfg, cfg);
-    be_probe(cfg, &sh.server);
+    monitor_first_round(&sh); /* resolves, checks, fills sh.topo and sh.server */
     sh.n_workers = workers_for(cfg);
     sh.workers = calloc((size_t)sh.n_workers, sizeof(struct rm_worker));
     sh.metrics = calloc((size_t)sh.n_workers, sizeof(struct rm_metrics *));
@@ -206,9 +221,14 @@ int main(int argc, char **argv)
                 break;
             }
     }
+    if (rc == 0 && monitor_start(&sh) < 0) {
+        log_error("cannot start the monitor thread");
+        rc = 1;
+    }
     if (rc == 0)
-        log_info("ringmux %s listening on %s:%u (%d workers), backend %s:%u", RINGMUX_VERSION, cfg->listen.host,
-                 cfg->listen.port, sh.n_workers, cfg->backend.host, cfg->backend.port);
+        log_info("ringmux %s listening on %s:%u (%d workers), %d backend(s), first %s:%u", RINGMUX_VERSION,
+                 cfg->listen.host, cfg->listen.port, sh.n_workers, cfg->n_backends, cfg->backends[0].addr.host,
+                 cfg->backends[0].addr.port);
     struct old_cfg *olds = NULL;
     while (rc == 0) {
         int sig;
@@ -226,6 +246,7 @@ int main(int argc, char **argv)
         worker_wake(&sh.workers[i]);
     for (int i = 0; i < started; i++)
         pthread_join(sh.workers[i].thread, NULL);
+    monitor_stop(&sh); /* after the workers' loops (they read its snapshots), before their wake fds close */
     for (int i = 0; i < sh.n_workers; i++)
         if (sh.workers[i].idx == i && sh.workers[i].sh)
             worker_destroy(&sh.workers[i]);

@@ -2,6 +2,11 @@
 #include "ringmux/metrics.h"
 
 #include <stdio.h>
+
+#include "ringmux/config.h"
+#include "ringmux/monitor.h"
+
+#include <stdio.h>
 #include <string.h>
 
 /* One row per exported series: name, help, type and where to find it. */
@@ -42,6 +47,16 @@ static const struct met_row rows[] = {
     ROW("ringmux_stmt_prepares_total", "COM_STMT_PREPARE sent to backends.", "counter", stmt_prepares),
     ROW("ringmux_stmt_evictions_total", "Statements closed by the per-connection statement cache.", "counter",
         stmt_evictions),
+    ROW("ringmux_backend_connections_active", "Backend connections serving a client session right now.", "gauge",
+        backend_active),
+    ROW("ringmux_statements_running", "Client statements on a backend right now.", "gauge", statements_running),
+    ROW("ringmux_transactions_open", "Client sessions inside a transaction right now.", "gauge", transactions_open),
+    ROW("ringmux_statements_held_no_backend_total",
+        "Statements that waited because no writer (or reader) backend was available.", "counter", held_no_backend),
+    ROW("ringmux_statements_held_paused_total", "Statements that waited because the proxy was paused.", "counter",
+        held_paused),
+    ROW("ringmux_session_backend_moves_total", "Sessions moved to another backend (failover, reader balancing).",
+        "counter", backend_moves),
     ROW("ringmux_diagnostics_yields_total",
         "Backend connections held for SHOW WARNINGS given up to waiting sessions (warnings stashed).", "counter",
         diag_yields),
@@ -74,3 +89,64 @@ void met_render(struct rm_metrics *const *per_worker, int n, struct rm_buf *out)
         put(out, line);
     }
 }
+
+void met_render_topology(const struct rm_topology *t, const struct rm_config *cfg, uint64_t writer_changes, bool paused,
+                         struct rm_buf *out)
+{
+    char line[512];
+    static const char *const fam[][3] = {
+        {"ringmux_backend_up", "The monitor's last check reached the backend.", "gauge"},
+        {"ringmux_backend_role", "Role of each backend (1 for its current role).", "gauge"},
+        {"ringmux_backend_read_only", "@@read_only or @@innodb_read_only of the backend.", "gauge"},
+        {"ringmux_backend_replica_lag_seconds", "Replica lag; -1 when not replicating.", "gauge"},
+    };
+    for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+        snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s %s\n", fam[f][0], fam[f][1], fam[f][0], fam[f][2]);
+        put(out, line);
+        for (int i = 0; t && i < t->n && i < cfg->n_backends; i++) {
+            const char *name = cfg->backends[i].name;
+            const struct rm_topo_backend *b = &t->be[i];
+            switch (f) {
+            case 0: snprintf(line, sizeof(line), "%s{backend=\"%s\"} %d\n", fam[f][0], name, b->up); break;
+            case 1:
+                snprintf(line, sizeof(line), "%s{backend=\"%s\",role=\"%s\"} 1\n", fam[f][0], name,
+                         t->writer == i    ? "writer"
+                         : t->reader_ok[i] ? "reader"
+                                           : "none");
+                break;
+            case 2: snprintf(line, sizeof(line), "%s{backend=\"%s\"} %d\n", fam[f][0], name, b->read_only); break;
+            default:
+                snprintf(line, sizeof(line), "%s{backend=\"%s\"} %.3f\n", fam[f][0], name,
+                         b->lag_ms < 0 ? -1.0 : (double)b->lag_ms / 1000.0);
+                break;
+            }
+            put(out, line);
+        }
+    }
+    snprintf(line, sizeof(line),
+             "# HELP ringmux_writer_changes_total Times the monitor moved the writer role.\n"
+             "# TYPE ringmux_writer_changes_total counter\nringmux_writer_changes_total %llu\n"
+             "# HELP ringmux_writer_available 1 while a writer backend is known.\n"
+             "# TYPE ringmux_writer_available gauge\nringmux_writer_available %d\n"
+             "# HELP ringmux_paused 1 while paused (POST /pause).\n# TYPE ringmux_paused gauge\nringmux_paused %d\n",
+             (unsigned long long)writer_changes, t && t->writer >= 0, paused);
+    put(out, line);
+}
+
+void met_render_backends(struct rm_metrics *const *per_worker, int n, const struct rm_config *cfg, struct rm_buf *out)
+{
+    char line[256];
+    put(out, "# HELP ringmux_backend_statements_total Client commands forwarded to each backend.\n"
+             "# TYPE ringmux_backend_statements_total counter\n");
+    for (int b = 0; b < cfg->n_backends; b++) {
+        unsigned long long sum = 0;
+        for (int i = 0; i < n; i++)
+            sum += atomic_load_explicit(&per_worker[i]->backend_statements[b], memory_order_relaxed);
+        snprintf(line, sizeof(line), "ringmux_backend_statements_total{backend=\"%s\"} %llu\n", cfg->backends[b].name,
+                 sum);
+        put(out, line);
+    }
+}
+
+_Static_assert(sizeof(((struct rm_metrics *)0)->backend_statements) / sizeof(atomic_uint_fast64_t) == RM_MAX_BACKENDS,
+               "backend_statements must have one counter per possible backend");

@@ -27,7 +27,8 @@
 /* Another worker's session waiting this long is starving: a released conn
  * here is closed so that worker can open one. */
 #define STARVE_MS     500
-
+/* Logins in flight per backend and worker (gradual refill). */
+#define MAX_OPENING   4
 
 struct rm_pool *pool_get(struct rm_backend *be, const char *user, const char *password, uint32_t caps,
                          uint32_t ext_caps, uint8_t collation)
@@ -83,20 +84,35 @@ static void pool_destroy(struct rm_pool *p)
 
 void pool_free_all(struct rm_worker *w)
 {
-    struct rm_link *pos, *tmp;
-    link_foreach_safe (pos, tmp, &w->backend.pools) {
-        struct rm_pool *p = link_entry(pos, struct rm_pool, link);
-        struct rm_link *ip, *it;
-        link_foreach_safe (ip, it, &p->idle)
-            bconn_close(link_entry(ip, struct rm_bconn, link), "proxy stopped");
+    for (int i = 0; i < w->n_backends; i++) {
+        struct rm_link *pos, *tmp;
+        link_foreach_safe (pos, tmp, &w->backends[i].pools) {
+            struct rm_pool *p = link_entry(pos, struct rm_pool, link);
+            struct rm_link *ip, *it;
+            link_foreach_safe (ip, it, &p->idle)
+                bconn_close(link_entry(ip, struct rm_bconn, link), "proxy stopped");
+        }
     }
 }
 
 void pool_destroy_all(struct rm_worker *w)
 {
-    struct rm_link *pos, *tmp;
-    link_foreach_safe (pos, tmp, &w->backend.pools)
-        pool_destroy(link_entry(pos, struct rm_pool, link));
+    for (int i = 0; i < w->n_backends; i++) {
+        struct rm_link *pos, *tmp;
+        link_foreach_safe (pos, tmp, &w->backends[i].pools)
+            pool_destroy(link_entry(pos, struct rm_pool, link));
+    }
+}
+
+bool pool_any_conns(const struct rm_worker *w)
+{
+    for (int i = 0; i < w->n_backends; i++) {
+        const struct rm_link *pos;
+        for (pos = w->backends[i].pools.next; pos != &w->backends[i].pools; pos = pos->next)
+            if (link_entry(pos, struct rm_pool, link)->n_conns > 0)
+                return true;
+    }
+    return false;
 }
 
 bool pool_db_known(struct rm_pool *p, const char *db, size_t len, uint64_t now_ms)
@@ -163,19 +179,43 @@ static void release_slot(struct rm_worker *w)
     atomic_fetch_sub(&w->sh->backend_total, 1);
 }
 
+/* [backend.NAME] max_connections: a per-backend cap, across workers. */
+static bool reserve_backend(struct rm_worker *w, const struct rm_backend *be, bool beyond)
+{
+    int max = beyond ? 0 : w->cfg->backends[be->idx].max_connections;
+    int cur = atomic_fetch_add(&w->sh->backend_conns[be->idx], 1);
+    if (max > 0 && cur >= max) {
+        atomic_fetch_sub(&w->sh->backend_conns[be->idx], 1);
+        return false;
+    }
+    return true;
+}
+
 /* Open a conn with a slot reserved; the slot goes back if that fails. */
+static struct rm_bconn *open_conn_ex(struct rm_worker *w, struct rm_pool *p, bool beyond_backend_cap)
+{
+    if (!reserve_backend(w, p->be, beyond_backend_cap)) {
+        release_slot(w);
+        return NULL;
+    }
+    struct rm_bconn *b = bconn_open(w, p);
+    if (!b) {
+        release_slot(w);
+        atomic_fetch_sub(&w->sh->backend_conns[p->be->idx], 1);
+    }
+    return b;
+}
+
 static struct rm_bconn *open_conn(struct rm_worker *w, struct rm_pool *p)
 {
-    struct rm_bconn *b = bconn_open(w, p);
-    if (!b)
-        release_slot(w);
-    return b;
+    return open_conn_ex(w, p, false);
 }
 
 void pool_conn_opened(struct rm_bconn *b)
 {
     b->pool->n_conns++;
     b->pool->n_opening++;
+    b->pool->be->n_opening++;
     b->c.w->n_bconns++;
 }
 
@@ -191,8 +231,20 @@ void bconn_set_state(struct rm_bconn *b, enum bconn_state to)
         p->n_idle--;
         MET_DEC(&w->met, backend_idle);
     }
-    if (from <= BC_INIT && to > BC_INIT) /* opened (or failed to) */
+    if (from == BC_ACTIVE) {
+        p->be->n_active--;
+        MET_DEC(&w->met, backend_active);
+    }
+    if (to == BC_ACTIVE) {
+        p->be->n_active++;
+        MET_INC(&w->met, backend_active);
+    }
+    if (from <= BC_INIT && to > BC_INIT) { /* opened (or failed to) */
         p->n_opening--;
+        p->be->n_opening--;
+        if (!link_empty(&w->waiters)) /* a login slot freed (MAX_OPENING): more may start */
+            w->kick_waiters = true;
+    }
     b->state = to;
     switch (to) {
     case BC_IDLE:
@@ -205,12 +257,12 @@ void bconn_set_state(struct rm_bconn *b, enum bconn_state to)
         p->n_conns--;
         w->n_bconns--;
         release_slot(w);
+        atomic_fetch_sub(&w->sh->backend_conns[p->be->idx], 1);
         w->kick_waiters = true; /* a freed slot may let a waiter open a conn */
         break;
     default: break;
     }
 }
-
 
 /* ---- borrowing ------------------------------------------------------------ */
 
@@ -272,10 +324,15 @@ void pool_conn_ready(struct rm_bconn *b)
         b->ready_after_kill = true;
         return;
     }
+    if (b->be_epoch != b->pool->be->epoch) { /* its backend changed role or address */
+        bconn_retire(b, "backend role or address changed");
+        return;
+    }
     struct rm_link *pos;
-    for (pos = w->waiters.next; pos != &w->waiters; pos = pos->next) {
+    bool paused = atomic_load(&w->sh->paused);
+    for (pos = paused ? &w->waiters : w->waiters.next; pos != &w->waiters; pos = pos->next) {
         struct rm_session *s = link_entry(pos, struct rm_session, wait_link);
-        if (s->pool == b->pool && usable(b, s)) {
+        if (!s->bc && s->pool == b->pool && usable(b, s)) {
             attach(b, s);
             sess_on_backend(s, b); /* leaves the queue */
             return;
@@ -341,8 +398,37 @@ static bool shed_idle(struct rm_pool *except)
     return false;
 }
 
+/* Move s to the pool of the same key on backend be (failover, reader
+ * balancing).  -1 when out of memory. */
+static int retarget(struct rm_session *s, struct rm_backend *be)
+{
+    struct rm_pool *old = s->pool;
+    struct rm_pool *p = pool_get(be, old->user, old->password, old->caps, old->ext_caps, old->collation);
+    if (!p)
+        return -1;
+    old->refs--;
+    p->refs++;
+    s->pool = p;
+    MET_INC(&be->w->met, backend_moves);
+    return 0;
+}
+
 struct rm_bconn *pool_borrow(struct rm_worker *w, struct rm_session *s)
 {
+    bool first = !link_linked(&s->wait_link); /* not queued yet: count holds once */
+    if (atomic_load(&w->sh->paused)) {        /* POST /pause: hold new statements */
+        if (first)
+            MET_INC(&w->met, held_paused);
+        return NULL;
+    }
+    struct rm_backend *target = backend_for(w, s->reader, s->pool->be);
+    if (!target) { /* no writer (or reader) right now: wait for the monitor to find one */
+        if (first)
+            MET_INC(&w->met, held_no_backend);
+        return NULL;
+    }
+    if (target != s->pool->be && retarget(s, target) < 0)
+        return NULL;
     struct rm_pool *p = s->pool;
     struct rm_bconn *b = pick_idle(p, s);
     if (b) {
@@ -352,6 +438,11 @@ struct rm_bconn *pool_borrow(struct rm_worker *w, struct rm_session *s)
     /* Nothing idle that fits: open one if no open already in progress will
      * serve this session. */
     if (p->n_opening >= p->n_waiting + 1 || atomic_load(&w->sh->stopping))
+        return NULL;
+    /* Gradual refill: a few logins in flight per backend at a time, so a
+     * queue of waiting statements does not become a connect storm when a
+     * backend (re)appears; each finished login lets the next one start. */
+    if (p->be->n_opening >= MAX_OPENING)
         return NULL;
     if (!backend_may_connect(p->be))
         return NULL;
@@ -385,6 +476,13 @@ void pool_serve_waiters(struct rm_worker *w)
         struct rm_link *pos;
         for (pos = w->waiters.next; pos != &w->waiters; pos = pos->next) {
             struct rm_session *s = link_entry(pos, struct rm_session, wait_link);
+            if (s->bc) { /* held while paused with its own (pinned) conn */
+                if (atomic_load(&w->sh->paused))
+                    continue;
+                sess_on_backend(s, s->bc); /* leaves the queue */
+                progress = true;
+                break;
+            }
             s->pool->n_waiting--; /* pool_borrow counts the caller itself */
             struct rm_bconn *b = pool_borrow(w, s);
             s->pool->n_waiting++;
@@ -396,7 +494,6 @@ void pool_serve_waiters(struct rm_worker *w)
         }
     }
 }
-
 
 void pool_release(struct rm_worker *w, struct rm_bconn *b)
 {
@@ -469,7 +566,7 @@ int pool_kill_query(struct rm_worker *w, struct rm_bconn *b)
     if (!backend_may_connect(p->be))
         return -1;
     atomic_fetch_add(&w->sh->backend_total, 1);
-    if (!(k = open_conn(w, p)))
+    if (!(k = open_conn_ex(w, p, true)))
         return -1;
     k->killer_only = true;
     if (!w->killer) /* (another user's KILL gets a killer of its own, untracked) */
@@ -485,7 +582,7 @@ void pool_killer_next(struct rm_bconn *k)
         memmove(w->kill_q, w->kill_q + 1, (size_t)--w->kill_qn * sizeof(w->kill_q[0]));
         if (!t)
             continue;
-        t->kill_pending--; /* bconn_send_kill counts it again */
+        t->kill_pending--;     /* bconn_send_kill counts it again */
         bconn_send_kill(k, t); /* (on failure k closed: pool_killer_closed let the rest go) */
         return;
     }
@@ -512,6 +609,13 @@ void pool_killer_closed(struct rm_bconn *k)
 
 /* ---- maintenance -------------------------------------------------------- */
 
+/* Is be the writer or a usable reader (worth keeping conns ready for)? */
+static bool backend_in_use(const struct rm_worker *w, const struct rm_backend *be)
+{
+    const struct rm_topology *t = w->topo;
+    return be->idx == t->writer || (be->idx < t->n && t->reader_ok[be->idx]);
+}
+
 static void expire_waiters(struct rm_worker *w)
 {
     int64_t timeout = w->cfg->connection_borrow_timeout_ms;
@@ -521,12 +625,17 @@ static void expire_waiters(struct rm_worker *w)
         if (w->now_ms - s->wait_since_ms < (uint64_t)timeout)
             continue;
         MET_INC(&w->met, borrow_timeouts);
-        char msg[400];
+        char msg[512];
         const char *last = backend_last_error(s->pool->be);
+        bool none = !backend_for(w, s->reader, s->pool->be), paused = atomic_load(&w->sh->paused);
         snprintf(msg, sizeof(msg),
                  "ringmux: no backend connection available within connection_borrow_timeout (%lld ms; "
-                 "max_backend_connections = %d)%s%s",
-                 (long long)timeout, w->cfg->max_backend_connections, *last ? "; last backend error: " : "", last);
+                 "max_backend_connections = %d)%s%s%s",
+                 (long long)timeout, w->cfg->max_backend_connections,
+                 paused ? "; ringmux is paused (POST /resume on the admin port)"
+                 : none ? (s->reader ? "; no usable reader backend" : "; no writable backend")
+                        : "",
+                 *last ? "; last backend error: " : "", last);
         sess_backend_failed(s, 1040, "08004", msg); /* leaves the queue */
     }
 }
@@ -541,37 +650,39 @@ void pool_maintain(struct rm_worker *w)
      * up after a short grace (a busy worker keeps its warm conns). */
     int give = atomic_load(&w->sh->backend_total) >= cfg->max_backend_connections ? others_waiting(w) : 0;
     struct rm_link *pos, *tmp;
-    link_foreach_safe (pos, tmp, &w->backend.pools) {
-        struct rm_pool *p = link_entry(pos, struct rm_pool, link);
-        int idle = p->n_idle;
-        struct rm_link *ip, *it;
-        /* Oldest idle conns are at the tail. */
-        for (ip = p->idle.prev; ip != &p->idle; ip = it) {
-            it = ip->prev;
-            struct rm_bconn *b = link_entry(ip, struct rm_bconn, link);
-            const char *why = NULL;
-            if (stopping)
-                why = "proxy stopping";
-            else if (cfg->backend_max_lifetime_ms > 0 &&
-                     w->now_ms - b->created_ms >= (uint64_t)cfg->backend_max_lifetime_ms)
-                why = "backend_max_lifetime reached";
-            else if (cfg->backend_idle_timeout_ms > 0 && idle > min_idle &&
-                     w->now_ms - b->idle_since_ms >= (uint64_t)cfg->backend_idle_timeout_ms)
-                why = "backend_idle_timeout reached";
-            else if (give > 0 && w->now_ms - b->idle_since_ms >= SHED_GRACE_MS) {
-                why = "slot needed by another worker";
-                give--;
+    for (int bi = 0; bi < w->n_backends; bi++)
+        link_foreach_safe (pos, tmp, &w->backends[bi].pools) {
+            struct rm_pool *p = link_entry(pos, struct rm_pool, link);
+            int idle = p->n_idle;
+            struct rm_link *ip, *it;
+            /* Oldest idle conns are at the tail. */
+            for (ip = p->idle.prev; ip != &p->idle; ip = it) {
+                it = ip->prev;
+                struct rm_bconn *b = link_entry(ip, struct rm_bconn, link);
+                const char *why = NULL;
+                if (stopping)
+                    why = "proxy stopping";
+                else if (cfg->backend_max_lifetime_ms > 0 &&
+                         w->now_ms - b->created_ms >= (uint64_t)cfg->backend_max_lifetime_ms)
+                    why = "backend_max_lifetime reached";
+                else if (cfg->backend_idle_timeout_ms > 0 && idle > min_idle &&
+                         w->now_ms - b->idle_since_ms >= (uint64_t)cfg->backend_idle_timeout_ms)
+                    why = "backend_idle_timeout reached";
+                else if (give > 0 && w->now_ms - b->idle_since_ms >= SHED_GRACE_MS) {
+                    why = "slot needed by another worker";
+                    give--;
+                }
+                if (why) {
+                    bconn_retire(b, why);
+                    idle--;
+                }
             }
-            if (why) {
-                bconn_retire(b, why);
-                idle--;
-            }
+            while (!stopping && backend_in_use(w, p->be) && p->be->n_opening < MAX_OPENING &&
+                   p->n_idle + p->n_opening < min_idle && backend_may_connect(p->be) && reserve_slot(w, false))
+                open_conn(w, p);
+            if (p->n_conns == 0 && p->n_waiting == 0 && p->refs == 0)
+                pool_destroy(p);
         }
-        while (!stopping && p->n_idle + p->n_opening < min_idle && backend_may_connect(p->be) && reserve_slot(w, false))
-            open_conn(w, p);
-        if (p->n_conns == 0 && p->n_waiting == 0 && p->refs == 0)
-            pool_destroy(p);
-    }
     if (!link_empty(&w->waiters) || give > 0)
         sess_yield_diag_holds(w);
     if (!link_empty(&w->waiters))

@@ -56,7 +56,7 @@ static const struct conn_ops sess_ops = {
     .keep_buffers = false,
 };
 
-void sess_accept(struct rm_worker *w, int fd)
+void sess_accept(struct rm_worker *w, int fd, bool reader)
 {
     struct rm_session *s = calloc(1, sizeof(*s));
     if (!s || conn_register(w, &s->c, &sess_ops, fd) < 0) {
@@ -66,6 +66,7 @@ void sess_accept(struct rm_worker *w, int fd)
         return;
     }
     link_init(&s->wait_link); /* TCP_NODELAY/keepalive come from the listener */
+    s->reader = reader;
     link_push_back(&w->sessions, &s->link);
     /* The id names its worker, so KILL <id> from any worker finds it. */
     s->id = ++w->next_sess_seq * (uint32_t)w->sh->n_workers + (uint32_t)w->idx;
@@ -134,7 +135,12 @@ static void auth_ok(struct rm_session *s, const struct rm_user *u, const char *d
 {
     struct rm_worker *w = W(s);
     char *nu = strdup(u->name), *np = strdup(u->password);
-    struct rm_pool *p = (nu && np) ? pool_get(&w->backend, u->name, u->password, s->caps, s->ext_caps, s->collation) : NULL;
+    /* The writer's (or a reader's) pool; with none right now, the first
+     * backend's: the first statement's borrow moves it where it must go. */
+    struct rm_backend *be = backend_for(w, s->reader, NULL);
+    if (!be)
+        be = &w->backends[0];
+    struct rm_pool *p = (nu && np) ? pool_get(be, u->name, u->password, s->caps, s->ext_caps, s->collation) : NULL;
     if (!p) {
         free(nu);
         free(np);

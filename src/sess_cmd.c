@@ -80,8 +80,8 @@ uint8_t *sess_join_payload(const uint8_t *data, size_t raw, size_t payload)
 static void write_value_result(struct rm_session *s, const char *name, size_t nl, const struct local_value *v)
 {
     struct rs_writer w;
-    struct rs_column col = {.name = name, .name_len = nl, .charset = 63, .length = v->length, .type = v->type,
-                            .flags = v->flags};
+    struct rs_column col = {
+        .name = name, .name_len = nl, .charset = 63, .length = v->length, .type = v->type, .flags = v->flags};
     const char *val = v->val;
     size_t vl = strlen(v->val);
     rs_begin(&w, &s->c.out, s->caps, s->ext_caps, s->status);
@@ -266,11 +266,23 @@ static void on_command(struct rm_session *s, const uint8_t *raw, size_t raw_len,
     s->cmd_byte = cmd;
     s->cls.flags = 0;
     s->cls.pin = PIN_NONE;
+    if (s->lost_pin != PIN_NONE && cmd != COM_QUIT && cmd != COM_PING) {
+        char msg[320];
+        snprintf(msg, sizeof(msg),
+                 "Lost connection to backend server (ringmux: this session was pinned to its backend connection (%s) "
+                 "and that connection closed%s; its session state is lost; the session is no longer pinned and "
+                 "usable again)",
+                 cls_pin_str(s->lost_pin), s->lost_trans ? ", rolling back its transaction" : "");
+        s->lost_pin = PIN_NONE;
+        s->lost_trans = false;
+        sess_send_err(s, 1, 1927, "70100", msg);
+        return;
+    }
     if (s->lost_trans && cmd != COM_QUIT && cmd != COM_PING) {
         s->lost_trans = false;
         sess_send_err(s, 1, 1927, "70100",
-                 "Lost connection to backend server during transaction (ringmux: the transaction was "
-                 "rolled back; the session is usable again)");
+                      "Lost connection to backend server during transaction (ringmux: the transaction was "
+                      "rolled back; the session is usable again)");
         return;
     }
     switch (cmd) {
@@ -297,8 +309,8 @@ static void on_command(struct rm_session *s, const uint8_t *raw, size_t raw_len,
             MET_INC(&w->met, commands_local);
             if (!kill_parse((const char *)p + 1, n - 1, &kr)) {
                 sess_send_err(s, 1, 1047, "HY000",
-                         "ringmux: this KILL is not supported through the proxy; use KILL [QUERY] <id> with the "
-                         "connection id the proxy gave (handshake or CONNECTION_ID())");
+                              "ringmux: this KILL is not supported through the proxy; use KILL [QUERY] <id> with the "
+                              "connection id the proxy gave (handshake or CONNECTION_ID())");
             } else if (kr.unsupported) {
                 char msg[200];
                 snprintf(msg, sizeof(msg),
@@ -373,9 +385,9 @@ static void on_command(struct rm_session *s, const uint8_t *raw, size_t raw_len,
         /* What the server checks first: EXECUTE needs id, flags and
          * iteration count, BULK_EXECUTE and SEND_LONG_DATA id and 2 more
          * bytes; the others at least an id. */
-        size_t need = cmd == COM_STMT_EXECUTE                                        ? 10
+        size_t need = cmd == COM_STMT_EXECUTE                                          ? 10
                       : cmd == COM_STMT_SEND_LONG_DATA || cmd == COM_STMT_BULK_EXECUTE ? 7
-                                                                                     : 5;
+                                                                                       : 5;
         if (n < need) {
             MET_INC(&w->met, commands_local);
             if (cmd != COM_STMT_SEND_LONG_DATA) /* which has no response */
@@ -562,4 +574,3 @@ void sess_process_input(struct rm_session *s)
     if (s->state != SESS_DEAD)
         buf_consume(&s->c.in, used);
 }
-

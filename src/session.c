@@ -49,6 +49,23 @@ const char *sess_state_str(enum sess_state s)
     return "?";
 }
 
+/* A statement of the session is on a backend. */
+static bool running_state(enum sess_state st)
+{
+    return st == SESS_SYNC || st == SESS_CHECK_DB || st == SESS_FORWARD || st == SESS_INFILE;
+}
+
+void sess_set_in_trans(struct rm_session *s, bool on)
+{
+    if (s->in_trans == on)
+        return;
+    s->in_trans = on;
+    if (on)
+        MET_INC(&W(s)->met, transactions_open);
+    else
+        MET_DEC(&W(s)->met, transactions_open);
+}
+
 /* The one place a session changes state: it owns the wait queue (entering
  * WAIT queues the session, leaving it dequeues, whoever causes it), the
  * queue counters, and reading pauses while CLOSING. */
@@ -62,6 +79,12 @@ void sess_set_state(struct rm_session *s, enum sess_state to)
         link_remove(&s->wait_link);
         s->pool->n_waiting--;
         atomic_fetch_sub(&w->sh->waiting[w->idx], 1);
+    }
+    if (running_state(from) != running_state(to)) {
+        if (running_state(to))
+            MET_INC(&w->met, statements_running);
+        else
+            MET_DEC(&w->met, statements_running);
     }
     s->state = to;
     switch (to) {
@@ -128,17 +151,7 @@ void sess_fail_and_close(struct rm_session *s, uint8_t seq, uint16_t code, const
 
 /* ---- accept and handshake -------------------------------------------------- */
 
-
-
-
-
-
-
 void sess_start_command(struct rm_session *s);
-
-
-
-
 
 /* ---- pinning -------------------------------------------------------------- */
 
@@ -193,13 +206,15 @@ void sess_close(struct rm_session *s, const char *reason)
     if (s->pool)
         s->pool->refs--;
     s->pool = NULL;
+    if (running_state(s->state))
+        MET_DEC(&w->met, statements_running);
+    sess_set_in_trans(s, false);
     s->state = SESS_DEAD; /* final: the pool is gone, so no transition */
     link_remove(&s->link);
     MET_DEC(&w->met, clients_current);
     atomic_fetch_sub(&w->sh->clients_total, 1);
     conn_kill(&s->c);
 }
-
 
 void sess_free(struct rm_session *s)
 {
@@ -248,7 +263,9 @@ void sess_reset(struct rm_session *s, bool keep_schema)
     s->st.schema = schema;
     s->st.multi_stmt = (s->caps & CLIENT_MULTI_STATEMENTS) != 0;
     s->reset_pending = true;
-    s->in_trans = s->hold = s->lost_trans = s->cursor_open = false;
+    sess_set_in_trans(s, false);
+    s->hold = s->lost_trans = s->cursor_open = false;
+    s->lost_pin = PIN_NONE;
     s->rc_known = s->fr_known = false;
     diag_forget(&s->diag);
     s->last_insert_id = 0;
@@ -281,7 +298,6 @@ void sess_cmd_reset_connection(struct rm_session *s)
     sess_send_ok(s, 1);
 }
 
-
 void sess_cmd_unsupported(struct rm_session *s, uint8_t cmd)
 {
     char msg[160];
@@ -297,6 +313,13 @@ void sess_start_command(struct rm_session *s)
 {
     struct rm_worker *w = W(s);
     if (s->bc) {
+        /* Pinned (or holding for SHOW WARNINGS): paused, a new statement
+         * waits like any other; a transaction's statements go on. */
+        if (atomic_load(&w->sh->paused) && !s->in_trans && !s->cursor_open) {
+            MET_INC(&w->met, held_paused);
+            sess_set_state(s, SESS_WAIT);
+            return;
+        }
         sess_on_backend(s, s->bc);
         return;
     }
@@ -312,10 +335,8 @@ void sess_start_command(struct rm_session *s)
 static bool stmt_command(const struct rm_session *s)
 {
     return s->cmd_byte == COM_STMT_EXECUTE || s->cmd_byte == COM_STMT_BULK_EXECUTE ||
-           s->cmd_byte == COM_STMT_SEND_LONG_DATA || s->cmd_byte == COM_STMT_RESET ||
-           s->cmd_byte == COM_STMT_FETCH;
+           s->cmd_byte == COM_STMT_SEND_LONG_DATA || s->cmd_byte == COM_STMT_RESET || s->cmd_byte == COM_STMT_FETCH;
 }
-
 
 /* The payload of the command in s->cmd (raw packets): in place when it is
  * one packet; joined into *joined (caller frees) when it was split at
@@ -380,6 +401,7 @@ static void forward_command(struct rm_session *s, struct rm_bconn *b)
     }
     buf_reset(&s->cmd);
     MET_INC(&W(s)->met, queries);
+    MET_INC(&W(s)->met, backend_statements[b->pool->be->idx]);
     conn_flush(&b->c);
     if (b->resp.kind == RK_NONE) /* COM_STMT_CLOSE / SEND_LONG_DATA: no answer */
         sess_on_response_done(s);
@@ -647,7 +669,7 @@ void sess_on_response_done(struct rm_session *s)
     b->task = TASK_NONE;
     if (!r->is_err) {
         s->status = r->status;
-        s->in_trans = (r->status & SERVER_STATUS_IN_TRANS) != 0;
+        sess_set_in_trans(s, (r->status & SERVER_STATUS_IN_TRANS) != 0);
         if (s->cmd_byte == COM_SET_OPTION) {
             s->st.multi_stmt = b->st.multi_stmt = s->cmd_option_on;
         }
@@ -740,30 +762,36 @@ void sess_on_backend_lost(struct rm_session *s, bool mid_response)
     case SESS_INFILE: {
         /* ER_CONNECTION_KILLED: a server-range code; libmariadb rejects
          * client-range codes like 2013 in an ERR packet as malformed. */
-        pkt_write_err(&s->c.out, s->resp_seq, 1927, "70100",
-                      "Lost connection to backend server during query (ringmux: the backend connection "
-                      "closed before the response was complete)");
+        if (s->pin != PIN_NONE) {
+            char msg[320];
+            snprintf(msg, sizeof(msg),
+                     "Lost connection to backend server during query (ringmux: the backend connection closed "
+                     "before the response was complete; this session was pinned to it (%s) and that session "
+                     "state is lost; the session is no longer pinned and usable again)",
+                     cls_pin_str(s->pin));
+            pkt_write_err(&s->c.out, s->resp_seq, 1927, "70100", "%s", msg);
+        } else {
+            pkt_write_err(&s->c.out, s->resp_seq, 1927, "70100",
+                          "Lost connection to backend server during query (ringmux: the backend connection "
+                          "closed before the response was complete)");
+        }
         conn_flush(&s->c);
-        s->in_trans = false;
+        sess_set_in_trans(s, false);
         s->hold = false;
         buf_reset(&s->cmd);
-        if (s->pin != PIN_NONE) { /* its pinned state died with the conn */
-            sess_set_state(s, SESS_CLOSING);
-            if (conn_pending(&s->c) == 0)
-                sess_close(s, "pinned backend connection lost");
-            return;
-        }
+        if (s->pin != PIN_NONE) /* its pinned state died with the conn (said above) */
+            sess_unpin(s);
         sess_become_idle(s);
         return;
     }
     case SESS_IDLE:
-        if (s->pin != PIN_NONE) {
-            sess_close(s, "pinned backend connection lost");
-            return;
+        if (s->pin != PIN_NONE) { /* told with the next command */
+            s->lost_pin = s->pin;
+            sess_unpin(s);
         }
         if (s->in_trans)
             s->lost_trans = true;
-        s->in_trans = false;
+        sess_set_in_trans(s, false);
         s->hold = false;
         return;
     default: return;
@@ -783,22 +811,6 @@ void sess_backend_failed(struct rm_session *s, uint16_t code, const char *sqlsta
 }
 
 /* ---- client input ------------------------------------------------------------ */
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 void sess_check_timeouts(struct rm_worker *w)
 {
@@ -822,8 +834,8 @@ void sess_yield_diag_holds(struct rm_worker *w)
     struct rm_link *pos, *tmp;
     link_foreach_safe (pos, tmp, &w->sessions) {
         struct rm_session *s = link_entry(pos, struct rm_session, link);
-        if (s->state != SESS_IDLE || !s->bc || !s->diag.soft || sess_state_on_conn(s) ||
-            buf_avail(&s->c.in) > 0 || w->now_ms - s->last_active_ms < DIAG_YIELD_MS)
+        if (s->state != SESS_IDLE || !s->bc || !s->diag.soft || sess_state_on_conn(s) || buf_avail(&s->c.in) > 0 ||
+            w->now_ms - s->last_active_ms < DIAG_YIELD_MS)
             continue;
         slog(LOG_DEBUG, s, "giving up a diagnostics hold: others wait for a conn");
         MET_INC(&w->met, diag_yields);
@@ -833,7 +845,6 @@ void sess_yield_diag_holds(struct rm_worker *w)
             sess_close(s, "out of memory");
     }
 }
-
 
 /* ---- KILL (src/kill.c decides; these act on the session) ----------------- */
 

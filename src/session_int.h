@@ -25,6 +25,8 @@ void sess_err_and_close(struct rm_session *s, uint8_t seq, uint16_t code, const 
 /* The client broke the protocol: counted, then sess_err_and_close(). */
 void sess_fail_and_close(struct rm_session *s, uint8_t seq, uint16_t code, const char *sqlstate, const char *msg);
 void sess_unpin(struct rm_session *s);
+/* in_trans changes here (the transactions_open gauge follows). */
+void sess_set_in_trans(struct rm_session *s, bool on);
 void sess_detach_backend(struct rm_session *s, bool dirty);
 /* Everything session-scoped goes, as on a server after a reset or a
  * change of user (keep_schema: the reset keeps the default database). */

@@ -57,7 +57,10 @@ int var_index(const char *name, size_t len)
 
 bool var_is_derived(const char *name, size_t len)
 {
-    static const char *const derived[] = {"character_set_database", "collation_database"};
+    /* Derived from other state, or a report rather than a setting: MariaDB
+     * with a binary log reports last_gtid after every write (tracking '*'),
+     * which must not pin the session. */
+    static const char *const derived[] = {"character_set_database", "collation_database", "last_gtid"};
     for (size_t i = 0; i < sizeof(derived) / sizeof(derived[0]); i++)
         if (strlen(derived[i]) == len && strncasecmp(derived[i], name, len) == 0)
             return true;

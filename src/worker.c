@@ -32,7 +32,7 @@
 #define TICK_MS      50          /* timer resolution for timeouts and maintenance */
 
 /* Listener ids in OP_ACCEPT tags. */
-enum { LISTENER_CLIENT = 0, LISTENER_ADMIN = 1 };
+enum { LISTENER_CLIENT = 0, LISTENER_ADMIN = 1, LISTENER_READER = 2, N_LISTENERS = 3 };
 
 static uint64_t now_ms(void)
 {
@@ -108,12 +108,14 @@ int worker_init(struct rm_worker *w, struct rm_shared *sh, int idx)
     memset(w, 0, sizeof(*w));
     w->idx = idx;
     w->sh = sh;
-    w->listen_fd = w->admin_fd = w->wake_fd = -1;
+    w->listen_fd = w->admin_fd = w->wake_fd = w->reader_fd = -1;
     link_init(&w->sessions);
     link_init(&w->waiters);
-    backend_init(&w->backend, w, 0);
     link_init(&w->graveyard);
     w->cfg = atomic_load(&sh->cfg);
+    w->topo = atomic_load(&sh->topo);
+    atomic_store(&sh->topo_seen[idx], w->topo->gen);
+    backends_init(w);
     w->now_ms = now_ms();
     if (setup_ring(w) < 0 || setup_buffers(w) < 0)
         return -1;
@@ -122,6 +124,13 @@ int worker_init(struct rm_worker *w, struct rm_shared *sh, int idx)
     if (w->listen_fd < 0) {
         log_error("listen = %s:%u: %s", w->cfg->listen.host, w->cfg->listen.port, err);
         return -1;
+    }
+    if (w->cfg->reader_listen.port != 0) {
+        w->reader_fd = net_listen(&w->cfg->reader_listen, true, err, sizeof(err));
+        if (w->reader_fd < 0) {
+            log_error("reader_listen = %s:%u: %s", w->cfg->reader_listen.host, w->cfg->reader_listen.port, err);
+            return -1;
+        }
     }
     if (idx == 0 && w->cfg->admin.port != 0) {
         w->admin_fd = net_listen(&w->cfg->admin, false, err, sizeof(err));
@@ -172,18 +181,26 @@ static void arm_wake(struct rm_worker *w)
  * the other workers' listeners (and, at shutdown, refuses them). */
 static void stop_accepting(struct rm_worker *w)
 {
-    if (w->listen_fd >= 0) {
-        shutdown(w->listen_fd, SHUT_RDWR);
-        close(w->listen_fd);
-        w->listen_fd = -1;
+    int *fds[] = {&w->listen_fd, &w->reader_fd};
+    for (int i = 0; i < 2; i++) {
+        if (*fds[i] < 0)
+            continue;
+        shutdown(*fds[i], SHUT_RDWR);
+        close(*fds[i]);
+        *fds[i] = -1;
     }
+}
+
+static int listener_fd(const struct rm_worker *w, int which)
+{
+    return which == LISTENER_CLIENT ? w->listen_fd : which == LISTENER_READER ? w->reader_fd : w->admin_fd;
 }
 
 static void on_accept(struct rm_worker *w, struct io_uring_cqe *cqe)
 {
     int which = (int)tag_slot(cqe->user_data);
     int fd = cqe->res;
-    int lfd = which == LISTENER_CLIENT ? w->listen_fd : w->admin_fd;
+    int lfd = listener_fd(w, which);
     if (fd == -EMFILE || fd == -ENFILE) {
         /* Out of file descriptors: stop accepting until the next tick
          * rather than spinning on the error. */
@@ -216,7 +233,7 @@ static void on_accept(struct rm_worker *w, struct io_uring_cqe *cqe)
     if (which == LISTENER_ADMIN)
         adm_accept(w, fd);
     else
-        sess_accept(w, fd);
+        sess_accept(w, fd, which == LISTENER_READER);
 }
 
 static void on_recv(struct rm_worker *w, struct rm_conn *c, struct io_uring_cqe *cqe)
@@ -241,8 +258,8 @@ static void on_recv(struct rm_worker *w, struct rm_conn *c, struct io_uring_cqe 
 
 static void on_tick(struct rm_worker *w)
 {
-    for (int which = 0; which < 2; which++) {
-        int lfd = which == LISTENER_CLIENT ? w->listen_fd : w->admin_fd;
+    for (int which = 0; which < N_LISTENERS; which++) {
+        int lfd = listener_fd(w, which);
         if (w->accept_paused[which] && lfd >= 0 && !atomic_load(&w->sh->stopping)) {
             w->accept_paused[which] = false;
             arm_accept(w, lfd, which);
@@ -287,6 +304,7 @@ static void drain_inbox(struct rm_worker *w)
 static void on_wake(struct rm_worker *w)
 {
     w->cfg = atomic_load(&w->sh->cfg);
+    w->kick_waiters = true; /* a resume, a new topology: the queue may move */
     drain_inbox(w);
     if (atomic_load(&w->sh->stopping)) {
         stop_accepting(w);
@@ -326,16 +344,23 @@ static void dispatch(struct rm_worker *w, struct io_uring_cqe *cqe)
     }
 }
 
+/* Pick up the monitor's newest snapshot (one atomic load per loop turn)
+ * and tell it which one this worker now uses. */
+static void refresh_topology(struct rm_worker *w)
+{
+    const struct rm_topology *t = atomic_load(&w->sh->topo);
+    if (t == w->topo)
+        return;
+    const struct rm_topology *old = w->topo;
+    w->topo = t;
+    backends_topology_changed(w, old);
+    atomic_store(&w->sh->topo_seen[w->idx], t->gen);
+}
+
 /* Everything finished: no sessions, no backend conns, nothing dying. */
 static bool drained(struct rm_worker *w)
 {
-    if (!link_empty(&w->sessions) || !link_empty(&w->graveyard))
-        return false;
-    struct rm_link *pos;
-    for (pos = w->backend.pools.next; pos != &w->backend.pools; pos = pos->next)
-        if (link_entry(pos, struct rm_pool, link)->n_conns > 0)
-            return false;
-    return true;
+    return link_empty(&w->sessions) && link_empty(&w->graveyard) && !pool_any_conns(w);
 }
 
 /* Graceful stop: idle sessions are closed now, busy ones when their
@@ -367,6 +392,8 @@ void *worker_main(void *arg)
         return NULL;
     }
     arm_accept(w, w->listen_fd, LISTENER_CLIENT);
+    if (w->reader_fd >= 0)
+        arm_accept(w, w->reader_fd, LISTENER_READER);
     if (w->admin_fd >= 0)
         arm_accept(w, w->admin_fd, LISTENER_ADMIN);
     arm_tick(w);
@@ -379,6 +406,7 @@ void *worker_main(void *arg)
         if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY)
             log_error("io_uring_submit_and_wait: %s", strerror(-rc));
         w->now_ms = now_ms();
+        refresh_topology(w);
         unsigned head, n = 0;
         io_uring_for_each_cqe (&w->ring, head, cqe) {
             dispatch(w, cqe);

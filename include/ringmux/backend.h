@@ -9,10 +9,12 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "ringmux/list.h"
 
 struct rm_worker;
+struct rm_topology;
 
 /* One backend server as a worker sees it: where it is (from the config),
  * the pools of connections to it, and its recent health (connect backoff,
@@ -22,6 +24,11 @@ struct rm_backend {
     struct rm_worker *w;
     int idx;                     /* which configured backend */
     struct rm_link pools;        /* struct rm_pool list */
+    uint32_t epoch;              /* bumped when its role or addresses change: older conns retire */
+    int addr_cursor;             /* which resolved address to connect to next */
+    int n_active;                /* this worker's conns of it serving a statement (reader balancing) */
+    int n_opening;               /* this worker's conns of it connecting / logging in */
+    uint32_t jitter;             /* backoff jitter state */
     uint64_t connect_after_ms;   /* backoff: no connect before this */
     uint32_t connect_backoff_ms; /* current backoff step */
     char error[192];             /* last connect/login failure, "" if none */
@@ -31,10 +38,22 @@ void backend_init(struct rm_backend *be, struct rm_worker *w, int idx);
 /* Its address in the worker's current config. */
 const struct rm_addr *backend_addr(const struct rm_backend *be);
 
-/* Start-up probe (main thread, blocking, libmariadb): fill *si with the
- * server's version (suffixed "-ringmux"), capabilities and collation.  On
- * failure logs a warning and fills safe defaults; returns -1. */
-int be_probe(const struct rm_config *cfg, struct hs_server_info *si);
+/* Set up w's backends from its config (one per [backend] section). */
+void backends_init(struct rm_worker *w);
+/* The address to connect to now (from the topology), copied into *ss; -1
+ * when the name is not resolved (yet), with the reason in why. */
+int backend_pick_addr(struct rm_backend *be, struct sockaddr_storage *ss, socklen_t *len, char *why, size_t whylen);
+/* A connect to the address last picked failed: try the next one next time
+ * and ask the monitor to resolve again. */
+void backend_connect_failed(struct rm_backend *be);
+/* A new topology snapshot: backends whose role or addresses changed get a
+ * new epoch and lose their idle conns; waiters are served again. */
+void backends_topology_changed(struct rm_worker *w, const struct rm_topology *old);
+/* The backend a session's next statement goes to (writer, or a reader for
+ * the reader endpoint), NULL when there is none right now. */
+struct rm_backend *backend_for(struct rm_worker *w, bool reader, const struct rm_backend *current);
+/* Its name in the config. */
+const char *backend_name(const struct rm_backend *be);
 
 /* A worker's connect or login failed: remember the reason (for the error
  * text waiting clients get) and back off before the next attempt. */

@@ -76,6 +76,7 @@ struct rm_bconn {
     enum bconn_step step;
     struct hs_greeting *greeting; /* during login only */
     struct sockaddr_storage addr; /* the backend's address (the connect SQE points here) */
+    uint32_t be_epoch;            /* its backend's epoch when opened: a newer one retires it */
     uint32_t caps;                /* capabilities negotiated with the server */
     uint32_t ext_caps;            /* MariaDB extended capabilities negotiated */
     struct rm_state st;           /* its session state (schema, vars, options) */
@@ -85,10 +86,10 @@ struct rm_bconn {
     uint32_t last_sess;           /* id of the session that ran the last command */
     bool lid_known;               /* last_insert_id value below is current */
     uint64_t lid;
-    char **baseline_tmp;       /* values captured during STEP_BASELINE */
-    bool clean_close;          /* send COM_QUIT before closing */
-    struct stmt_cache stmts;   /* statements prepared on this conn */
-    uint32_t prep_backend_id;  /* id from the prepare-OK of STEP_PREPARE */
+    char **baseline_tmp;      /* values captured during STEP_BASELINE */
+    bool clean_close;         /* send COM_QUIT before closing */
+    struct stmt_cache stmts;  /* statements prepared on this conn */
+    uint32_t prep_backend_id; /* id from the prepare-OK of STEP_PREPARE */
     /* KILL QUERY: a conn sending one for another conn (kill_target_*),
      * and a conn with KILL QUERYs on their way for it (kill_pending): until
      * they are answered it serves no other session, so a late KILL can
@@ -98,9 +99,9 @@ struct rm_bconn {
     bool learning_reset;                       /* resetting once during init to learn pool->reset_st */
     uint16_t kill_pending;                     /* KILL QUERYs for this conn not yet answered */
     bool ready_after_kill;                     /* released while kill_pending: conn_ready() when answered */
-    bool draining;             /* reading an abandoned response into the void */
-    size_t drained;            /* bytes of it so far */
-    struct rm_relay relay;     /* a response packet passing through to the client (then: a resp_event) */
+    bool draining;                             /* reading an abandoned response into the void */
+    size_t drained;                            /* bytes of it so far */
+    struct rm_relay relay; /* a response packet passing through to the client (then: a resp_event) */
 };
 
 /* Backend conns' operations on the ring. */
@@ -110,6 +111,8 @@ extern const struct conn_ops bconn_ops;
  * backend_connect_timeout (conn_connect).  NULL (nothing registered, the
  * caller's slot still reserved) on failure. */
 struct rm_bconn *bconn_open(struct rm_worker *w, struct rm_pool *p);
+/* "ip:port" (or "[ip6]:port") of the address b connects to. */
+const char *bconn_addr_str(const struct rm_bconn *b, char *buf, size_t len);
 
 /* Backend side of the worker's dispatch. */
 void bconn_on_data(struct rm_bconn *b, const uint8_t *data, size_t len, size_t *used);

@@ -13,12 +13,26 @@ struct rm_user {
     char *password; /* plaintext password */
 };
 
-/* An address parsed from "host:port" (IPv4 dotted quad, "localhost" or an IPv6
- * literal in brackets "[::1]:6033"). */
+/* An address parsed from "host:port": an IPv4 dotted quad, an IPv6 literal
+ * in brackets "[::1]:6033", "localhost", or (backend addresses only) a DNS
+ * name, resolved later by the monitor. */
 struct rm_addr {
-    char host[64]; /* numeric host, "localhost" mapped to 127.0.0.1 */
+    char host[256]; /* listen addresses: numeric ("localhost" mapped to 127.0.0.1); backends: as written */
     uint16_t port;
 };
+
+#define RM_MAX_BACKENDS 16
+
+/* One [backend] / [backend.NAME] section. */
+struct rm_backend_cfg {
+    char name[32];       /* NAME of [backend.NAME]; "default" for [backend] */
+    struct rm_addr addr; /* address = host:port (host may be a DNS name) */
+    int max_connections; /* max_connections = 0..100000, 0 = only [pool] max_backend_connections */
+    int weight;          /* weight = 1..1000: share of reader-endpoint sessions */
+};
+
+/* [monitor] writer_conflict: what to do when two backends are writable. */
+enum { WRITER_CONFLICT_REFUSE, WRITER_CONFLICT_PREFER };
 
 /* [pool] abandoned_statement: what happens to a statement whose client
  * disconnects before the answer. */
@@ -36,8 +50,20 @@ struct rm_config {
     int64_t max_allowed_packet;     /* max_allowed_packet = size (1k..1G), default 64M */
     struct rm_addr admin;           /* admin_listen = host:port, port 0 = disabled */
 
-    /* [backend] */
-    struct rm_addr backend; /* address = 127.0.0.1:3306 (required) */
+    struct rm_addr reader_listen; /* reader_listen = host:port, port 0 = disabled (read-only endpoint) */
+
+    /* [backend] or [backend.NAME] sections, in file order (at least one) */
+    struct rm_backend_cfg backends[RM_MAX_BACKENDS];
+    int n_backends;
+
+    /* [monitor] (reloadable) */
+    int64_t monitor_interval_ms;   /* interval = duration, 100ms..1h, default 1s */
+    char *monitor_user;            /* user = a [users] entry; unset = the first one */
+    int64_t max_replica_lag_ms;    /* max_replica_lag = duration, 0 = no limit, default 5s */
+    int reader_fallback_to_writer; /* reader_fallback_to_writer = off|on, default on */
+    char *writer_conflict;         /* writer_conflict = refuse | prefer:NAME, default refuse */
+    int writer_conflict_mode;      /* WRITER_CONFLICT_*, from writer_conflict */
+    int writer_prefer;             /* backend index named by prefer:NAME, -1 otherwise */
 
     /* [pool] (all reloadable) */
     int max_backend_connections;          /* 1..100000, default 32 */
@@ -62,6 +88,11 @@ struct rm_config {
 int cfg_load(const char *path, struct rm_config **out, char *err, size_t errlen);
 void cfg_free(struct rm_config *c);
 
+/* The [users] entry the monitor logs in as ([monitor] user, else the first). */
+const struct rm_user *cfg_monitor_user(const struct rm_config *c);
+/* Index of the backend named name, or -1. */
+int cfg_backend_index(const struct rm_config *c, const char *name);
+
 /* Look a user up by exact name (len bytes, not NUL-terminated). */
 const struct rm_user *cfg_find_user(const struct rm_config *c, const char *name, size_t len);
 
@@ -80,5 +111,8 @@ void cfg_write_example(FILE *f);
 int cfg_parse_duration_ms(const char *s, int64_t *out); /* "500ms", "5s", "2m", "1h", "0" */
 int cfg_parse_size(const char *s, int64_t *out);        /* "512", "64k", "16M", "1G" */
 int cfg_parse_addr(const char *s, struct rm_addr *out);
+/* As cfg_parse_addr, but the host may also be a DNS name (kept as written;
+ * "localhost" too, so that all its addresses are tried). */
+int cfg_parse_hostport(const char *s, struct rm_addr *out);
 
 #endif

@@ -25,10 +25,10 @@
 #define DIAG_STASH_MAX       (256 * 1024)
 
 struct sess_diag {
-    bool held;     /* holding the conn so SHOW WARNINGS sees its diagnostics */
-    bool soft;     /* ... and for nothing else: may give it up when others wait */
-    bool keeps;    /* the command in flight leaves the area alone (table-less) */
-    uint8_t left;  /* table-less statements it may still hold through */
+    bool held;    /* holding the conn so SHOW WARNINGS sees its diagnostics */
+    bool soft;    /* ... and for nothing else: may give it up when others wait */
+    bool keeps;   /* the command in flight leaves the area alone (table-less) */
+    uint8_t left; /* table-less statements it may still hold through */
     /* SHOW WARNINGS as the server answered it when the hold was given up:
      * the packets before the terminator (headers included), and the
      * terminator's warning count and status. */

@@ -22,9 +22,9 @@ struct rm_msg;
 
 /* What a KILL statement asks for. */
 struct kill_req {
-    bool query_only;    /* KILL QUERY */
-    bool self;          /* the target is CONNECTION_ID() */
-    uint32_t target;    /* the connection id (when !self) */
+    bool query_only;         /* KILL QUERY */
+    bool self;               /* the target is CONNECTION_ID() */
+    uint32_t target;         /* the connection id (when !self) */
     const char *unsupported; /* non-NULL: a form the proxy does not translate (KILL USER, KILL QUERY ID) */
 };
 

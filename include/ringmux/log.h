@@ -5,11 +5,16 @@
 #define RINGMUX_LOG_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 
 enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 
 extern atomic_int log_current_level; /* reloadable: written by main, read by workers */
 
+static inline bool log_enabled(enum log_level lvl)
+{
+    return (int)lvl <= atomic_load_explicit(&log_current_level, memory_order_relaxed);
+}
 void log_write(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *log_level_str(enum log_level lvl);
 

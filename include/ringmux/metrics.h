@@ -4,6 +4,7 @@
 #define RINGMUX_METRICS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ringmux/sql.h"
@@ -27,12 +28,19 @@ struct rm_metrics {
     atomic_uint_fast64_t borrow_timeouts;  /* borrows that hit connection_borrow_timeout */
     atomic_uint_fast64_t bytes_from_clients;
     atomic_uint_fast64_t bytes_to_clients;
-    atomic_uint_fast64_t protocol_errors;  /* malformed client input */
-    atomic_uint_fast64_t pins[PIN__COUNT]; /* pins by reason */
-    atomic_int_fast64_t pinned_current;    /* sessions pinned right now */
-    atomic_uint_fast64_t stmt_prepares;    /* backend COM_STMT_PREPARE sent */
-    atomic_uint_fast64_t stmt_evictions;   /* statements closed by the per-connection cache */
-    atomic_uint_fast64_t diag_yields;      /* diagnostics holds given up to waiting sessions */
+    atomic_uint_fast64_t protocol_errors;        /* malformed client input */
+    atomic_uint_fast64_t pins[PIN__COUNT];       /* pins by reason */
+    atomic_int_fast64_t pinned_current;          /* sessions pinned right now */
+    atomic_uint_fast64_t stmt_prepares;          /* backend COM_STMT_PREPARE sent */
+    atomic_uint_fast64_t stmt_evictions;         /* statements closed by the per-connection cache */
+    atomic_uint_fast64_t diag_yields;            /* diagnostics holds given up to waiting sessions */
+    atomic_int_fast64_t backend_active;          /* backend connections serving a session right now */
+    atomic_int_fast64_t statements_running;      /* sessions with a statement on a backend (sync, forward, infile) */
+    atomic_int_fast64_t transactions_open;       /* sessions inside a transaction */
+    atomic_uint_fast64_t held_no_backend;        /* statements that waited because no writer / reader was up */
+    atomic_uint_fast64_t held_paused;            /* statements that waited because the proxy was paused */
+    atomic_uint_fast64_t backend_moves;          /* sessions moved to another backend (failover, reader balance) */
+    atomic_uint_fast64_t backend_statements[16]; /* client commands forwarded, per backend (RM_MAX_BACKENDS) */
 };
 
 #define MET_INC(m, field)    atomic_fetch_add_explicit(&(m)->field, 1, memory_order_relaxed)
@@ -41,5 +49,14 @@ struct rm_metrics {
 
 /* Render the sum of n per-worker metric sets as Prometheus text into out. */
 void met_render(struct rm_metrics *const *per_worker, int n, struct rm_buf *out);
+
+struct rm_topology;
+struct rm_config;
+/* The topology as metrics: per backend up, role, read_only, replica lag;
+ * writer changes so far. */
+void met_render_topology(const struct rm_topology *t, const struct rm_config *cfg, uint64_t writer_changes, bool paused,
+                         struct rm_buf *out);
+/* Commands forwarded per backend, summed over the workers. */
+void met_render_backends(struct rm_metrics *const *per_worker, int n, const struct rm_config *cfg, struct rm_buf *out);
 
 #endif

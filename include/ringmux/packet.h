@@ -43,12 +43,12 @@
 /* MariaDB extended capabilities: a second 32-bit word, exchanged in the
  * greeting's and the handshake response's filler when the server does not
  * set CLIENT_LONG_PASSWORD ("CLIENT_MYSQL"). */
-#define MARIADB_CLIENT_PROGRESS              (1u << 0)
-#define MARIADB_CLIENT_COM_MULTI             (1u << 1)
-#define MARIADB_CLIENT_STMT_BULK_OPERATIONS  (1u << 2)
-#define MARIADB_CLIENT_EXTENDED_METADATA     (1u << 3)
-#define MARIADB_CLIENT_CACHE_METADATA        (1u << 4)
-#define MARIADB_CLIENT_BULK_UNIT_RESULTS     (1u << 5)
+#define MARIADB_CLIENT_PROGRESS             (1u << 0)
+#define MARIADB_CLIENT_COM_MULTI            (1u << 1)
+#define MARIADB_CLIENT_STMT_BULK_OPERATIONS (1u << 2)
+#define MARIADB_CLIENT_EXTENDED_METADATA    (1u << 3)
+#define MARIADB_CLIENT_CACHE_METADATA       (1u << 4)
+#define MARIADB_CLIENT_BULK_UNIT_RESULTS    (1u << 5)
 
 /* Server status flags. */
 #define SERVER_STATUS_IN_TRANS           0x0001

@@ -44,9 +44,9 @@ struct rm_backend;
 #define POOL_EXT_CAPS_MASK MARIADB_CLIENT_EXTENDED_METADATA
 
 struct rm_pool {
-    struct rm_link link;     /* in be->pools */
-    struct rm_backend *be;   /* the server its conns go to */
-    char *user;          /* backend login */
+    struct rm_link link;   /* in be->pools */
+    struct rm_backend *be; /* the server its conns go to */
+    char *user;            /* backend login */
     char *password;
     uint32_t caps;       /* client caps & POOL_CAPS_MASK */
     uint32_t ext_caps;   /* client MariaDB extended caps & POOL_EXT_CAPS_MASK */
@@ -77,10 +77,12 @@ void pool_db_remember(struct rm_pool *p, const char *db, uint64_t now_ms);
 
 /* Find or create the pool for (user, caps, extended caps, collation) of
  * backend be. */
-struct rm_pool *pool_get(struct rm_backend *be, const char *user, const char *password, uint32_t caps, uint32_t ext_caps,
-                         uint8_t collation);
+struct rm_pool *pool_get(struct rm_backend *be, const char *user, const char *password, uint32_t caps,
+                         uint32_t ext_caps, uint8_t collation);
 /* Close every idle conn of w (shutdown). */
 void pool_free_all(struct rm_worker *w);
+/* Does w have any backend conn (any backend, any state)? */
+bool pool_any_conns(const struct rm_worker *w);
 /* Free the pool objects of w once no session or live conn uses them. */
 void pool_destroy_all(struct rm_worker *w);
 

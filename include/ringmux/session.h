@@ -42,6 +42,7 @@ const char *sess_state_str(enum sess_state s);
 struct rm_session {
     struct rm_conn c; /* client socket; must be first */
     uint32_t id;      /* connection id shown to the client */
+    bool reader;      /* came in on reader_listen: statements go to readers */
     enum sess_state state;
     struct rm_link link;      /* in worker->sessions */
     struct rm_link wait_link; /* in worker->waiters while SESS_WAIT */
@@ -50,8 +51,8 @@ struct rm_session {
 
     /* Connection phase. */
     uint8_t scramble[AUTH_SCRAMBLE_LEN];
-    uint8_t seq;   /* next sequence id while the proxy talks */
-    uint32_t caps; /* negotiated capabilities */
+    uint8_t seq;       /* next sequence id while the proxy talks */
+    uint32_t caps;     /* negotiated capabilities */
     uint32_t ext_caps; /* negotiated MariaDB extended capabilities */
     uint8_t collation;
     char *user;       /* authenticated user (copy) */
@@ -82,18 +83,20 @@ struct rm_session {
     bool rc_known, fr_known;     /* row_count / found_rows below are exact */
     int64_t row_count;           /* ROW_COUNT() as the session would see it */
     uint64_t found_rows;         /* FOUND_ROWS() as the session would see it */
-    bool cursor_open;       /* a COM_STMT_EXECUTE opened a cursor: keep the conn */
-    bool cmd_option_on;     /* COM_SET_OPTION in flight: multi-statements on? */
-    bool refresh_collation; /* character_set_connection changed: collation_connection did too */
-    bool lost_trans;        /* its transaction died with a backend conn: tell it */
-    bool kill_query;        /* KILL QUERY arrived before its statement reached the server */
-    bool reset_pending;     /* reset / change user: pool->reset_st still to be applied */
-    uint8_t resp_seq;       /* sequence id after the last response packet relayed */
-    struct rm_relay relay;  /* a LOCAL INFILE packet passing through to the backend */
+    bool cursor_open;            /* a COM_STMT_EXECUTE opened a cursor: keep the conn */
+    bool cmd_option_on;          /* COM_SET_OPTION in flight: multi-statements on? */
+    bool refresh_collation;      /* character_set_connection changed: collation_connection did too */
+    bool lost_trans;             /* its transaction died with a backend conn: tell it */
+    enum cls_pin lost_pin;       /* it was pinned to a backend conn that died (why): tell it */
+    bool kill_query;             /* KILL QUERY arrived before its statement reached the server */
+    bool reset_pending;          /* reset / change user: pool->reset_st still to be applied */
+    uint8_t resp_seq;            /* sequence id after the last response packet relayed */
+    struct rm_relay relay;       /* a LOCAL INFILE packet passing through to the backend */
 };
 
-/* Accept a new client socket on worker w: send the greeting. */
-void sess_accept(struct rm_worker *w, int fd);
+/* Accept a new client socket on worker w (reader: on the read-only
+ * endpoint): send the greeting. */
+void sess_accept(struct rm_worker *w, int fd, bool reader);
 /* Client bytes arrived: consume what can be acted on now (*used). */
 void sess_on_data(struct rm_session *s, const uint8_t *data, size_t len, size_t *used);
 void sess_on_eof(struct rm_session *s, int err);

@@ -93,11 +93,11 @@ const char *cls_pin_str(enum cls_pin p); /* "user_variable", "temporary_table", 
 #define CLS_DIAGNOSTICS                                                                                                \
     (1u << 11) /* SHOW WARNINGS/ERRORS, SHOW COUNT(*) WARNINGS/ERRORS, GET DIAGNOSTICS, @@warning_count/@@error_count  \
                 */
-#define CLS_MULTI       (1u << 12) /* more than one statement in the text */
-#define CLS_SET_GLOBAL  (1u << 13) /* SET GLOBAL / SET @@global. (no session effect) */
-#define CLS_KILL        (1u << 14) /* KILL [QUERY|CONNECTION] id */
-#define CLS_EMPTY       (1u << 15) /* only whitespace / comments / semicolons */
-#define CLS_SET_CHARSET (1u << 16) /* SET NAMES / SET CHARACTER SET: changes collation_connection unreported */
+#define CLS_MULTI         (1u << 12) /* more than one statement in the text */
+#define CLS_SET_GLOBAL    (1u << 13) /* SET GLOBAL / SET @@global. (no session effect) */
+#define CLS_KILL          (1u << 14) /* KILL [QUERY|CONNECTION] id */
+#define CLS_EMPTY         (1u << 15) /* only whitespace / comments / semicolons */
+#define CLS_SET_CHARSET   (1u << 16) /* SET NAMES / SET CHARACTER SET: changes collation_connection unreported */
 #define CLS_CONNECTION_ID (1u << 17) /* calls CONNECTION_ID(): the proxy's id must replace the backend's */
 
 struct cls_result {

@@ -11,8 +11,8 @@
 #include "ringmux/packet.h"
 
 struct track_entry {
-    uint8_t type;         /* SESSION_TRACK_* */
-    const uint8_t *raw;   /* the whole entry as received (type, length, data) */
+    uint8_t type;       /* SESSION_TRACK_* */
+    const uint8_t *raw; /* the whole entry as received (type, length, data) */
     size_t raw_len;
     bool ok;              /* the data parsed for its type (unknown types: always) */
     const uint8_t *name;  /* SYSTEM_VARIABLES: the variable; SCHEMA: the schema; */

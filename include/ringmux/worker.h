@@ -17,6 +17,7 @@
 #include "ringmux/handshake.h"
 #include "ringmux/list.h"
 #include "ringmux/metrics.h"
+#include "ringmux/monitor.h"
 
 #define RM_MAX_WORKERS 256
 
@@ -33,13 +34,13 @@ enum rm_msg_type {
 struct rm_msg {
     struct rm_msg *next;
     enum rm_msg_type type;
-    uint32_t target;     /* session id to kill */
-    bool query_only;     /* KILL QUERY: its statement, not the session */
-    bool admin;          /* the killer may kill any user's sessions */
-    uint16_t err;        /* MSG_KILL_DONE: 0, 1094 (unknown id) or 1095 (not owner) */
-    int from_worker;     /* where the killer session lives */
-    uint32_t from_sess;  /* the killer session's id */
-    char user[81];       /* the killer's user */
+    uint32_t target;    /* session id to kill */
+    bool query_only;    /* KILL QUERY: its statement, not the session */
+    bool admin;         /* the killer may kill any user's sessions */
+    uint16_t err;       /* MSG_KILL_DONE: 0, 1094 (unknown id) or 1095 (not owner) */
+    int from_worker;    /* where the killer session lives */
+    uint32_t from_sess; /* the killer session's id */
+    char user[81];      /* the killer's user */
 };
 
 /* Process-wide state shared by all workers. */
@@ -47,13 +48,19 @@ struct rm_shared {
     _Atomic(struct rm_config *) cfg;                 /* current config; old ones live until exit */
     struct hs_server_info server;                    /* what clients are told about the server */
     atomic_int backend_total;                        /* open + opening backend conns, all workers */
+    atomic_int backend_conns[RM_MAX_BACKENDS];       /* the same per backend ([backend.NAME] max_connections) */
     atomic_int clients_total;                        /* open client sessions, all workers */
     atomic_int waiting[RM_MAX_WORKERS];              /* sessions queued for a backend, per worker */
     _Atomic uint64_t oldest_wait_ms[RM_MAX_WORKERS]; /* wait start of each worker's FIFO head, 0 if empty */
     atomic_bool stopping;                            /* graceful shutdown requested */
     int n_workers;
-    struct rm_worker *workers;   /* array of n_workers */
-    struct rm_metrics **metrics; /* per-worker metric sets, for the admin endpoint */
+    struct rm_worker *workers;                  /* array of n_workers */
+    struct rm_metrics **metrics;                /* per-worker metric sets, for the admin endpoint */
+    _Atomic(struct rm_topology *) topo;         /* current topology snapshot (monitor.h) */
+    _Atomic uint64_t topo_seen[RM_MAX_WORKERS]; /* generation each worker uses */
+    struct rm_monitor *mon;                     /* the monitor thread */
+    atomic_bool paused;                         /* POST /pause: new statements wait, running ones finish */
+    _Atomic uint64_t writer_changes;            /* times the monitor moved the writer role */
 };
 
 struct rm_worker {
@@ -62,6 +69,7 @@ struct rm_worker {
     struct rm_shared *sh;
     struct io_uring ring;
     int listen_fd;     /* client listener (rw endpoint) */
+    int reader_fd;     /* reader endpoint listener, -1 when reader_listen is off */
     int admin_fd;      /* admin HTTP listener, worker 0 only, -1 otherwise */
     int wake_fd;       /* eventfd: main thread pokes (reload, stop) */
     uint64_t wake_val; /* eventfd read target */
@@ -86,7 +94,7 @@ struct rm_worker {
     uint64_t last_maint_ms; /* last pool maintenance pass */
     struct rm_metrics met;
     uint64_t emfile_logged_ms; /* rate limit for the out-of-descriptors warning */
-    bool accept_paused[2];     /* accept stopped after EMFILE, re-armed by the tick */
+    bool accept_paused[3];     /* accept stopped after EMFILE, re-armed by the tick */
     bool kick_waiters;         /* a slot or conn freed: serve the FIFO this loop turn */
     bool stopped;              /* loop should exit once drained */
     uint32_t next_bconn_id;
@@ -96,11 +104,13 @@ struct rm_worker {
      * wait for it. */
     struct rm_bconn *killer;
     uint32_t kill_q[16][2];
-    int kill_qn;              /* session ids: seq * n_workers + idx (the id names its worker) */
-    _Atomic(struct rm_msg *) inbox;      /* messages from other workers, newest first */
-    int n_bconns;                /* backend conns of this worker (any state) */
-    uint64_t stop_deadline_ms;   /* graceful stop gives up waiting after this */
-    struct rm_backend backend; /* the backend, its pools and health (one configured today) */
+    int kill_qn;                                 /* session ids: seq * n_workers + idx (the id names its worker) */
+    _Atomic(struct rm_msg *) inbox;              /* messages from other workers, newest first */
+    int n_bconns;                                /* backend conns of this worker (any state) */
+    uint64_t stop_deadline_ms;                   /* graceful stop gives up waiting after this */
+    const struct rm_topology *topo;              /* snapshot used this loop turn (monitor.h) */
+    struct rm_backend backends[RM_MAX_BACKENDS]; /* one per configured backend: pools and health */
+    int n_backends;
 };
 
 int worker_init(struct rm_worker *w, struct rm_shared *sh, int idx);

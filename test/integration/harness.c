@@ -34,10 +34,10 @@
 #error "RINGMUX_SOURCE_DIR must be defined"
 #endif
 
-#define PROXY_START_TIMEOUT_S 10 /* until the client port accepts */
-#define PROXY_STOP_TIMEOUT_S 15  /* after SIGTERM, before SIGKILL */
-#define MAX_PRINTED_FAILURES 100 /* then failures are only counted */
-#define SQL_SHOWN 240            /* bytes of SQL quoted in a failure */
+#define PROXY_START_TIMEOUT_S 10  /* until the client port accepts */
+#define PROXY_STOP_TIMEOUT_S  15  /* after SIGTERM, before SIGKILL */
+#define MAX_PRINTED_FAILURES  100 /* then failures are only counted */
+#define SQL_SHOWN             240 /* bytes of SQL quoted in a failure */
 
 static atomic_long g_passed, g_failed;
 static pthread_mutex_t g_out_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -134,8 +134,7 @@ void it_pass(void)
     atomic_fetch_add(&g_passed, 1);
 }
 
-__attribute__((format(printf, 3, 0))) static void vfail(const char *file, int line, const char *fmt,
-                                                        va_list ap)
+__attribute__((format(printf, 3, 0))) static void vfail(const char *file, int line, const char *fmt, va_list ap)
 {
     long n = atomic_fetch_add(&g_failed, 1) + 1;
     if (n > MAX_PRINTED_FAILURES) {
@@ -210,8 +209,7 @@ static void seed_init(void)
     }
     if (g_seed == 0)
         g_seed = 1;
-    fprintf(stderr, "%s: seed %u (RINGMUX_IT_SEED=%u replays it)\n", program_invocation_short_name,
-            g_seed, g_seed);
+    fprintf(stderr, "%s: seed %u (RINGMUX_IT_SEED=%u replays it)\n", program_invocation_short_name, g_seed, g_seed);
 }
 
 unsigned int it_seed(void)
@@ -340,8 +338,8 @@ static void *watchdog_main(void *arg)
 {
     unsigned seconds = (unsigned)(uintptr_t)arg;
     it_usleep((long)seconds * 1000000L);
-    fprintf(stderr, "\nFAIL %s: watchdog: still running after %u s, giving up\n",
-            program_invocation_short_name, seconds);
+    fprintf(stderr, "\nFAIL %s: watchdog: still running after %u s, giving up\n", program_invocation_short_name,
+            seconds);
     pthread_mutex_lock(&g_proxies_lock);
     for (int i = 0; i < MAX_PROXIES; i++) {
         struct it_proxy *p = g_proxies[i];
@@ -442,8 +440,7 @@ void it_proxy_print_log(const struct it_proxy *p, size_t max_bytes)
     struct stat st;
     if (fstat(fileno(f), &st) == 0 && (size_t)st.st_size > max_bytes) {
         fseek(f, (long)(st.st_size - (off_t)max_bytes), SEEK_SET);
-        fprintf(stderr, "(... last %zu of %lld bytes of %s)\n", max_bytes, (long long)st.st_size,
-                p->log);
+        fprintf(stderr, "(... last %zu of %lld bytes of %s)\n", max_bytes, (long long)st.st_size, p->log);
     }
     fprintf(stderr, "----- %s -----\n", p->log);
     char buf[4096];
@@ -454,7 +451,13 @@ void it_proxy_print_log(const struct it_proxy *p, size_t max_bytes)
     fclose(f);
 }
 
-static int write_ini(struct it_proxy *p, const char *ringmux_ini, const char *pool_ini)
+int it_free_port(void)
+{
+    int port;
+    return free_ports(&port, 1) == 0 ? port : -1;
+}
+
+static int write_ini(struct it_proxy *p, const char *ringmux_ini, const char *backends_ini, const char *pool_ini)
 {
     FILE *f = fopen(p->ini, "w");
     if (!f) {
@@ -474,7 +477,14 @@ static int write_ini(struct it_proxy *p, const char *ringmux_ini, const char *po
         if (*ringmux_ini && ringmux_ini[strlen(ringmux_ini) - 1] != '\n')
             fputc('\n', f);
     }
-    fprintf(f, "[backend]\naddress = %s:%d\n[pool]\n", it_backend_host(), it_backend_port());
+    if (backends_ini) {
+        fputs(backends_ini, f);
+        if (*backends_ini && backends_ini[strlen(backends_ini) - 1] != '\n')
+            fputc('\n', f);
+        fputs("[pool]\n", f);
+    } else {
+        fprintf(f, "[backend]\naddress = %s:%d\n[pool]\n", it_backend_host(), it_backend_port());
+    }
     if (!pool_ini)
         pool_ini = IT_POOL_DEFAULT;
     if (!strstr(pool_ini, "max_backend_connections"))
@@ -526,21 +536,25 @@ static void start_failed(struct it_proxy *p)
 
 int it_proxy_start_ex(struct it_proxy *p, const char *ringmux_ini, const char *pool_ini)
 {
+    return it_proxy_start_full(p, ringmux_ini, NULL, pool_ini);
+}
+
+int it_proxy_start_full(struct it_proxy *p, const char *ringmux_ini, const char *backends_ini, const char *pool_ini)
+{
     pthread_once(&g_lib_once, lib_init);
     memset(p, 0, sizeof *p);
     if (it_direct_mode()) {
         snprintf(p->host, sizeof p->host, "%s", it_backend_host());
         p->port = it_backend_port();
-        fprintf(stderr, "%s: direct mode, no proxy; MariaDB at %s:%d\n",
-                program_invocation_short_name, p->host, p->port);
+        fprintf(stderr, "%s: direct mode, no proxy; MariaDB at %s:%d\n", program_invocation_short_name, p->host,
+                p->port);
         return 0;
     }
     (void)it_backend_port(); /* fail early and clearly if the env is missing */
     snprintf(p->host, sizeof p->host, "127.0.0.1");
 
     if (access(RINGMUX_BIN, X_OK) != 0) {
-        fprintf(stderr, "harness: proxy binary %s: %s (build the ringmux target)\n", RINGMUX_BIN,
-                strerror(errno));
+        fprintf(stderr, "harness: proxy binary %s: %s (build the ringmux target)\n", RINGMUX_BIN, strerror(errno));
         return -1;
     }
     const char *tmp = getenv("TMPDIR");
@@ -560,7 +574,7 @@ int it_proxy_start_ex(struct it_proxy *p, const char *ringmux_ini, const char *p
     }
     p->port = ports[0];
     p->admin_port = ports[1];
-    if (write_ini(p, ringmux_ini, pool_ini) != 0)
+    if (write_ini(p, ringmux_ini, backends_ini, pool_ini) != 0)
         return -1;
 
     fflush(NULL);
@@ -598,11 +612,9 @@ int it_proxy_start_ex(struct it_proxy *p, const char *ringmux_ini, const char *p
         pid_t w = waitpid(pid, &st, WNOHANG);
         if (w == pid) {
             if (WIFEXITED(st))
-                fprintf(stderr, "harness: ringmux exited with status %d during start-up\n",
-                        WEXITSTATUS(st));
+                fprintf(stderr, "harness: ringmux exited with status %d during start-up\n", WEXITSTATUS(st));
             else
-                fprintf(stderr, "harness: ringmux killed by signal %d during start-up\n",
-                        WTERMSIG(st));
+                fprintf(stderr, "harness: ringmux killed by signal %d during start-up\n", WTERMSIG(st));
             start_failed(p);
             return -1;
         }
@@ -612,8 +624,8 @@ int it_proxy_start_ex(struct it_proxy *p, const char *ringmux_ini, const char *p
             break;
         }
         if (it_now() > deadline) {
-            fprintf(stderr, "harness: ringmux did not accept on 127.0.0.1:%d within %d s\n",
-                    p->port, PROXY_START_TIMEOUT_S);
+            fprintf(stderr, "harness: ringmux did not accept on 127.0.0.1:%d within %d s\n", p->port,
+                    PROXY_START_TIMEOUT_S);
             kill(pid, SIGKILL);
             waitpid(pid, &st, 0);
             start_failed(p);
@@ -621,8 +633,8 @@ int it_proxy_start_ex(struct it_proxy *p, const char *ringmux_ini, const char *p
         }
         it_usleep(20000);
     }
-    fprintf(stderr, "%s: ringmux pid %d on 127.0.0.1:%d (admin %d), dir %s\n",
-            program_invocation_short_name, (int)pid, p->port, p->admin_port, p->dir);
+    fprintf(stderr, "%s: ringmux pid %d on 127.0.0.1:%d (admin %d), dir %s\n", program_invocation_short_name, (int)pid,
+            p->port, p->admin_port, p->dir);
     return 0;
 }
 
@@ -645,11 +657,10 @@ bool it_proxy_alive(struct it_proxy *p)
     p->reaped = true;
     p->wait_status = st;
     if (WIFSIGNALED(st))
-        fprintf(stderr, "harness: ringmux %d was killed by signal %d (%s)\n", (int)p->pid,
-                WTERMSIG(st), strsignal(WTERMSIG(st)));
+        fprintf(stderr, "harness: ringmux %d was killed by signal %d (%s)\n", (int)p->pid, WTERMSIG(st),
+                strsignal(WTERMSIG(st)));
     else
-        fprintf(stderr, "harness: ringmux %d exited with status %d\n", (int)p->pid,
-                WEXITSTATUS(st));
+        fprintf(stderr, "harness: ringmux %d exited with status %d\n", (int)p->pid, WEXITSTATUS(st));
     return false;
 }
 
@@ -676,8 +687,8 @@ int it_proxy_stop(struct it_proxy *p)
             it_usleep(10000);
     }
     if (w == 0) {
-        fprintf(stderr, "harness: ringmux %d still running %d s after SIGTERM, sending SIGKILL\n",
-                (int)pid, PROXY_STOP_TIMEOUT_S);
+        fprintf(stderr, "harness: ringmux %d still running %d s after SIGTERM, sending SIGKILL\n", (int)pid,
+                PROXY_STOP_TIMEOUT_S);
         kill(pid, SIGKILL);
         waitpid(pid, &st, 0);
         rc = -1;
@@ -744,8 +755,8 @@ long it_proxy_rss_kb(const struct it_proxy *p)
 
 /* ---- connections --------------------------------------------------------- */
 
-static MYSQL *connect_raw(const char *host, int port, const char *user, const char *pw,
-                          const char *db, unsigned long flags, MYSQL **failed)
+static MYSQL *connect_raw(const char *host, int port, const char *user, const char *pw, const char *db,
+                          unsigned long flags, MYSQL **failed)
 {
     pthread_once(&g_lib_once, lib_init);
     MYSQL *m = mysql_init(NULL);
@@ -771,14 +782,13 @@ static MYSQL *connect_raw(const char *host, int port, const char *user, const ch
     return m;
 }
 
-MYSQL *it_connect_ex(const char *host, int port, const char *user, const char *pw, const char *db,
-                     unsigned long flags)
+MYSQL *it_connect_ex(const char *host, int port, const char *user, const char *pw, const char *db, unsigned long flags)
 {
     MYSQL *failed;
     MYSQL *m = connect_raw(host, port, user, pw, db, flags, &failed);
     if (!m) {
-        IT_FAIL("connect %s@%s:%d db=%s: %u (%s) %s", user, host, port, db ? db : "(none)",
-                mysql_errno(failed), mysql_sqlstate(failed), mysql_error(failed));
+        IT_FAIL("connect %s@%s:%d db=%s: %u (%s) %s", user, host, port, db ? db : "(none)", mysql_errno(failed),
+                mysql_sqlstate(failed), mysql_error(failed));
         mysql_close(failed);
     }
     return m;
@@ -796,8 +806,7 @@ MYSQL *it_connect_proxy(struct it_proxy *p, const char *db)
 
 MYSQL *it_connect_proxy_flags(struct it_proxy *p, const char *db, unsigned long flags)
 {
-    return it_connect_ex(p->host[0] ? p->host : "127.0.0.1", p->port, IT_USER, IT_PASSWORD, db,
-                         flags);
+    return it_connect_ex(p->host[0] ? p->host : "127.0.0.1", p->port, IT_USER, IT_PASSWORD, db, flags);
 }
 
 MYSQL *it_connect_direct(const char *db)
@@ -822,8 +831,7 @@ int it_raw_connect(struct it_proxy *p, int timeout_ms)
     return tcp_connect(p->port, timeout_ms);
 }
 
-int it_connect_error(const char *host, int port, const char *user, const char *pw, const char *db,
-                     struct it_error *e)
+int it_connect_error(const char *host, int port, const char *user, const char *pw, const char *db, struct it_error *e)
 {
     MYSQL *failed;
     MYSQL *m = connect_raw(host, port, user, pw, db, 0, &failed);
@@ -839,7 +847,7 @@ int it_connect_error(const char *host, int port, const char *user, const char *p
 
 /* ---- metrics ------------------------------------------------------------- */
 
-char *it_metrics_text(struct it_proxy *p)
+char *it_admin_request(struct it_proxy *p, const char *method, const char *path)
 {
     if (it_direct_mode() || p->admin_port <= 0)
         return NULL;
@@ -851,18 +859,18 @@ char *it_metrics_text(struct it_proxy *p)
             it_usleep(20000);
     }
     if (fd < 0) {
-        fprintf(stderr, "harness: cannot connect to admin port %d: %s\n", p->admin_port,
-                strerror(errno));
+        fprintf(stderr, "harness: cannot connect to admin port %d: %s\n", p->admin_port, strerror(errno));
         return NULL;
     }
-    static const char req[] = "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    char req[256];
+    int len = snprintf(req, sizeof req, "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", method, path);
     size_t off = 0;
-    while (off < sizeof req - 1) {
-        ssize_t n = send(fd, req + off, sizeof req - 1 - off, MSG_NOSIGNAL);
+    while (off < (size_t)len) {
+        ssize_t n = send(fd, req + off, (size_t)len - off, MSG_NOSIGNAL);
         if (n <= 0) {
             if (n < 0 && errno == EINTR)
                 continue;
-            fprintf(stderr, "harness: sending /metrics request: %s\n", strerror(errno));
+            fprintf(stderr, "harness: sending %s %s: %s\n", method, path, strerror(errno));
             close(fd);
             return NULL;
         }
@@ -875,7 +883,7 @@ char *it_metrics_text(struct it_proxy *p)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            fprintf(stderr, "harness: reading /metrics: %s\n", strerror(errno));
+            fprintf(stderr, "harness: reading %s: %s\n", path, strerror(errno));
             break;
         }
         if (n == 0)
@@ -886,13 +894,18 @@ char *it_metrics_text(struct it_proxy *p)
     char *resp = sb_take(&b);
     char *body = strstr(resp, "\r\n\r\n");
     if (strncmp(resp, "HTTP/1.", 7) != 0 || !body || strncmp(resp + 8, " 200", 4) != 0) {
-        fprintf(stderr, "harness: bad /metrics response: %.200s\n", resp);
+        fprintf(stderr, "harness: bad %s response: %.200s\n", path, resp);
         free(resp);
         return NULL;
     }
     body += 4;
     memmove(resp, body, strlen(body) + 1);
     return resp;
+}
+
+char *it_metrics_text(struct it_proxy *p)
+{
+    return it_admin_request(p, "GET", "/metrics");
 }
 
 /* Split a Prometheus text line into its series (name{labels}) and value.
@@ -1008,8 +1021,8 @@ int it_query_at(const char *file, int line, MYSQL *m, const char *sql)
     }
     if (mysql_real_query(m, sql, strlen(sql)) != 0 || drain_results(m) != 0) {
         sql_excerpt(sql, ex, sizeof ex);
-        it_fail_at(file, line, "query failed: %s\n    error %u (%s): %s", ex, mysql_errno(m),
-                   mysql_sqlstate(m), mysql_error(m));
+        it_fail_at(file, line, "query failed: %s\n    error %u (%s): %s", ex, mysql_errno(m), mysql_sqlstate(m),
+                   mysql_error(m));
         return -1;
     }
     it_pass();
@@ -1044,15 +1057,15 @@ int it_scalar_at(const char *file, int line, MYSQL *m, const char *sql, char *bu
     }
     if (mysql_real_query(m, sql, strlen(sql)) != 0) {
         sql_excerpt(sql, ex, sizeof ex);
-        it_fail_at(file, line, "query failed: %s\n    error %u (%s): %s", ex, mysql_errno(m),
-                   mysql_sqlstate(m), mysql_error(m));
+        it_fail_at(file, line, "query failed: %s\n    error %u (%s): %s", ex, mysql_errno(m), mysql_sqlstate(m),
+                   mysql_error(m));
         return -1;
     }
     MYSQL_RES *r = mysql_store_result(m);
     if (!r) {
         sql_excerpt(sql, ex, sizeof ex);
-        it_fail_at(file, line, "no result set from: %s\n    error %u (%s): %s", ex, mysql_errno(m),
-                   mysql_sqlstate(m), mysql_error(m));
+        it_fail_at(file, line, "no result set from: %s\n    error %u (%s): %s", ex, mysql_errno(m), mysql_sqlstate(m),
+                   mysql_error(m));
         drain_results(m);
         return -1;
     }
@@ -1070,8 +1083,7 @@ int it_scalar_at(const char *file, int line, MYSQL *m, const char *sql, char *bu
     mysql_free_result(r);
     if (mysql_more_results(m) && drain_results(m) != 0) {
         sql_excerpt(sql, ex, sizeof ex);
-        it_fail_at(file, line, "later result of %s failed: %u %s", ex, mysql_errno(m),
-                   mysql_error(m));
+        it_fail_at(file, line, "later result of %s failed: %u %s", ex, mysql_errno(m), mysql_error(m));
         return -1;
     }
     it_pass();
@@ -1117,8 +1129,8 @@ int it_expect_error_at(const char *file, int line, MYSQL *m, const char *sql, un
         return -1;
     }
     if (mysql_errno(m) != code) {
-        it_fail_at(file, line, "expected error %u, got %u (%s) %s: %s", code, mysql_errno(m),
-                   mysql_sqlstate(m), mysql_error(m), ex);
+        it_fail_at(file, line, "expected error %u, got %u (%s) %s: %s", code, mysql_errno(m), mysql_sqlstate(m),
+                   mysql_error(m), ex);
         return -1;
     }
     it_pass();
@@ -1162,10 +1174,8 @@ static void cap_status(struct sbuf *b, MYSQL *m)
 {
     unsigned int st = 0;
     mariadb_get_infov(m, MARIADB_CONNECTION_SERVER_STATUS, &st);
-    sb_printf(b, " warnings=%u status=%s%s%s\n", mysql_warning_count(m),
-              (st & SERVER_STATUS_IN_TRANS) ? "T" : "-",
-              (st & SERVER_STATUS_AUTOCOMMIT) ? "A" : "-",
-              (st & SERVER_MORE_RESULTS_EXIST) ? "M" : "-");
+    sb_printf(b, " warnings=%u status=%s%s%s\n", mysql_warning_count(m), (st & SERVER_STATUS_IN_TRANS) ? "T" : "-",
+              (st & SERVER_STATUS_AUTOCOMMIT) ? "A" : "-", (st & SERVER_MORE_RESULTS_EXIST) ? "M" : "-");
 }
 
 static void cap_error(struct sbuf *b, MYSQL *m)
@@ -1181,15 +1191,13 @@ static void cap_results(struct sbuf *b, MYSQL *m)
         if (r) {
             unsigned int nf = mysql_num_fields(r);
             MYSQL_FIELD *f = mysql_fetch_fields(r);
-            sb_printf(b, "[%d] RESULT %u columns, %llu rows\n", idx, nf,
-                      (unsigned long long)mysql_num_rows(r));
+            sb_printf(b, "[%d] RESULT %u columns, %llu rows\n", idx, nf, (unsigned long long)mysql_num_rows(r));
             for (unsigned int i = 0; i < nf; i++)
                 sb_printf(b,
                           "  F name=%s org_name=%s table=%s org_table=%s db=%s catalog=%s "
                           "type=%d length=%lu flags=0x%x decimals=%u charset=%u\n",
-                          f[i].name, f[i].org_name, f[i].table, f[i].org_table, f[i].db,
-                          f[i].catalog, (int)f[i].type, f[i].length, f[i].flags, f[i].decimals,
-                          f[i].charsetnr);
+                          f[i].name, f[i].org_name, f[i].table, f[i].org_table, f[i].db, f[i].catalog, (int)f[i].type,
+                          f[i].length, f[i].flags, f[i].decimals, f[i].charsetnr);
             MYSQL_ROW row;
             while ((row = mysql_fetch_row(r)) != NULL) {
                 unsigned long *lens = mysql_fetch_lengths(r);
@@ -1205,9 +1213,8 @@ static void cap_results(struct sbuf *b, MYSQL *m)
             cap_status(b, m);
         } else if (mysql_field_count(m) == 0) {
             const char *info = mysql_info(m);
-            sb_printf(b, "[%d] OK affected=%lld insert_id=%llu info='%s'", idx,
-                      (long long)mysql_affected_rows(m), (unsigned long long)mysql_insert_id(m),
-                      info ? info : "");
+            sb_printf(b, "[%d] OK affected=%lld insert_id=%llu info='%s'", idx, (long long)mysql_affected_rows(m),
+                      (unsigned long long)mysql_insert_id(m), info ? info : "");
             cap_status(b, m);
         } else {
             sb_printf(b, "[%d] ", idx);

@@ -35,16 +35,15 @@
  * max_backend_connections, which then gets this line first). */
 #define IT_POOL_DEFAULT "max_backend_connections = 4\n"
 
-#define IT_USER "rmtest"
-#define IT_PASSWORD "rmtest-pw"
-#define IT_USER2 "rmtest2"
+#define IT_USER      "rmtest"
+#define IT_PASSWORD  "rmtest-pw"
+#define IT_USER2     "rmtest2"
 #define IT_PASSWORD2 "rmtest2-pw"
-#define IT_DB "rmtest"
+#define IT_DB        "rmtest"
 
 /* Status bits the proxy must pass through unchanged (IN_TRANS, AUTOCOMMIT,
  * MORE_RESULTS_EXISTS). */
-#define IT_STATUS_MASK                                                                             \
-    (SERVER_STATUS_IN_TRANS | SERVER_STATUS_AUTOCOMMIT | SERVER_MORE_RESULTS_EXIST)
+#define IT_STATUS_MASK (SERVER_STATUS_IN_TRANS | SERVER_STATUS_AUTOCOMMIT | SERVER_MORE_RESULTS_EXIST)
 
 struct it_proxy {
     pid_t pid;      /* ringmux process; 0 in direct mode / when stopped */
@@ -92,6 +91,9 @@ void it_watchdog(unsigned seconds);
 int it_proxy_start(struct it_proxy *p, const char *pool_ini);
 /* Same, with extra lines for the [ringmux] section (NULL for none). */
 int it_proxy_start_ex(struct it_proxy *p, const char *ringmux_ini, const char *pool_ini);
+/* The same with backends_ini written instead of the one [backend] section
+ * (e.g. "[backend.a]\naddress = ...\n[backend.b]\n...\n[monitor]\n..."). */
+int it_proxy_start_full(struct it_proxy *p, const char *ringmux_ini, const char *backends_ini, const char *pool_ini);
 /* SIGTERM, wait up to 15 s (then SIGKILL).  Returns 0 if the proxy exited
  * with status 0, non-zero otherwise (signal, non-zero status - e.g. an ASan
  * report - or hang).  Prints the log if that failed or the test has recorded
@@ -118,8 +120,7 @@ void it_proxy_print_log(const struct it_proxy *p, size_t max_bytes);
  * read/write timeouts, 1 GiB max_allowed_packet.  flags are
  * mysql_real_connect() client flags (e.g. CLIENT_MULTI_STATEMENTS).  Returns
  * NULL after recording a failure (with mysql_error()) if it did not work. */
-MYSQL *it_connect_ex(const char *host, int port, const char *user, const char *pw, const char *db,
-                     unsigned long flags);
+MYSQL *it_connect_ex(const char *host, int port, const char *user, const char *pw, const char *db, unsigned long flags);
 MYSQL *it_connect(int port, const char *user, const char *pw, const char *db);
 MYSQL *it_connect_proxy(struct it_proxy *p, const char *db);
 MYSQL *it_connect_proxy_flags(struct it_proxy *p, const char *db, unsigned long flags);
@@ -137,8 +138,7 @@ struct it_error {
     char sqlstate[6];
     char message[512];
 };
-int it_connect_error(const char *host, int port, const char *user, const char *pw, const char *db,
-                     struct it_error *e);
+int it_connect_error(const char *host, int port, const char *user, const char *pw, const char *db, struct it_error *e);
 /* Copy m's current error into e. */
 void it_error_get(MYSQL *m, struct it_error *e);
 
@@ -195,6 +195,11 @@ double it_metric_sum(struct it_proxy *p, const char *name);
 /* Poll it_metric(series) every 50 ms until it equals want or timeout_s
  * passes; returns the last value read (-1 in direct mode). */
 double it_metric_wait(struct it_proxy *p, const char *series, double want, double timeout_s);
+/* A free TCP port on 127.0.0.1 (for reader_listen), -1 if none. */
+int it_free_port(void);
+/* An admin HTTP request ("POST", "/pause"): the body of a 200 answer
+ * (malloc'd, caller frees), NULL on failure or in direct mode. */
+char *it_admin_request(struct it_proxy *p, const char *method, const char *path);
 /* The whole /metrics body (malloc'd, caller frees), NULL on failure. */
 char *it_metrics_text(struct it_proxy *p);
 
@@ -202,8 +207,7 @@ char *it_metrics_text(struct it_proxy *p);
 
 /* Run sql (and discard any result sets); record a failure on error. */
 int it_query_at(const char *file, int line, MYSQL *m, const char *sql);
-int it_queryf_at(const char *file, int line, MYSQL *m, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+int it_queryf_at(const char *file, int line, MYSQL *m, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* First column of the first row: returns 1 with the value copied into buf,
  * 0 for SQL NULL or no row, -1 on error (recorded as a failure). */
 int it_scalar_at(const char *file, int line, MYSQL *m, const char *sql, char *buf, size_t len);
@@ -215,10 +219,10 @@ MYSQL_STMT *it_prepare(MYSQL *m, const char *sql);
 /* Expect sql to fail with error code `code`; records a failure otherwise. */
 int it_expect_error_at(const char *file, int line, MYSQL *m, const char *sql, unsigned int code);
 
-#define it_query(m, sql) it_query_at(__FILE__, __LINE__, (m), (sql))
-#define it_queryf(m, ...) it_queryf_at(__FILE__, __LINE__, (m), __VA_ARGS__)
-#define it_scalar(m, sql, buf, len) it_scalar_at(__FILE__, __LINE__, (m), (sql), (buf), (len))
-#define it_scalar_int(m, sql) it_scalar_int_at(__FILE__, __LINE__, (m), (sql))
+#define it_query(m, sql)              it_query_at(__FILE__, __LINE__, (m), (sql))
+#define it_queryf(m, ...)             it_queryf_at(__FILE__, __LINE__, (m), __VA_ARGS__)
+#define it_scalar(m, sql, buf, len)   it_scalar_at(__FILE__, __LINE__, (m), (sql), (buf), (len))
+#define it_scalar_int(m, sql)         it_scalar_int_at(__FILE__, __LINE__, (m), (sql))
 #define it_expect_error(m, sql, code) it_expect_error_at(__FILE__, __LINE__, (m), (sql), (code))
 
 /* Everything a client can observe about running sql (may be several
@@ -238,15 +242,13 @@ char *it_capture_results(MYSQL *m);
 /* Compare two captures; on a mismatch record a failure showing sql, both
  * texts and the first differing line.  RINGMUX_IT_VERBOSE=1 prints every
  * direct capture. */
-bool it_same_at(const char *file, int line, const char *what, const char *direct,
-                const char *proxy);
+bool it_same_at(const char *file, int line, const char *what, const char *direct, const char *proxy);
 #define it_same(what, direct, proxy) it_same_at(__FILE__, __LINE__, (what), (direct), (proxy))
 
 /* ---- checks ------------------------------------------------------------- */
 
 void it_pass(void);
-void it_fail_at(const char *file, int line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void it_fail_at(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Failures so far (for early exits). */
 long it_failures(void);
 /* Print "name: N passed, N failed", shut libmariadb down; returns 0 if
@@ -258,28 +260,27 @@ void it_skip(const char *what);
 #define IT_FAIL(...) it_fail_at(__FILE__, __LINE__, __VA_ARGS__)
 
 /* Generic check; the message (printf-style) describes what was expected. */
-#define IT_CHECK(cond, ...)                                                                        \
-    ((cond) ? (it_pass(), true) : (it_fail_at(__FILE__, __LINE__, __VA_ARGS__), false))
+#define IT_CHECK(cond, ...) ((cond) ? (it_pass(), true) : (it_fail_at(__FILE__, __LINE__, __VA_ARGS__), false))
 
-#define IT_EQ_INT(a, b)                                                                            \
-    ({                                                                                             \
-        long long it_a_ = (long long)(a), it_b_ = (long long)(b);                                  \
-        IT_CHECK(it_a_ == it_b_, "%s == %s: got %lld, expected %lld", #a, #b, it_a_, it_b_);       \
+#define IT_EQ_INT(a, b)                                                                                                \
+    ({                                                                                                                 \
+        long long it_a_ = (long long)(a), it_b_ = (long long)(b);                                                      \
+        IT_CHECK(it_a_ == it_b_, "%s == %s: got %lld, expected %lld", #a, #b, it_a_, it_b_);                           \
     })
 
-#define IT_EQ_STR(a, b)                                                                            \
-    ({                                                                                             \
-        const char *it_a_ = (a), *it_b_ = (b);                                                     \
-        IT_CHECK(it_a_ &&it_b_ &&strcmp(it_a_, it_b_) == 0, "%s == %s: got '%s', expected '%s'",   \
-                 #a, #b, it_a_ ? it_a_ : "(null)", it_b_ ? it_b_ : "(null)");                      \
+#define IT_EQ_STR(a, b)                                                                                                \
+    ({                                                                                                                 \
+        const char *it_a_ = (a), *it_b_ = (b);                                                                         \
+        IT_CHECK(it_a_ &&it_b_ &&strcmp(it_a_, it_b_) == 0, "%s == %s: got '%s', expected '%s'", #a, #b,               \
+                 it_a_ ? it_a_ : "(null)", it_b_ ? it_b_ : "(null)");                                                  \
     })
 
 /* Check a MYSQL call returned 0 (success), with mysql_error() otherwise. */
-#define IT_MYSQL_OK(m, call)                                                                       \
-    ({                                                                                             \
-        int it_rc_ = (int)(call);                                                                  \
-        IT_CHECK(it_rc_ == 0, "%s failed (rc %d): %u (%s) %s", #call, it_rc_, mysql_errno(m),      \
-                 mysql_sqlstate(m), mysql_error(m));                                               \
+#define IT_MYSQL_OK(m, call)                                                                                           \
+    ({                                                                                                                 \
+        int it_rc_ = (int)(call);                                                                                      \
+        IT_CHECK(it_rc_ == 0, "%s failed (rc %d): %u (%s) %s", #call, it_rc_, mysql_errno(m), mysql_sqlstate(m),       \
+                 mysql_error(m));                                                                                      \
     })
 
 /* Random numbers for test threads: seeded per test run from the clock (or

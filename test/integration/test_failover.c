@@ -8,7 +8,8 @@
  *    class) on its next statement, and works again after that, its
  *    transaction rolled back.  A client in the middle of a statement gets an
  *    error for that statement only.  A pinned client (user variable) must
- *    never see its state silently vanish.
+ *    never see its state silently vanish: its next statement gets an error
+ *    saying its pinned session state is lost, then it works again, unpinned.
  * 2. Statements sent while the backend is down wait for it (within
  *    connection_borrow_timeout) and run once it is back.
  * 3. With connection_borrow_timeout = 2s and the backend down for longer,
@@ -196,6 +197,13 @@ static void test_restart(void)
             mysql_free_result(r);
     } else {
         IT_CHECK(lost_class(mysql_errno(pin)), "pinned client: error %u %s", mysql_errno(pin), mysql_error(pin));
+        if (!it_direct_mode()) {
+            /* Told once, then unpinned and usable on the same connection. */
+            IT_CHECK(strstr(mysql_error(pin), "pinned") != NULL, "pinned client's error does not say why: %s",
+                     mysql_error(pin));
+            char v[32] = "x";
+            IT_CHECK(it_scalar(pin, "SELECT @fo", v, sizeof v) == 0, "pinned client after the error: @fo = %s", v);
+        }
     }
 
     if (!it_direct_mode()) {

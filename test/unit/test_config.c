@@ -14,7 +14,7 @@
 
 /* A minimal valid file; cases append to or replace parts of it. */
 #define BACKEND "[backend]\naddress = 127.0.0.1:3306\n"
-#define USERS "[users]\napp = secret\n"
+#define USERS   "[users]\napp = secret\n"
 
 /* Write len bytes to a new temporary file; its name goes to path (64 bytes). */
 static void write_tmp(char *path, const char *data, size_t len)
@@ -29,8 +29,7 @@ static void write_tmp(char *path, const char *data, size_t len)
 }
 
 /* Load text as a config file; err receives messages, path the file name. */
-static int load_text(const char *text, size_t len, struct rm_config **c, char *path, char *err,
-                     size_t errlen)
+static int load_text(const char *text, size_t len, struct rm_config **c, char *path, char *err, size_t errlen)
 {
     write_tmp(path, text, len);
     int rc = cfg_load(path, c, err, errlen);
@@ -42,18 +41,32 @@ static int load_text(const char *text, size_t len, struct rm_config **c, char *p
 
 static void test_durations(void)
 {
-    static const struct { const char *s; int64_t ms; } ok[] = {
-        {"0", 0}, {"0s", 0}, {"0ms", 0}, {"500ms", 500}, {"5s", 5000}, {"2m", 120000},
-        {"1h", 3600000}, {"8760h", 8760LL * 3600000},
+    static const struct {
+        const char *s;
+        int64_t ms;
+    } ok[] = {
+        {"0", 0},     {"0s", 0},      {"0ms", 0},      {"500ms", 500},
+        {"5s", 5000}, {"2m", 120000}, {"1h", 3600000}, {"8760h", 8760LL * 3600000},
     };
     static const char *const bad[] = {
-        "", "5", "-5s", "5 s", " 5s", "5S", "s", "1.5s", "5sec", "5d", "+5s",
-        "99999999999999999999ms", "9223372036854775807h", "0x10s",
+        "",
+        "5",
+        "-5s",
+        "5 s",
+        " 5s",
+        "5S",
+        "s",
+        "1.5s",
+        "5sec",
+        "5d",
+        "+5s",
+        "99999999999999999999ms",
+        "9223372036854775807h",
+        "0x10s",
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         int64_t v = -1;
-        CHECK(cfg_parse_duration_ms(ok[i].s, &v) == 0 && v == ok[i].ms, "\"%s\" -> %lld", ok[i].s,
-              (long long)v);
+        CHECK(cfg_parse_duration_ms(ok[i].s, &v) == 0 && v == ok[i].ms, "\"%s\" -> %lld", ok[i].s, (long long)v);
     }
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int64_t v;
@@ -63,18 +76,20 @@ static void test_durations(void)
 
 static void test_sizes(void)
 {
-    static const struct { const char *s; int64_t n; } ok[] = {
-        {"0", 0}, {"512", 512}, {"64k", 65536}, {"64K", 65536}, {"16M", 16 << 20},
-        {"16m", 16 << 20}, {"1G", 1 << 30}, {"1g", 1 << 30}, {"8589934591G", 0x7fffffffc0000000LL},
+    static const struct {
+        const char *s;
+        int64_t n;
+    } ok[] = {
+        {"0", 0},        {"512", 512},      {"64k", 65536},
+        {"64K", 65536},  {"16M", 16 << 20}, {"16m", 16 << 20},
+        {"1G", 1 << 30}, {"1g", 1 << 30},   {"8589934591G", 0x7fffffffc0000000LL},
     };
     static const char *const bad[] = {
-        "", "1T", "1kb", "-1", "k", "1.5M", " 1k", "18446744073709551616", "9223372036854775807G",
-        "8589934592G", "1 k",
+        "", "1T", "1kb", "-1", "k", "1.5M", " 1k", "18446744073709551616", "9223372036854775807G", "8589934592G", "1 k",
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         int64_t v = -1;
-        CHECK(cfg_parse_size(ok[i].s, &v) == 0 && v == ok[i].n, "\"%s\" -> %lld", ok[i].s,
-              (long long)v);
+        CHECK(cfg_parse_size(ok[i].s, &v) == 0 && v == ok[i].n, "\"%s\" -> %lld", ok[i].s, (long long)v);
     }
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int64_t v;
@@ -84,24 +99,45 @@ static void test_sizes(void)
 
 static void test_addrs(void)
 {
-    static const struct { const char *s, *host; int port; } ok[] = {
+    static const struct {
+        const char *s, *host;
+        int port;
+    } ok[] = {
         {"127.0.0.1:6033", "127.0.0.1", 6033}, {"localhost:3306", "127.0.0.1", 3306},
         {"LocalHost:1", "127.0.0.1", 1},       {"[::1]:6033", "::1", 6033},
         {"0.0.0.0:0", "0.0.0.0", 0},           {"[2001:db8::1]:65535", "2001:db8::1", 65535},
         {"10.1.2.3:00080", "10.1.2.3", 80},
     };
     static const char *const bad[] = {
-        "", ":", "127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1", "256.0.0.1:1",
-        "1.2.3:80", "::1:6033", "[::1]", "[::1:6033", "::1]:6033", "example.com:3306", ":3306",
-        "1.2.3.4:123456", "1.2.3.4: 80", "[]:80", "[1.2.3.4]:80", "1.2.3.4:80 ", " 1.2.3.4:80",
-        "[::1%lo]:80", "[::1]x:80",
+        "",
+        ":",
+        "127.0.0.1",
+        "127.0.0.1:",
+        "127.0.0.1:65536",
+        "127.0.0.1:-1",
+        "256.0.0.1:1",
+        "1.2.3:80",
+        "::1:6033",
+        "[::1]",
+        "[::1:6033",
+        "::1]:6033",
+        "example.com:3306",
+        ":3306",
+        "1.2.3.4:123456",
+        "1.2.3.4: 80",
+        "[]:80",
+        "[1.2.3.4]:80",
+        "1.2.3.4:80 ",
+        " 1.2.3.4:80",
+        "[::1%lo]:80",
+        "[::1]x:80",
         "[1111:2222:3333:4444:5555:6666:7777:8888:9999:aaaa:bbbb:cccc:dddd:eeee:ffff]:1",
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         struct rm_addr a = {"", 0};
         int rc = cfg_parse_addr(ok[i].s, &a);
-        CHECK(rc == 0 && strcmp(a.host, ok[i].host) == 0 && a.port == ok[i].port,
-              "\"%s\" -> %d %s %u", ok[i].s, rc, a.host, a.port);
+        CHECK(rc == 0 && strcmp(a.host, ok[i].host) == 0 && a.port == ok[i].port, "\"%s\" -> %d %s %u", ok[i].s, rc,
+              a.host, a.port);
     }
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct rm_addr a;
@@ -127,7 +163,7 @@ static void test_defaults(void)
     CHECK(c->idle_client_timeout_ms == 0, "idle_client_timeout");
     CHECK(c->max_allowed_packet == 64 << 20, "max_allowed_packet");
     CHECK(strcmp(c->admin.host, "127.0.0.1") == 0 && c->admin.port == 0, "admin_listen");
-    CHECK(strcmp(c->backend.host, "127.0.0.1") == 0 && c->backend.port == 3306, "backend");
+    CHECK(strcmp(c->backends[0].addr.host, "127.0.0.1") == 0 && c->backends[0].addr.port == 3306, "backend");
     CHECK(c->max_backend_connections == 32, "max_backend_connections");
     CHECK(c->min_idle_backend_connections == 0, "min_idle_backend_connections");
     CHECK(c->connection_borrow_timeout_ms == 5000, "connection_borrow_timeout");
@@ -135,37 +171,36 @@ static void test_defaults(void)
     CHECK(c->backend_max_lifetime_ms == 3600000, "backend_max_lifetime");
     CHECK(c->backend_connect_timeout_ms == 5000, "backend_connect_timeout");
     CHECK(c->init_query == NULL, "init_query");
-    CHECK(c->n_users == 1 && strcmp(c->users[0].name, "app") == 0 &&
-              strcmp(c->users[0].password, "secret") == 0, "users");
+    CHECK(c->n_users == 1 && strcmp(c->users[0].name, "app") == 0 && strcmp(c->users[0].password, "secret") == 0,
+          "users");
     cfg_free(c);
 }
 
 static void test_values_set(void)
 {
-    static const char text[] =
-        "\xEF\xBB\xBF; comment\r\n"
-        "[ ringmux ]  # trailing comment\r\n"
-        "  workers = 4\r\n"
-        "LOG_LEVEL = DEBUG\n"
-        "listen = [::1]:7000 ; inline comment\n"
-        "idle_client_timeout = 90s\n"
-        "max_allowed_packet = 1k\n"
-        "admin_listen = localhost:6034\n"
-        "[Backend]\n"
-        "address: 10.0.0.5:3307\n"
-        "[pool]\n"
-        "max_backend_connections = 100\n"
-        "min_idle_backend_connections = 100\n"
-        "connection_borrow_timeout = 250ms\n"
-        "backend_idle_timeout = 0\n"
-        "backend_max_lifetime = 30m\n"
-        "backend_connect_timeout = 1ms\n"
-        "init_query = SET time_zone = '+00:00'; SET NAMES utf8mb4\n"
-        "[users]\n"
-        "app = secret\n"
-        "App = other\n"
-        "nopass =\n"
-        "tricky = p=ss:w0rd#x\n";
+    static const char text[] = "\xEF\xBB\xBF; comment\r\n"
+                               "[ ringmux ]  # trailing comment\r\n"
+                               "  workers = 4\r\n"
+                               "LOG_LEVEL = DEBUG\n"
+                               "listen = [::1]:7000 ; inline comment\n"
+                               "idle_client_timeout = 90s\n"
+                               "max_allowed_packet = 1k\n"
+                               "admin_listen = localhost:6034\n"
+                               "[Backend]\n"
+                               "address: 10.0.0.5:3307\n"
+                               "[pool]\n"
+                               "max_backend_connections = 100\n"
+                               "min_idle_backend_connections = 100\n"
+                               "connection_borrow_timeout = 250ms\n"
+                               "backend_idle_timeout = 0\n"
+                               "backend_max_lifetime = 30m\n"
+                               "backend_connect_timeout = 1ms\n"
+                               "init_query = SET time_zone = '+00:00'; SET NAMES utf8mb4\n"
+                               "[users]\n"
+                               "app = secret\n"
+                               "App = other\n"
+                               "nopass =\n"
+                               "tricky = p=ss:w0rd#x\n";
     struct rm_config *c = NULL;
     char path[64], err[4096];
     int rc = load_text(text, sizeof(text) - 1, &c, path, err, sizeof(err));
@@ -173,19 +208,16 @@ static void test_values_set(void)
     if (!c)
         return;
     CHECK(c->workers == 4 && c->log_level == 3, "workers %d level %d", c->workers, c->log_level);
-    CHECK(strcmp(c->listen.host, "::1") == 0 && c->listen.port == 7000, "listen %s",
-          c->listen.host);
+    CHECK(strcmp(c->listen.host, "::1") == 0 && c->listen.port == 7000, "listen %s", c->listen.host);
     CHECK(c->idle_client_timeout_ms == 90000 && c->max_allowed_packet == 1024, "timeouts/sizes");
     CHECK(strcmp(c->admin.host, "127.0.0.1") == 0 && c->admin.port == 6034, "admin");
-    CHECK(strcmp(c->backend.host, "10.0.0.5") == 0 && c->backend.port == 3307, "backend");
-    CHECK(c->max_backend_connections == 100 && c->min_idle_backend_connections == 100,
-          "pool sizes");
+    CHECK(strcmp(c->backends[0].addr.host, "10.0.0.5") == 0 && c->backends[0].addr.port == 3307, "backend");
+    CHECK(c->max_backend_connections == 100 && c->min_idle_backend_connections == 100, "pool sizes");
     CHECK(c->connection_borrow_timeout_ms == 250 && c->backend_idle_timeout_ms == 0 &&
               c->backend_max_lifetime_ms == 1800000 && c->backend_connect_timeout_ms == 1,
           "pool durations");
     const char *q = "SET time_zone = '+00:00'; SET NAMES utf8mb4";
-    CHECK(c->init_query && strcmp(c->init_query, q) == 0, "init_query %s",
-          c->init_query ? c->init_query : "(null)");
+    CHECK(c->init_query && strcmp(c->init_query, q) == 0, "init_query %s", c->init_query ? c->init_query : "(null)");
     CHECK(c->n_users == 4, "n_users %zu", c->n_users);
 
     /* cfg_find_user: exact, case-sensitive, length-bounded */
@@ -213,7 +245,8 @@ struct err_case {
 
 static const struct err_case err_cases[] = {
     {BACKEND USERS "[foo]\nx = 1\n",
-     ":5: [foo]: unknown section; expected one of [ringmux], [backend], [pool], [users]"},
+     ":5: [foo]: unknown section; expected one of [ringmux], [backend] or [backend.NAME], [pool], [monitor], "
+     "[users]"},
     {"[pool]\nmax_conns = 3\n" BACKEND USERS,
      ":2: [pool] max_conns: unknown key; expected one of max_backend_connections, "
      "min_idle_backend_connections"},
@@ -236,13 +269,11 @@ static const struct err_case err_cases[] = {
     {"[ringmux]\nmax_allowed_packet = 2G\n" BACKEND USERS,
      ":2: [ringmux] max_allowed_packet: out of range: \"2G\"; expected a size like 512, 64k, 16M "
      "or 1G, in 1k..1G"},
-    {"[ringmux]\nmax_allowed_packet = 64MB\n" BACKEND USERS,
-     ":2: [ringmux] max_allowed_packet: bad value \"64MB\""},
+    {"[ringmux]\nmax_allowed_packet = 64MB\n" BACKEND USERS, ":2: [ringmux] max_allowed_packet: bad value \"64MB\""},
     {"[ringmux]\nlisten = 127.0.0.1:0\n" BACKEND USERS,
      ":2: [ringmux] listen: out of range: \"127.0.0.1:0\"; expected host:port (IPv4, localhost or "
      "[IPv6]) with port 1..65535"},
-    {"[ringmux]\nlisten =\n" BACKEND USERS,
-     ":2: [ringmux] listen: bad value \"\"; expected host:port"},
+    {"[ringmux]\nlisten =\n" BACKEND USERS, ":2: [ringmux] listen: bad value \"\"; expected host:port"},
     {"[ringmux]\nadmin_listen = db.example.com:6034\n" BACKEND USERS,
      ":2: [ringmux] admin_listen: bad value \"db.example.com:6034\"; expected host:port"},
     {"[ringmux]\nworkers = 2\n\nworkers = 3\n" BACKEND USERS,
@@ -250,9 +281,28 @@ static const struct err_case err_cases[] = {
     {"[pool]\nmax_backend_connections = 2\n[pool]\nMax_Backend_Connections = 2\n" BACKEND USERS,
      ":4: [pool] max_backend_connections: duplicate key (first set at line 2)"},
     {"[ringmux]\n" USERS, ": [backend] address is required; expected host:port"},
-    {"[backend]\n" USERS, ": [backend] address is required; expected host:port"},
-    {BACKEND "[users]\n",
-     ": [users]: no users defined; expected at least one line name = password"},
+    {"[backend]\n" USERS, ":1: [backend] address is required; expected host:port"},
+    /* Several backends. */
+    {"[backend.a]\naddress = 10.0.0.1:3306\n[backend.b]\n" USERS,
+     ":3: [backend.b] address is required; expected host:port (a DNS name, IPv4 or [IPv6])"},
+    {"[backend.a]\naddress = 10.0.0.1:3306\n[backend]\naddress = 10.0.0.2:3306\n" USERS,
+     ":3: [backend]: [backend] and [backend.NAME] sections mixed"},
+    {"[backend.a b]\naddress = 10.0.0.1:3306\n" USERS, ":1: [backend.a b]: bad backend name"},
+    {"[backend.a]\naddress = 10.0.0.1:3306\naddress = 10.0.0.3:3306\n" USERS,
+     ":3: [backend.a] address: duplicate key (first set at line 2)"},
+    {"[backend.a]\naddress = db_1.example:3306\n" USERS, ":2: [backend.a] address: bad value \"db_1.example:3306\""},
+    {"[backend.a]\naddress = 10.0.0.256:3306\n" USERS, ":2: [backend.a] address: bad value \"10.0.0.256:3306\""},
+    {"[backend.a]\naddress = db.example:3306\nweight = 0\n" USERS,
+     ":3: [backend.a] weight: out of range: \"0\"; expected an integer in 1..1000"},
+    {"[backend.a]\naddress = db.example:3306\nport = 1\n" USERS,
+     ":3: [backend.a] port: unknown key; expected one of address, max_connections, weight"},
+    {BACKEND "[monitor]\nuser = nobody\n" USERS, ":4: [monitor] user: \"nobody\" is not in [users]"},
+    {BACKEND "[monitor]\nwriter_conflict = prefer:zz\n" USERS,
+     ":4: [monitor] writer_conflict: \"prefer:zz\" names no backend"},
+    {BACKEND "[monitor]\nwriter_conflict = maybe\n" USERS,
+     ":4: [monitor] writer_conflict: bad value \"maybe\"; expected refuse or prefer:NAME"},
+    {BACKEND "[monitor]\ninterval = 10ms\n" USERS, ":4: [monitor] interval: out of range: \"10ms\""},
+    {BACKEND "[users]\n", ": [users]: no users defined; expected at least one line name = password"},
     {BACKEND, ": [users]: no users defined"},
     {BACKEND USERS "bob = 1\napp = again\n",
      ":6: [users] app: duplicate user (first defined at line 4); expected each user once"},
@@ -261,12 +311,9 @@ static const struct err_case err_cases[] = {
     {BACKEND "[pool]\nmax_backend_connections = 8\nmin_idle_backend_connections = 9\n" USERS,
      ":5: [pool] min_idle_backend_connections: 9 exceeds max_backend_connections (8); expected at "
      "most max_backend_connections"},
-    {BACKEND "[pool]\nmax_backend_connections = x\n" USERS,
-     ":4: [pool] max_backend_connections: bad value \"x\""},
-    {"workers = 2\n" BACKEND USERS,
-     ":1: workers: key outside any section; expected a [section] line before it"},
-    {"[pool\nworkers = 2\n" BACKEND USERS,
-     ":1: malformed section header \"[pool\"; expected [name]"},
+    {BACKEND "[pool]\nmax_backend_connections = x\n" USERS, ":4: [pool] max_backend_connections: bad value \"x\""},
+    {"workers = 2\n" BACKEND USERS, ":1: workers: key outside any section; expected a [section] line before it"},
+    {"[pool\nworkers = 2\n" BACKEND USERS, ":1: malformed section header \"[pool\"; expected [name]"},
     {"[pool] x\n" BACKEND USERS, ":1: malformed section header \"[pool] x\""},
     {"[ringmux]\nthis is not a key line\n" BACKEND USERS,
      ":2: [ringmux]: cannot parse \"this is not a key line\"; expected key = value"},
@@ -304,9 +351,12 @@ static void test_multiple_errors(void)
     char path[64], err[4096], want[256];
     load_text(text, sizeof(text) - 1, &c, path, err, sizeof(err));
     static const char *const wants[] = {
-        ":2: [ringmux] workers: bad value", ":3: [ringmux] bogus: unknown key",
-        ":5: [pool] backend_max_lifetime: bad value", ":6: [nope]: unknown section",
-        ": [backend] address is required", ": [users]: no users defined",
+        ":2: [ringmux] workers: bad value",
+        ":3: [ringmux] bogus: unknown key",
+        ":5: [pool] backend_max_lifetime: bad value",
+        ":6: [nope]: unknown section",
+        ": [backend] address is required",
+        ": [users]: no users defined",
     };
     for (size_t i = 0; i < sizeof(wants) / sizeof(wants[0]); i++) {
         snprintf(want, sizeof(want), "%s%s", path, wants[i]);
@@ -323,15 +373,13 @@ static void test_file_errors(void)
     struct rm_config *c = (struct rm_config *)1;
     char err[512];
     CHECK(cfg_load("/nonexistent/ringmux.ini", &c, err, sizeof(err)) == -1 && c == NULL, "loaded");
-    CHECK(strcmp(err, "/nonexistent/ringmux.ini: cannot open: No such file or directory") == 0,
-          "got \"%s\"", err);
+    CHECK(strcmp(err, "/nonexistent/ringmux.ini: cannot open: No such file or directory") == 0, "got \"%s\"", err);
     CHECK(cfg_load("/tmp", &c, err, sizeof(err)) == -1, "directory loaded");
     CHECK(strstr(err, "/tmp: cannot read: Is a directory") != NULL, "got \"%s\"", err);
 
     /* a line too long for inih's buffer, and a NUL byte */
     char path[64], text[1024];
-    size_t n = (size_t)snprintf(text, sizeof(text), "%s[pool]\ninit_query = %0300d\n",
-                                BACKEND USERS, 0);
+    size_t n = (size_t)snprintf(text, sizeof(text), "%s[pool]\ninit_query = %0300d\n", BACKEND USERS, 0);
     load_text(text, n, &c, path, err, sizeof(err));
     char want[128];
     snprintf(want, sizeof(want), "%s:6: line is 313 characters long; expected at most 199", path);
@@ -369,8 +417,7 @@ static void test_garbage(void)
         size_t len = (size_t)(rand_r(&seed) % 3000);
         char *buf = malloc(len + 1), path[64], err[2048];
         for (size_t i = 0; i < len; i++)
-            buf[i] = iter % 2 ? (char)rand_r(&seed)
-                              : alphabet[rand_r(&seed) % (sizeof(alphabet) - 1)];
+            buf[i] = iter % 2 ? (char)rand_r(&seed) : alphabet[rand_r(&seed) % (sizeof(alphabet) - 1)];
         struct rm_config *c = NULL;
         int rc = load_text(buf, len, &c, path, err, sizeof(err));
         loaded += rc == 0;
@@ -419,7 +466,7 @@ static void test_example(void)
     char err[4096];
     CHECK(cfg_load(path, &c, err, sizeof(err)) == 0, "example rejected: %s", err);
     if (c) {
-        CHECK(c->backend.port == 3306 && c->n_users == 1 && cfg_find_user(c, "app", 3) &&
+        CHECK(c->backends[0].addr.port == 3306 && c->n_users == 1 && cfg_find_user(c, "app", 3) &&
                   strcmp(c->users[0].password, "app-password") == 0 && c->init_query == NULL,
               "example values");
         cfg_free(c);
@@ -451,15 +498,14 @@ static void test_reload(void)
     static const char a[] = BACKEND USERS;
     static const char b[] = "[ringmux]\nlisten = 127.0.0.1:7000\nworkers = 2\nlog_level = warn\n"
                             "[pool]\nmax_backend_connections = 5\ninit_query = SET @a = 1\n"
-                            "[backend]\naddress = localhost:3306\n"
+                            "[backend]\naddress = 127.0.0.1:3306\n"
                             "[users]\nx = y\n";
     struct rm_config *c1, *c2, *c3;
     char path[64], err[2048], diff[256];
     CHECK(load_text(a, sizeof(a) - 1, &c1, path, err, sizeof(err)) == 0, "%s", err);
     CHECK(load_text(b, sizeof(b) - 1, &c2, path, err, sizeof(err)) == 0, "%s", err);
     CHECK(load_text(a, sizeof(a) - 1, &c3, path, err, sizeof(err)) == 0, "%s", err);
-    CHECK(cfg_restart_changes(c1, c3, diff, sizeof(diff)) == 0 && diff[0] == '\0', "same: %s",
-          diff);
+    CHECK(cfg_restart_changes(c1, c3, diff, sizeof(diff)) == 0 && diff[0] == '\0', "same: %s", diff);
     CHECK(cfg_restart_changes(c1, c2, diff, sizeof(diff)) == 2 &&
               strcmp(diff, "[ringmux] listen, [ringmux] workers") == 0,
           "diff \"%s\"", diff);
@@ -472,6 +518,74 @@ static void test_reload(void)
     cfg_free(c2);
     cfg_free(c3);
     cfg_free(NULL);
+}
+
+/* [backend.NAME] sections, host names, [monitor]. */
+static void test_backends(void)
+{
+    static const char text[] = "[ringmux]\nreader_listen = 127.0.0.1:6034\n"
+                               "[backend.a]\naddress = db-a.internal:3306\n"
+                               "[backend.b]\naddress = 10.0.0.12:3307\nweight = 3\nmax_connections = 7\n"
+                               "[backend.c]\naddress = [::1]:3308\n"
+                               "[monitor]\ninterval = 500ms\nuser = mon\nmax_replica_lag = 2s\n"
+                               "reader_fallback_to_writer = off\nwriter_conflict = prefer:b\n"
+                               "[users]\napp = pw\nmon = mpw\n";
+    struct rm_config *c;
+    char path[64], err[2048];
+    CHECK(load_text(text, sizeof(text) - 1, &c, path, err, sizeof(err)) == 0, "%s", err);
+    if (!c)
+        return;
+    CHECK(c->n_backends == 3, "backends %d", c->n_backends);
+    CHECK(strcmp(c->backends[0].name, "a") == 0 && strcmp(c->backends[0].addr.host, "db-a.internal") == 0 &&
+              c->backends[0].addr.port == 3306 && c->backends[0].weight == 1 && c->backends[0].max_connections == 0,
+          "backend a");
+    CHECK(strcmp(c->backends[1].name, "b") == 0 && strcmp(c->backends[1].addr.host, "10.0.0.12") == 0 &&
+              c->backends[1].weight == 3 && c->backends[1].max_connections == 7,
+          "backend b");
+    CHECK(strcmp(c->backends[2].addr.host, "::1") == 0 && c->backends[2].addr.port == 3308, "backend c");
+    CHECK(c->reader_listen.port == 6034, "reader_listen");
+    CHECK(c->monitor_interval_ms == 500 && c->max_replica_lag_ms == 2000 && c->reader_fallback_to_writer == 0,
+          "monitor");
+    CHECK(c->writer_conflict_mode == WRITER_CONFLICT_PREFER && c->writer_prefer == 1, "writer_conflict");
+    CHECK(cfg_monitor_user(c) && strcmp(cfg_monitor_user(c)->name, "mon") == 0, "monitor user");
+    CHECK(cfg_backend_index(c, "c") == 2 && cfg_backend_index(c, "d") == -1, "cfg_backend_index");
+    cfg_free(c);
+    /* Defaults, and "localhost" kept as a name for a backend. */
+    static const char one[] = "[backend]\naddress = localhost:3306\n[users]\napp = pw\n";
+    CHECK(load_text(one, sizeof(one) - 1, &c, path, err, sizeof(err)) == 0, "%s", err);
+    if (!c)
+        return;
+    CHECK(c->n_backends == 1 && strcmp(c->backends[0].name, "default") == 0 &&
+              strcmp(c->backends[0].addr.host, "localhost") == 0,
+          "[backend]: %s", c->backends[0].addr.host);
+    CHECK(c->monitor_interval_ms == 1000 && c->max_replica_lag_ms == 5000 && c->reader_fallback_to_writer == 1 &&
+              c->writer_conflict_mode == WRITER_CONFLICT_REFUSE && c->reader_listen.port == 0,
+          "monitor defaults");
+    CHECK(cfg_monitor_user(c) && strcmp(cfg_monitor_user(c)->name, "app") == 0, "monitor user defaults to the first");
+    /* A changed backend address needs a restart. */
+    static const char two[] = "[backend]\naddress = localhost:3307\n[users]\napp = pw\n";
+    struct rm_config *c2;
+    char diff[256];
+    CHECK(load_text(two, sizeof(two) - 1, &c2, path, err, sizeof(err)) == 0, "%s", err);
+    if (c2) {
+        CHECK(cfg_restart_changes(c, c2, diff, sizeof(diff)) == 1 &&
+                  strcmp(diff, "[backend] sections or addresses") == 0,
+              "diff \"%s\"", diff);
+        cfg_free(c2);
+    }
+    cfg_free(c);
+    /* Host names: what the parser takes. */
+    struct rm_addr a;
+    CHECK(cfg_parse_hostport("mydb.cluster-xyz.us-east-1.rds.amazonaws.com:3306", &a) == 0 && a.port == 3306,
+          "aurora name");
+    CHECK(cfg_parse_hostport("db:1", &a) == 0 && strcmp(a.host, "db") == 0, "short name");
+    CHECK(cfg_parse_hostport("-db:3306", &a) < 0, "leading hyphen");
+    CHECK(cfg_parse_hostport("db-:3306", &a) < 0, "trailing hyphen");
+    CHECK(cfg_parse_hostport("a..b:3306", &a) < 0, "empty label");
+    CHECK(cfg_parse_hostport("db.example:", &a) < 0, "no port");
+    CHECK(cfg_parse_hostport("db.example:70000", &a) < 0, "port range");
+    CHECK(cfg_parse_hostport("1.2.3:3306", &a) < 0, "numeric top label");
+    CHECK(cfg_parse_addr("db.example:3306", &a) < 0, "listen addresses stay numeric");
 }
 
 int main(void)
@@ -489,5 +603,6 @@ int main(void)
     test_example();
     test_help();
     test_reload();
+    test_backends();
     return unit_summary();
 }

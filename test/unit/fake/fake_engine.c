@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 
 #include "ringmux/auth.h"
 #include "ringmux/bconn.h"
@@ -52,6 +53,7 @@ struct fe_op {
 struct fsrv {
     bool greeted, authed, closed;
     uint32_t thread_id;
+    uint16_t port; /* which server: the port the proxy connected to */
     uint8_t scramble[AUTH_SCRAMBLE_LEN];
     uint32_t caps;
     bool in_trans, autocommit;
@@ -92,7 +94,7 @@ static struct fe_wire *wire_find(struct fe *fe, uint32_t slot, uint32_t gen)
     return NULL;
 }
 
-static void srv_init(struct fe *fe, struct fsrv *s);
+static void srv_init(struct fe *fe, struct fsrv *s, uint16_t port);
 
 static struct fe_wire *wire_of(struct rm_conn *c)
 {
@@ -109,8 +111,10 @@ static struct fe_wire *wire_of(struct rm_conn *c)
     x->slot = c->slot;
     x->gen = c->gen;
     x->backend = c->ops == &bconn_ops;
-    if (x->backend)
-        srv_init(fe, &x->srv);
+    if (x->backend) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)&((struct rm_bconn *)c)->addr;
+        srv_init(fe, &x->srv, ntohs(a->sin_port));
+    }
     return x;
 }
 
@@ -148,6 +152,9 @@ void ring_connect(struct rm_conn *c, const struct sockaddr *sa, socklen_t len, i
     queue_op(c, OP_TIMEOUT, NULL, 0);
 }
 
+/* The monitor thread does not run here. */
+void monitor_poke(struct rm_shared *sh) {}
+
 /* Workers post KILL messages to each other; the fake has one worker. */
 void worker_post(struct rm_shared *sh, int to, struct rm_msg *m)
 {
@@ -171,6 +178,8 @@ static const struct {
     {"wait_timeout", "28800"},
 };
 
+static void srv_set_var(struct fsrv *s, const char *name, const char *val);
+
 static void srv_reset_vars(struct fsrv *s)
 {
     s->n_vars = 0;
@@ -181,11 +190,15 @@ static void srv_reset_vars(struct fsrv *s)
     }
     s->autocommit = true;
     s->in_trans = false;
+    char p[8];
+    snprintf(p, sizeof(p), "%u", s->port);
+    srv_set_var(s, "port", p);
 }
 
-static void srv_init(struct fe *fe, struct fsrv *s)
+static void srv_init(struct fe *fe, struct fsrv *s, uint16_t port)
 {
     srv_reset_vars(s);
+    s->port = port;
     s->thread_id = 1000 + (uint32_t)++fe->server_conns;
     s->next_stmt = s->thread_id * 100; /* ids differ between connections */
     for (int i = 0; i < AUTH_SCRAMBLE_LEN; i++)
@@ -729,10 +742,9 @@ void fe_pump(struct fe *fe)
         struct fe_op *batch = malloc((n ? n : 1) * sizeof(*batch));
         if (!batch)
             die("out of memory");
-        memcpy(batch, fe->ops, n * sizeof(*batch));
-        /* Operations queued while completing these go after them. */
-        memmove(fe->ops, fe->ops + n, (fe->n_ops - n) * sizeof(*fe->ops));
-        fe->n_ops -= n;
+        if (n) /* (fe->ops is NULL before the first operation) */
+            memcpy(batch, fe->ops, n * sizeof(*batch));
+        fe->n_ops = 0; /* operations queued while completing these go after them */
         for (size_t i = 0; i < n; i++) {
             struct fe_wire *bx = wire_find(fe, batch[i].slot, batch[i].gen);
             bool stalled_send = batch[i].op == OP_SEND && bx && bx->stalled;
@@ -828,11 +840,21 @@ int fe_init(struct fe *fe, const char *config)
     link_init(&w->sessions);
     link_init(&w->waiters);
     link_init(&w->graveyard);
-    backend_init(&w->backend, w, 0);
     w->cfg = fe->cfg;
+    /* The monitor is not running: the topology comes from the config
+     * (numeric addresses; a lone backend is the writer). */
+    atomic_store(&fe->sh.topo, topo_from_config(fe->cfg));
+    w->topo = atomic_load(&fe->sh.topo);
+    backends_init(w);
     w->now_ms = 1000000;
     w->last_maint_ms = w->now_ms;
     return 0;
+}
+
+void fe_start(struct fe *fe, const char *config)
+{
+    if (fe_init(fe, config) < 0)
+        exit(2);
 }
 
 void fe_destroy(struct fe *fe)
@@ -861,6 +883,7 @@ void fe_destroy(struct fe *fe)
     free(fe->wires);
     free(fe->ops);
     buf_free(&fe->log);
+    free(atomic_load(&fe->sh.topo));
     cfg_free(fe->cfg);
     cur = NULL;
 }
@@ -1061,6 +1084,28 @@ void fe_hangup(struct fe_client *cl)
     fe_pump(cl->fe);
 }
 
+void fe_topology(struct fe *fe, int writer, const bool *up, const bool *reader_ok)
+{
+    cur = fe;
+    struct rm_topology *t = malloc(sizeof(*t));
+    if (!t)
+        die("out of memory");
+    *t = *fe->w.topo;
+    t->gen++;
+    t->writer = writer;
+    for (int i = 0; i < t->n; i++) {
+        t->be[i].up = up ? up[i] : true;
+        t->be[i].checked = true;
+        t->reader_ok[i] = reader_ok ? reader_ok[i] : false;
+    }
+    struct rm_topology *old = (struct rm_topology *)fe->w.topo;
+    atomic_store(&fe->sh.topo, t);
+    fe->w.topo = t;
+    backends_topology_changed(&fe->w, old);
+    free(old);
+    fe_pump(fe);
+}
+
 int fe_connect(struct fe *fe, struct fe_client *cl, const char *user, const char *pw, const char *db, uint32_t caps,
                struct fe_result *r)
 {
@@ -1081,7 +1126,8 @@ int fe_connect(struct fe *fe, struct fe_client *cl, const char *user, const char
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         die("socketpair");
     close(sv[1]); /* nothing travels on it: the fake kernel carries the bytes */
-    sess_accept(&fe->w, sv[0]);
+    sess_accept(&fe->w, sv[0], fe->next_reader);
+    fe->next_reader = false;
     if (link_empty(&fe->w.sessions))
         die("sess_accept made no session");
     struct rm_session *s = link_entry(fe->w.sessions.prev, struct rm_session, link);

@@ -13,7 +13,9 @@
  *    BEGIN/COMMIT, INSERT, KILL QUERY, CREATE TEMPORARY TABLE, anything
  *    naming "nosuchtable" fails with 1146, "STATEFUL" reports an unnamed
  *    state change, "SLEEP(" is held while defer_sleep is set), prepared
- *    statements with per-connection ids.  Everything it
+ *    statements with per-connection ids.  Each server answers "SELECT
+ *    @@port" with the port the proxy connected to, so tests with several
+ *    backends see where a statement ran.  Everything it
  *    receives is logged, one line per command, for assertions.
  *  - clients are driven by the test: connect (real handshake and password
  *    proof), send commands, read the packets the proxy wrote.
@@ -49,11 +51,14 @@ struct fe {
     int server_conns;        /* backend connections the server accepted */
     bool defer_sleep;        /* queries containing SLEEP( are answered by fe_server_release() */
     const char *reject_user; /* server refuses this user's login (ERR 1045) */
+    bool next_reader;        /* the next fe_connect comes in on the reader endpoint */
 };
 
 /* config: the text of a ringmux.ini ([backend] and [users] required).
  * Returns 0, or -1 with the config error printed. */
 int fe_init(struct fe *fe, const char *config);
+/* fe_init, exiting with status 2 on a config error. */
+void fe_start(struct fe *fe, const char *config);
 /* Close every session and connection, free everything (leak-checked by
  * ASan in the sanitizer build). */
 void fe_destroy(struct fe *fe);
@@ -65,6 +70,10 @@ void fe_pump(struct fe *fe);
  * run the tick work after each step, pumping in between. */
 void fe_advance(struct fe *fe, uint64_t ms);
 
+/* Publish a new topology as the monitor would: writer index (-1: none),
+ * per backend up (NULL: all) and reader_ok (NULL: none); the worker reacts
+ * (backends_topology_changed) and the loop runs. */
+void fe_topology(struct fe *fe, int writer, const bool *up, const bool *reader_ok);
 /* Answer every deferred (SLEEP) query now. */
 void fe_server_release(struct fe *fe);
 /* How many commands the server log holds that contain text. */

@@ -18,12 +18,6 @@
 static struct fe fe;
 static struct fe_result r;
 
-static void start(const char *config)
-{
-    if (fe_init(&fe, config) < 0)
-        exit(2);
-}
-
 static void login(struct fe_client *cl)
 {
     CHECK_U(fe_connect(&fe, cl, "app", "app-pw", NULL, 0, &r), FE_OK, "login");
@@ -31,7 +25,7 @@ static void login(struct fe_client *cl)
 
 static struct rm_pool *first_pool(void)
 {
-    return link_empty(&fe.w.backend.pools) ? NULL : link_entry(fe.w.backend.pools.next, struct rm_pool, link);
+    return link_empty(&fe.w.backends[0].pools) ? NULL : link_entry(fe.w.backends[0].pools.next, struct rm_pool, link);
 }
 
 /* A client that logs in costs no backend connection; its first statement
@@ -39,7 +33,7 @@ static struct rm_pool *first_pool(void)
  * conn goes back to the pool when the answer is out. */
 static void lazy_open_and_release(void)
 {
-    start(CONFIG(""));
+    fe_start(&fe, CONFIG(""));
     struct fe_client a;
     login(&a);
     CHECK_U(fe_backend_conns(&fe), 0, "backend conns after login");
@@ -65,7 +59,7 @@ static void lazy_open_and_release(void)
  * other's statement runs right after. */
 static void two_clients_one_conn(void)
 {
-    start(CONFIG("max_backend_connections = 1"));
+    fe_start(&fe, CONFIG("max_backend_connections = 1"));
     struct fe_client a, b;
     login(&a);
     login(&b);
@@ -84,7 +78,7 @@ static void two_clients_one_conn(void)
  * served the moment the transaction ends. */
 static void transaction_holds_conn(void)
 {
-    start(CONFIG("max_backend_connections = 1"));
+    fe_start(&fe, CONFIG("max_backend_connections = 1"));
     struct fe_client a, b;
     login(&a);
     login(&b);
@@ -109,7 +103,7 @@ static void transaction_holds_conn(void)
  * statement works once the conn is free. */
 static void borrow_timeout(void)
 {
-    start(CONFIG("max_backend_connections = 1\nconnection_borrow_timeout = 1s"));
+    fe_start(&fe, CONFIG("max_backend_connections = 1\nconnection_borrow_timeout = 1s"));
     struct fe_client a, b;
     login(&a);
     login(&b);
@@ -131,7 +125,7 @@ static void borrow_timeout(void)
 /* Waiters are served first come, first served. */
 static void fifo_order(void)
 {
-    start(CONFIG("max_backend_connections = 1"));
+    fe_start(&fe, CONFIG("max_backend_connections = 1"));
     struct fe_client a, c[3];
     login(&a);
     for (int i = 0; i < 3; i++)
@@ -162,14 +156,14 @@ static void fifo_order(void)
  * costs the client nothing but time. */
 static void backend_login_refused(void)
 {
-    start(CONFIG("connection_borrow_timeout = 2s"));
+    fe_start(&fe, CONFIG("connection_borrow_timeout = 2s"));
     struct fe_client a;
     login(&a);
     fe.reject_user = "app";
     CHECK_U(fe_query(&a, "SELECT 1", &r), FE_NONE, "answered while logins fail");
     CHECK_U(fe_backend_conns(&fe), 0, "failed conns kept");
     CHECK_U(fe.w.met.backend_failed, 1, "failures counted");
-    CHECK(!backend_may_connect(&fe.w.backend), "no backoff after a failure");
+    CHECK(!backend_may_connect(&fe.w.backends[0]), "no backoff after a failure");
     fe_advance(&fe, 2100);
     CHECK_U(fe_response(&a, &r), FE_ERR, "after the borrow timeout");
     CHECK_U(r.err, 1040, "code");
@@ -180,14 +174,14 @@ static void backend_login_refused(void)
     fe.reject_user = NULL;
     fe_advance(&fe, 2000);
     CHECK_U(fe_response(&a, &r), FE_ROWS, "served once the server accepts");
-    CHECK(backend_last_error(&fe.w.backend)[0] == 0, "error kept: %s", backend_last_error(&fe.w.backend));
+    CHECK(backend_last_error(&fe.w.backends[0])[0] == 0, "error kept: %s", backend_last_error(&fe.w.backends[0]));
     fe_destroy(&fe);
 }
 
 /* Connects refused: the same, with the address and errno in the text. */
 static void backend_connect_refused(void)
 {
-    start(CONFIG("connection_borrow_timeout = 1s"));
+    fe_start(&fe, CONFIG("connection_borrow_timeout = 1s"));
     struct fe_client a;
     login(&a);
     fe.connect_res = -ECONNREFUSED;
@@ -205,7 +199,7 @@ static void backend_connect_refused(void)
  * conn is not counted twice, a later connect works. */
 static void connect_hangs(void)
 {
-    start(CONFIG("connection_borrow_timeout = 500ms\nbackend_connect_timeout = 10s"));
+    fe_start(&fe, CONFIG("connection_borrow_timeout = 500ms\nbackend_connect_timeout = 10s"));
     struct fe_client a;
     login(&a);
     fe.hold_connects = true;
@@ -226,7 +220,7 @@ static void connect_hangs(void)
  * maintenance; min_idle_backend_connections are kept open. */
 static void idle_timeout_and_min_idle(void)
 {
-    start(CONFIG("backend_idle_timeout = 2s\nmin_idle_backend_connections = 1"));
+    fe_start(&fe, CONFIG("backend_idle_timeout = 2s\nmin_idle_backend_connections = 1"));
     struct fe_client a, b;
     login(&a);
     login(&b);
@@ -243,7 +237,7 @@ static void idle_timeout_and_min_idle(void)
 /* backend_max_lifetime: an idle conn past it is replaced. */
 static void max_lifetime(void)
 {
-    start(CONFIG("backend_max_lifetime = 5s\nbackend_idle_timeout = 0"));
+    fe_start(&fe, CONFIG("backend_max_lifetime = 5s\nbackend_idle_timeout = 0"));
     struct fe_client a;
     login(&a);
     CHECK_U(fe_query(&a, "SELECT 1", &r), FE_ROWS, "first");
@@ -257,7 +251,7 @@ static void max_lifetime(void)
 /* Different users never share conns: one pool each. */
 static void pools_per_user(void)
 {
-    start(CONFIG(""));
+    fe_start(&fe, CONFIG(""));
     struct fe_client a, o;
     login(&a);
     CHECK_U(fe_connect(&fe, &o, "other", "other-pw", NULL, 0, &r), FE_OK, "other login");
@@ -270,6 +264,26 @@ static void pools_per_user(void)
     CHECK_U(fe_connect(&fe, &bad, "app", "nope", NULL, 0, &r), FE_ERR, "bad password");
     CHECK_U(r.err, 1045, "code");
     CHECK_U(fe.server_conns, 2, "server connections after a bad password");
+    fe_destroy(&fe);
+}
+
+/* Many statements at once on an empty pool: logins start a few at a time
+ * (no connect storm), every statement is served. */
+static void gradual_refill(void)
+{
+    fe_start(&fe, CONFIG("max_backend_connections = 20"));
+    struct fe_client c[10];
+    for (int i = 0; i < 10; i++)
+        login(&c[i]);
+    fe.hold_connects = true;
+    for (int i = 0; i < 10; i++)
+        CHECK_U(fe_query(&c[i], "SELECT 1", &r), FE_NONE, "answered with every connect held");
+    CHECK_U(fe_backend_conns(&fe), 4, "connects in flight at once");
+    fe.hold_connects = false;
+    fe_pump(&fe);
+    for (int i = 0; i < 10; i++)
+        CHECK_U(fe_response(&c[i], &r), FE_ROWS, "served");
+    CHECK(fe_backend_conns(&fe) <= 10, "conns opened %d", fe_backend_conns(&fe));
     fe_destroy(&fe);
 }
 
@@ -287,6 +301,7 @@ int main(int argc, char **argv)
         {"idle_timeout_and_min_idle", idle_timeout_and_min_idle},
         {"max_lifetime", max_lifetime},
         {"pools_per_user", pools_per_user},
+        {"gradual_refill", gradual_refill},
     };
     unit_run_cases(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
     return unit_summary();

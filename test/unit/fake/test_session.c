@@ -16,12 +16,6 @@
 static struct fe fe;
 static struct fe_result r;
 
-static void start(const char *config)
-{
-    if (fe_init(&fe, config) < 0)
-        exit(2);
-}
-
 static void login(struct fe_client *cl)
 {
     CHECK_U(fe_connect(&fe, cl, "app", "app-pw", NULL, 0, &r), FE_OK, "login");
@@ -38,7 +32,7 @@ static void check_rows(struct fe_client *cl, const char *sql, const char *want)
  * alternate on one conn and each sees only its own sql_mode. */
 static void sync_tracked_vars(void)
 {
-    start(CONFIG("max_backend_connections = 1"));
+    fe_start(&fe, CONFIG("max_backend_connections = 1"));
     struct fe_client a, b;
     login(&a);
     login(&b);
@@ -62,7 +56,7 @@ static void sync_tracked_vars(void)
  * to anyone else, and is reset or closed when the session ends. */
 static void pin_case(const char *sql, enum cls_pin want)
 {
-    start(CONFIG("max_backend_connections = 2"));
+    fe_start(&fe, CONFIG("max_backend_connections = 2"));
     struct fe_client a, b;
     login(&a);
     login(&b);
@@ -95,7 +89,7 @@ static void pinning(void)
  * session in a transaction is still pinned after COMMIT. */
 static void transaction_release(void)
 {
-    start(CONFIG(""));
+    fe_start(&fe, CONFIG(""));
     struct fe_client a;
     login(&a);
     CHECK_U(fe_query(&a, "START TRANSACTION", &r), FE_OK, "START TRANSACTION");
@@ -114,7 +108,7 @@ static void transaction_release(void)
  * proxy prepares it there first and maps the ids. */
 static void prepared_moves_between_conns(void)
 {
-    start(CONFIG("max_backend_connections = 2"));
+    fe_start(&fe, CONFIG("max_backend_connections = 2"));
     struct fe_client a, b;
     login(&a);
     login(&b);
@@ -145,7 +139,7 @@ static void prepared_moves_between_conns(void)
  * own answer. */
 static void abandoned_statement_drained(void)
 {
-    start(CONFIG("max_backend_connections = 1"));
+    fe_start(&fe, CONFIG("max_backend_connections = 1"));
     struct fe_client a, b;
     login(&a);
     login(&b);
@@ -166,7 +160,7 @@ static void abandoned_statement_drained(void)
  * on another conn; the victim gets 1317 and keeps its session. */
 static void kill_query(void)
 {
-    start(CONFIG("max_backend_connections = 2"));
+    fe_start(&fe, CONFIG("max_backend_connections = 2"));
     struct fe_client a, b;
     login(&a);
     login(&b);
@@ -190,7 +184,7 @@ static void kill_query(void)
  * the statement. */
 static void connection_id_is_the_sessions(void)
 {
-    start(CONFIG(""));
+    fe_start(&fe, CONFIG(""));
     struct fe_client a;
     login(&a);
     char want[16];
@@ -203,7 +197,7 @@ static void connection_id_is_the_sessions(void)
  * server (bounded memory), and every row arrives once the client reads. */
 static void backpressure(void)
 {
-    start(CONFIG(""));
+    fe_start(&fe, CONFIG(""));
     struct fe_client a;
     login(&a);
     check_rows(&a, "SELECT 1", "1");
@@ -226,7 +220,7 @@ static void backpressure(void)
  * prepared statement, a result set. */
 static void fragmented_io(void)
 {
-    start(CONFIG(""));
+    fe_start(&fe, CONFIG(""));
     fe.send_chunk = 3;
     fe.recv_chunk = 5;
     struct fe_client a;
@@ -245,7 +239,7 @@ static void fragmented_io(void)
 /* Garbage from a client: a clear ERR, the session closes, others go on. */
 static void bad_client_bytes(void)
 {
-    start("[ringmux]\nlog_level = error\nmax_allowed_packet = 1k\n[backend]\naddress = 127.0.0.1:3306\n"
+    fe_start(&fe, "[ringmux]\nlog_level = error\nmax_allowed_packet = 1k\n[backend]\naddress = 127.0.0.1:3306\n"
           "[users]\napp = app-pw\n");
     struct fe_client a, b;
     login(&a);
@@ -265,7 +259,7 @@ static void bad_client_bytes(void)
 /* idle_client_timeout closes idle sessions, not busy ones. */
 static void idle_client_timeout(void)
 {
-    start("[ringmux]\nlog_level = error\nidle_client_timeout = 2s\n[backend]\naddress = 127.0.0.1:3306\n"
+    fe_start(&fe, "[ringmux]\nlog_level = error\nidle_client_timeout = 2s\n[backend]\naddress = 127.0.0.1:3306\n"
           "[users]\napp = app-pw\n");
     struct fe_client a, b;
     login(&a);
