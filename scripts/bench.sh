@@ -2,6 +2,8 @@
 # ringmux benchmark driver: everything on one machine, in one go.
 #
 #   scripts/bench.sh [--quick]
+#   scripts/bench.sh failover      write outage when the primary dies (see
+#                                  scripts/bench-failover.sh)
 #
 # Steps:
 #   1. as root with apt-get: install what is missing (sysbench, haproxy,
@@ -64,12 +66,18 @@ warn() { echo "$PROG: warning: $*" >&2; }
 die() { echo "$PROG: error: $*" >&2; exit 1; }
 
 # --- options -----------------------------------------------------------------
+# `scripts/bench.sh failover`: the write outage when the primary dies
+# (scripts/bench-failover.sh).
+if [[ ${1:-} == failover ]]; then
+    shift
+    exec "$ROOT/scripts/bench-failover.sh" "$@"
+fi
 QUICK=0
 while [[ $# -gt 0 ]]; do
     case $1 in
     --quick) QUICK=1 ;;
     -h | --help)
-        sed -n '2,54p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,56p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *) die "unknown argument '$1' (try -h)" ;;

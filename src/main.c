@@ -197,7 +197,7 @@ int main(int argc, char **argv)
     mysql_library_init(0, NULL, NULL);
     static struct rm_shared sh;
     atomic_store(&sh.cfg, cfg);
-    monitor_first_round(&sh); /* resolves, checks, fills sh.topo and sh.server */
+    monitor_first_round(&sh); /* resolves, checks, publishes the first topology (and greeting) */
     sh.n_workers = workers_for(cfg);
     sh.workers = calloc((size_t)sh.n_workers, sizeof(struct rm_worker));
     sh.metrics = calloc((size_t)sh.n_workers, sizeof(struct rm_metrics *));

@@ -33,7 +33,8 @@ struct rm_monitor {
 /* Do two snapshots say the same (everything but gen and the list)? */
 static bool topo_same(const struct rm_topology *a, const struct rm_topology *b)
 {
-    if (a->n != b->n || a->writer != b->writer || a->conflict != b->conflict)
+    if (a->n != b->n || a->writer != b->writer || a->conflict != b->conflict || a->server_known != b->server_known ||
+        memcmp(&a->server, &b->server, sizeof(a->server)) != 0)
         return false;
     for (int i = 0; i < a->n; i++) {
         const struct rm_topo_backend *x = &a->be[i], *y = &b->be[i];
@@ -314,6 +315,8 @@ static void reclaim(struct rm_shared *sh, struct rm_monitor *mon)
     }
 }
 
+static void update_server_info(struct rm_monitor *mon, const struct rm_config *cfg, struct rm_topology *t);
+
 /* One round: resolve and check every backend, decide, publish if changed. */
 static void round_once(struct rm_shared *sh, struct rm_monitor *mon)
 {
@@ -342,6 +345,7 @@ static void round_once(struct rm_shared *sh, struct rm_monitor *mon)
         check_backend(mon, cfg, i, b);
     }
     topo_decide(t, cfg);
+    update_server_info(mon, cfg, t);
     if (topo_same(t, cur)) {
         free(t);
         return;
@@ -373,10 +377,19 @@ static void *monitor_main(void *arg)
         round_once(sh, mon);
         reclaim(sh, mon);
         const struct rm_config *cfg = atomic_load(&sh->cfg);
+        /* Without a writer, statements wait: look again four times as often
+         * (at most every 50 ms) so a promotion is seen at once. */
+        int64_t wait_ms = cfg->monitor_interval_ms;
+        const struct rm_topology *t = atomic_load(&sh->topo);
+        if (t && t->writer < 0 && t->n > 1) {
+            wait_ms /= 4;
+            if (wait_ms < 50)
+                wait_ms = 50;
+        }
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += cfg->monitor_interval_ms / 1000;
-        until.tv_nsec += (cfg->monitor_interval_ms % 1000) * 1000000;
+        until.tv_sec += wait_ms / 1000;
+        until.tv_nsec += (wait_ms % 1000) * 1000000;
         if (until.tv_nsec >= 1000000000) {
             until.tv_sec++;
             until.tv_nsec -= 1000000000;
@@ -411,7 +424,7 @@ static struct rm_monitor *monitor_new(void)
 
 /* The greeting clients get: the server's version (suffixed), capabilities
  * and collation, from a logged-in monitor connection. */
-static void fill_server_info(MYSQL *m, struct hs_server_info *si, const char *name)
+static void read_server_info(MYSQL *m, struct hs_server_info *si)
 {
     unsigned long server_caps = 0, server_ext = 0;
     mariadb_get_infov(m, MARIADB_CONNECTION_SERVER_CAPABILITIES, &server_caps);
@@ -430,17 +443,30 @@ static void fill_server_info(MYSQL *m, struct hs_server_info *si, const char *na
     si->ext_caps = hs_proxy_ext_caps((uint32_t)server_caps, (uint32_t)server_ext);
     if (lang > 0 && lang < 256)
         si->collation = (uint8_t)lang;
-    log_info("backend %s is %s (capabilities 0x%08lx, MariaDB extended 0x%lx, collation %u)", name, ver ? ver : "?",
-             server_caps, server_ext, si->collation);
+}
+
+/* What new clients are told: the writer's greeting (else the first backend
+ * that answered); unchanged when none answered. */
+static void update_server_info(struct rm_monitor *mon, const struct rm_config *cfg, struct rm_topology *t)
+{
+    int from = t->writer >= 0 && mon->conn[t->writer] ? t->writer : -1;
+    for (int i = 0; from < 0 && i < t->n; i++)
+        if (mon->conn[i])
+            from = i;
+    if (from < 0)
+        return;
+    struct hs_server_info si = t->server;
+    read_server_info(mon->conn[from], &si);
+    if (t->server_known && memcmp(&si, &t->server, sizeof(si)) == 0)
+        return;
+    t->server = si;
+    t->server_known = true;
+    log_info("clients are told: server %s (capabilities 0x%08x, MariaDB extended 0x%x, collation %u), from backend %s",
+             si.version, si.caps, si.ext_caps, si.collation, cfg->backends[from].name);
 }
 
 void monitor_first_round(struct rm_shared *sh)
 {
-    struct hs_server_info *si = &sh->server;
-    snprintf(si->version, sizeof(si->version), "5.5.5-10.11.0-MariaDB-ringmux");
-    si->caps = hs_proxy_caps(0xffffffffu);
-    si->ext_caps = 0;
-    si->collation = 45; /* utf8mb4_general_ci */
     const struct rm_config *cfg = atomic_load(&sh->cfg);
     struct rm_topology *t = topo_from_config(cfg);
     if (!t) {
@@ -464,18 +490,13 @@ void monitor_first_round(struct rm_shared *sh)
         log_changes(cfg, none, t);
         free(none);
     }
-    /* Greeting from the writer, else the first backend that answered. */
-    int from = t->writer >= 0 && mon && mon->conn[t->writer] ? t->writer : -1;
-    for (int i = 0; from < 0 && mon && i < t->n; i++)
-        if (mon->conn[i])
-            from = i;
-    if (mon)
+    if (mon) {
         mon->last_writer = t->writer;
-    if (from >= 0)
-        fill_server_info(mon->conn[from], si, cfg->backends[from].name);
-    else
-        log_warn("no backend reachable at start-up (%s); clients are told server version '%s' until one is",
-                 t->n ? t->be[0].error : "none configured", si->version);
+        update_server_info(mon, cfg, t);
+    }
+    if (!t->server_known)
+        log_warn("no backend reachable at start-up (%s); clients are told server version '%s' until one answers",
+                 t->n ? t->be[0].error : "none configured", t->server.version);
     atomic_store(&sh->topo, t);
 }
 

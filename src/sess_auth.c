@@ -67,6 +67,7 @@ void sess_accept(struct rm_worker *w, int fd, bool reader)
     }
     link_init(&s->wait_link); /* TCP_NODELAY/keepalive come from the listener */
     s->reader = reader;
+    s->server = w->topo->server; /* what this client is told, kept for its handshake */
     link_push_back(&w->sessions, &s->link);
     /* The id names its worker, so KILL <id> from any worker finds it. */
     s->id = ++w->next_sess_seq * (uint32_t)w->sh->n_workers + (uint32_t)w->idx;
@@ -85,7 +86,7 @@ void sess_accept(struct rm_worker *w, int fd, bool reader)
         return;
     }
     if (auth_random_scramble(s->scramble, AUTH_SCRAMBLE_LEN) < 0 ||
-        hs_write_greeting(&s->c.out, &w->sh->server, s->id, s->scramble) < 0) {
+        hs_write_greeting(&s->c.out, &s->server, s->id, s->scramble) < 0) {
         sess_close(s, "cannot build greeting");
         return;
     }
@@ -192,16 +193,16 @@ void sess_on_handshake(struct rm_session *s, const uint8_t *p, size_t n)
         sess_fail_and_close(s, s->seq, 1043, "08S01", msg);
         return;
     }
-    s->caps = r.caps & w->sh->server.caps;
-    s->ext_caps = s->caps & CLIENT_LONG_PASSWORD ? 0 : r.ext_caps & w->sh->server.ext_caps;
-    s->collation = r.collation ? r.collation : w->sh->server.collation;
+    s->caps = r.caps & s->server.caps;
+    s->ext_caps = s->caps & CLIENT_LONG_PASSWORD ? 0 : r.ext_caps & s->server.ext_caps;
+    s->collation = r.collation ? r.collation : s->server.collation;
     s->seq = 2;
     const struct rm_user *u = cfg_find_user(w->cfg, r.user, r.user_len);
     bool sha2 = is_plugin(r.plugin, r.plugin_len, AUTH_PLUGIN_SHA2);
     bool native = r.plugin_len == 0 || is_plugin(r.plugin, r.plugin_len, AUTH_PLUGIN_NATIVE);
     if (!u) {
-        slog(LOG_INFO, s, "user '%.*s' is not listed in [users]: access denied", (int)(r.user_len > 64 ? 64 : r.user_len),
-             r.user);
+        slog(LOG_INFO, s, "user '%.*s' is not listed in [users]: access denied",
+             (int)(r.user_len > 64 ? 64 : r.user_len), r.user);
         access_denied(s, r.user, r.user_len, r.auth_len > 0, false);
         return;
     }
@@ -291,4 +292,3 @@ void sess_cmd_change_user(struct rm_session *s, const uint8_t *p, size_t n)
     }
     auth_ok(s, u, (const char *)db, dlen);
 }
-

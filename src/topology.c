@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +37,10 @@ struct rm_topology *topo_from_config(const struct rm_config *cfg)
         return NULL;
     t->gen = 1;
     t->n = cfg->n_backends;
+    /* Until a backend answers: a MariaDB 10.11 greeting. */
+    snprintf(t->server.version, sizeof(t->server.version), "5.5.5-10.11.0-MariaDB-ringmux");
+    t->server.caps = hs_proxy_caps(0xffffffffu);
+    t->server.collation = 45; /* utf8mb4_general_ci */
     for (int i = 0; i < t->n; i++) {
         struct rm_topo_backend *b = &t->be[i];
         b->lag_ms = 0;

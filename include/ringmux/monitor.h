@@ -44,7 +44,9 @@ struct rm_topology {
     bool conflict;                   /* more than one backend writable (writer_conflict applied) */
     bool reader_ok[RM_MAX_BACKENDS]; /* usable by the reader endpoint (healthy, lag within bounds) */
     struct rm_topo_backend be[RM_MAX_BACKENDS];
-    struct rm_topology *older; /* the monitor's list of retired snapshots */
+    struct hs_server_info server; /* what new clients are told (version, capabilities), from the writer */
+    bool server_known;            /* a backend answered: server is its, not defaults */
+    struct rm_topology *older;    /* the monitor's list of retired snapshots */
 };
 
 /* A snapshot from the config alone, before any check: numeric addresses
@@ -61,9 +63,9 @@ bool topo_same_addrs(const struct rm_topo_backend *a, const struct rm_topo_backe
 void topo_decide(struct rm_topology *t, const struct rm_config *cfg);
 
 /* Start-up: resolve and check every backend once, in the calling thread,
- * publish the first snapshot in sh->topo and fill sh->server (version,
- * capabilities, collation shown to clients) from the writer, or the first
- * backend that answered, or safe defaults with a warning. */
+ * and publish the first snapshot in sh->topo, with the greeting clients
+ * get (version, capabilities, collation) from the writer, or the first
+ * backend that answered, or safe defaults with a warning until one does. */
 void monitor_first_round(struct rm_shared *sh);
 /* Start the monitor thread (after monitor_first_round).  0 or -1. */
 int monitor_start(struct rm_shared *sh);

@@ -9,6 +9,7 @@
 #include "ringmux/auth.h"
 #include "ringmux/conn.h"
 #include "ringmux/diag.h"
+#include "ringmux/handshake.h"
 #include "ringmux/list.h"
 #include "ringmux/relay.h"
 #include "ringmux/sql.h"
@@ -40,9 +41,10 @@ enum sess_state {
 const char *sess_state_str(enum sess_state s);
 
 struct rm_session {
-    struct rm_conn c; /* client socket; must be first */
-    uint32_t id;      /* connection id shown to the client */
-    bool reader;      /* came in on reader_listen: statements go to readers */
+    struct rm_conn c;             /* client socket; must be first */
+    uint32_t id;                  /* connection id shown to the client */
+    bool reader;                  /* came in on reader_listen: statements go to readers */
+    struct hs_server_info server; /* the greeting it got (version, capabilities, collation) */
     enum sess_state state;
     struct rm_link link;      /* in worker->sessions */
     struct rm_link wait_link; /* in worker->waiters while SESS_WAIT */

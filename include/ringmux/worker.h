@@ -46,7 +46,6 @@ struct rm_msg {
 /* Process-wide state shared by all workers. */
 struct rm_shared {
     _Atomic(struct rm_config *) cfg;                 /* current config; old ones live until exit */
-    struct hs_server_info server;                    /* what clients are told about the server */
     atomic_int backend_total;                        /* open + opening backend conns, all workers */
     atomic_int backend_conns[RM_MAX_BACKENDS];       /* the same per backend ([backend.NAME] max_connections) */
     atomic_int clients_total;                        /* open client sessions, all workers */

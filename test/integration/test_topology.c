@@ -659,6 +659,20 @@ static void test_down_at_start(void)
         mysql_close(c);
     }
     pthread_join(th, NULL);
+    /* Clients that connect now are told the real server's version (before,
+     * a default one). */
+    MYSQL *d = direct_to(port_b);
+    if (d) {
+        char want[160];
+        snprintf(want, sizeof want, "%s-ringmux", mysql_get_server_info(d)); /* (libmariadb drops "5.5.5-") */
+        it_usleep(500000);
+        MYSQL *c2 = it_connect_ex(P.host, P.port, IT_USER, IT_PASSWORD, NULL, 0);
+        if (c2) {
+            IT_EQ_STR(mysql_get_server_info(c2), want);
+            mysql_close(c2);
+        }
+        mysql_close(d);
+    }
     IT_EQ_INT(it_proxy_stop(&P), 0);
     repl("replicate b a");
 }

@@ -827,10 +827,6 @@ int fe_init(struct fe *fe, const char *config)
     /* RINGMUX_UNIT_LOG=0..3 shows the proxy's log (default: errors only). */
     const char *lv = getenv("RINGMUX_UNIT_LOG");
     atomic_store(&log_current_level, lv ? atoi(lv) : LOG_ERROR);
-    fe->sh.server = srv_info;
-    fe->sh.server.caps = hs_proxy_caps(srv_info.caps);
-    fe->sh.server.ext_caps = hs_proxy_ext_caps(srv_info.caps, srv_info.ext_caps);
-    snprintf(fe->sh.server.version, sizeof(fe->sh.server.version), "5.5.5-%s-ringmux", srv_info.version);
     fe->sh.n_workers = 1;
     fe->sh.workers = &fe->w;
     struct rm_worker *w = &fe->w;
@@ -843,8 +839,17 @@ int fe_init(struct fe *fe, const char *config)
     w->cfg = fe->cfg;
     /* The monitor is not running: the topology comes from the config
      * (numeric addresses; a lone backend is the writer). */
-    atomic_store(&fe->sh.topo, topo_from_config(fe->cfg));
-    w->topo = atomic_load(&fe->sh.topo);
+    struct rm_topology *t = topo_from_config(fe->cfg);
+    if (!t)
+        die("out of memory");
+    /* What the monitor would have read from the scripted server. */
+    t->server = srv_info;
+    t->server.caps = hs_proxy_caps(srv_info.caps);
+    t->server.ext_caps = hs_proxy_ext_caps(srv_info.caps, srv_info.ext_caps);
+    snprintf(t->server.version, sizeof(t->server.version), "5.5.5-%s-ringmux", srv_info.version);
+    t->server_known = true;
+    atomic_store(&fe->sh.topo, t);
+    w->topo = t;
     backends_init(w);
     w->now_ms = 1000000;
     w->last_maint_ms = w->now_ms;
