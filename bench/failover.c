@@ -1,9 +1,11 @@
 /* Failover load generator for scripts/bench-failover.sh: N clients write
  * (autocommit INSERT of a unique id) in a loop, each on its own connection,
- * and the time the primary is killed is marked by SIGUSR1.  Afterwards it
+ * and the time the primary is killed is marked by SIGUSR1, the end of the
+ * replica's promotion by SIGUSR2.  Afterwards it
  * prints, as key=value lines, what the clients saw: the write outage per
- * client (last successful write before the mark to the first one after),
- * errors, and client connections that broke.
+ * client (the longest time between two of its successful writes, the later
+ * one after the mark), how long after the promotion the last client wrote
+ * again, errors, and client connections that broke.
  *
  *   failover --mode proxy     --host H --port P ...
  *       every client stays on one connection to the proxy; a broken
@@ -37,7 +39,8 @@ static const char *table = "failover_bench";
 static int port, alt_port, n_clients = 16, seconds = 12;
 static bool reconnect_mode;
 static atomic_bool stop;
-static _Atomic double mark; /* when SIGUSR1 came (0: not yet) */
+static _Atomic double mark;     /* when SIGUSR1 came: the primary is killed (0: not yet) */
+static _Atomic double promoted; /* when SIGUSR2 came: the replica is promoted (0: not yet) */
 
 static double now(void)
 {
@@ -46,17 +49,18 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void on_usr1(int sig)
+static void on_usr(int sig)
 {
-    (void)sig;
-    atomic_store(&mark, now());
+    atomic_store(sig == SIGUSR1 ? &mark : &promoted, now());
 }
 
 struct client {
     int id;
     MYSQL *m;
     long ok, errors, broken, reconnects;
-    double last_ok_before, first_ok_after;
+    double prev_ok;               /* time of its previous successful write */
+    double max_gap;               /* longest time between two successful writes, the later one after the mark */
+    double first_after_promotion; /* its first successful write after SIGUSR2 */
     char last_err[200];
 };
 
@@ -118,10 +122,12 @@ static void *run(void *arg)
         double t = now(), k = atomic_load(&mark);
         if (rc == 0) {
             c->ok++;
-            if (k == 0 || t < k)
-                c->last_ok_before = t;
-            else if (c->first_ok_after == 0)
-                c->first_ok_after = t;
+            if (k > 0 && t > k && c->prev_ok > 0 && t - c->prev_ok > c->max_gap)
+                c->max_gap = t - c->prev_ok;
+            double pr = atomic_load(&promoted);
+            if (pr > 0 && t > pr && c->first_after_promotion == 0)
+                c->first_after_promotion = t;
+            c->prev_ok = t;
             continue;
         }
         c->errors++;
@@ -181,7 +187,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "failover: --port, --clients (1..4096) and --seconds are required\n");
         return 2;
     }
-    signal(SIGUSR1, on_usr1);
+    signal(SIGUSR1, on_usr);
+    signal(SIGUSR2, on_usr);
     mysql_library_init(0, NULL, NULL);
     struct client *cl = calloc((size_t)n_clients, sizeof(*cl));
     pthread_t *th = calloc((size_t)n_clients, sizeof(*th));
@@ -198,7 +205,7 @@ int main(int argc, char **argv)
         usleep(50000);
     atomic_store(&stop, true);
     long ok = 0, errors = 0, broken = 0, reconnects = 0, stuck = 0;
-    double *outage = calloc((size_t)n_clients, sizeof(double));
+    double *outage = calloc((size_t)n_clients, sizeof(double)), after_promo = 0;
     int n_out = 0;
     for (int i = 0; i < n_clients; i++) {
         pthread_join(th[i], NULL);
@@ -209,11 +216,13 @@ int main(int argc, char **argv)
         if (cl[i].errors)
             fprintf(stderr, "client %d: %ld errors, last: %s\n", cl[i].id, cl[i].errors, cl[i].last_err);
         if (atomic_load(&mark) > 0) {
-            if (cl[i].first_ok_after == 0 || cl[i].last_ok_before == 0)
-                stuck++;
+            if (cl[i].prev_ok <= atomic_load(&mark))
+                stuck++; /* no write after the mark at all */
             else
-                outage[n_out++] = cl[i].first_ok_after - cl[i].last_ok_before;
+                outage[n_out++] = cl[i].max_gap;
         }
+        if (atomic_load(&promoted) > 0 && cl[i].first_after_promotion - atomic_load(&promoted) > after_promo)
+            after_promo = cl[i].first_after_promotion - atomic_load(&promoted);
     }
     qsort(outage, (size_t)n_out, sizeof(double), cmp);
     printf("mode=%s\nclients=%d\nwrites_ok=%ld\nerrors=%ld\nbroken_connections=%ld\nreconnect_rounds=%ld\n"
@@ -221,6 +230,9 @@ int main(int argc, char **argv)
            reconnect_mode ? "reconnect" : "proxy", n_clients, ok, errors, broken, reconnects, stuck);
     if (n_out)
         printf("outage_median_s=%.3f\noutage_max_s=%.3f\n", outage[n_out / 2], outage[n_out - 1]);
+    if (atomic_load(&mark) > 0 && atomic_load(&promoted) > 0)
+        printf("promotion_s=%.3f\nafter_promotion_max_s=%.3f\n", atomic_load(&promoted) - atomic_load(&mark),
+               after_promo);
     free(outage);
     free(cl);
     free(th);

@@ -17,15 +17,34 @@
 #include "ringmux/log.h"
 #include "ringmux/worker.h"
 
-struct rm_monitor {
+/* One backend's checker: a thread of its own, so a server that hangs (a
+ * connect to a dying host, a query that never answers) delays nobody
+ * else's verdict. */
+struct prober {
+    struct rm_shared *sh;
+    int idx;
     pthread_t thread;
     bool started;
+    MYSQL *conn; /* kept open between checks */
+};
+
+/* How often each backend is checked while there is no writer. */
+#define NO_WRITER_CHECK_MS 50
+
+struct rm_monitor {
+    pthread_t thread; /* the aggregator: results -> snapshots */
+    bool started;
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool poked, stop;
-    MYSQL *conn[RM_MAX_BACKENDS]; /* kept open between checks */
-    struct rm_topology *retired;  /* snapshots workers may still read */
-    int last_writer;              /* the last writer seen, -1 before any */
+    pthread_cond_t cv;       /* aggregator: a result changed, or stop */
+    pthread_cond_t probe_cv; /* probers: poke or stop */
+    bool stop, dirty;
+    uint64_t poke_gen;
+    struct rm_topo_backend results[RM_MAX_BACKENDS]; /* latest check of each, under mu */
+    struct prober probers[RM_MAX_BACKENDS];
+    int n;
+    struct rm_topology *retired; /* snapshots workers may still read */
+    int last_writer;             /* the last writer seen, -1 before any */
+    atomic_bool no_writer;       /* the current snapshot has none (probers look more often) */
 };
 
 /* ---- snapshots ------------------------------------------------------------ */
@@ -157,11 +176,11 @@ static void addr_str(const struct sockaddr_storage *ss, char *buf, size_t len, u
 
 /* ---- checks --------------------------------------------------------------- */
 
-static void close_conn(struct rm_monitor *mon, int i)
+static void close_conn(struct prober *pr)
 {
-    if (mon->conn[i])
-        mysql_close(mon->conn[i]);
-    mon->conn[i] = NULL;
+    if (pr->conn)
+        mysql_close(pr->conn);
+    pr->conn = NULL;
 }
 
 /* Log in to backend i at one of its candidate addresses; the one that
@@ -236,32 +255,37 @@ static bool read_replica_status(MYSQL *m, struct rm_topo_backend *b)
     return true;
 }
 
-/* Check backend i into b (its addresses already resolved). */
-static void check_backend(struct rm_monitor *mon, const struct rm_config *cfg, int i, struct rm_topo_backend *b)
+static void read_server_info(MYSQL *m, struct hs_server_info *si);
+
+/* Check the prober's backend into b (its addresses already resolved). */
+static void check_backend(struct prober *pr, const struct rm_config *cfg, struct rm_topo_backend *b)
 {
     b->checked = true;
     for (int attempt = 0; attempt < 2; attempt++) {
-        if (!mon->conn[i] && !(mon->conn[i] = connect_backend(cfg, i, b))) {
+        if (!pr->conn && !(pr->conn = connect_backend(cfg, pr->idx, b))) {
             b->up = false;
             return;
         }
-        MYSQL *m = mon->conn[i];
+        MYSQL *m = pr->conn;
         MYSQL_RES *r = NULL;
         MYSQL_ROW row;
-        if (mysql_query(m, "SELECT @@global.read_only, @@global.innodb_read_only") == 0 &&
+        /* Replica status first, read_only last: SHOW REPLICA STATUS waits
+         * while a promotion runs STOP SLAVE, and read_only is what flips at
+         * its end, so reading it last sees the promotion soonest. */
+        if (read_replica_status(m, b) && mysql_query(m, "SELECT @@global.read_only, @@global.innodb_read_only") == 0 &&
             (r = mysql_store_result(m)) && (row = mysql_fetch_row(r))) {
             b->read_only = (row[0] && atoi(row[0]) != 0) || (row[1] && atoi(row[1]) != 0);
             mysql_free_result(r);
-            if (read_replica_status(m, b)) {
-                b->up = true;
-                b->error[0] = '\0';
-                return;
-            }
-        } else if (r) {
-            mysql_free_result(r);
+            b->up = true;
+            b->error[0] = '\0';
+            read_server_info(m, &b->server);
+            b->server_read = true;
+            return;
         }
+        if (r)
+            mysql_free_result(r);
         snprintf(b->error, sizeof(b->error), "check failed: %s", mysql_error(m));
-        close_conn(mon, i); /* a stale connection: log in again once */
+        close_conn(pr); /* a stale connection: log in again once */
     }
     b->up = false;
 }
@@ -315,10 +339,52 @@ static void reclaim(struct rm_shared *sh, struct rm_monitor *mon)
     }
 }
 
-static void update_server_info(struct rm_monitor *mon, const struct rm_config *cfg, struct rm_topology *t);
+/* Resolve and check one backend into b (b holds its previous result). */
+static void probe(struct prober *pr, const struct rm_config *cfg, struct rm_topo_backend *b)
+{
+    struct rm_topo_backend before = *b;
+    if (!resolve(&cfg->backends[pr->idx].addr, b)) {
+        b->up = false;
+        b->checked = true;
+        close_conn(pr);
+        return;
+    }
+    if (!topo_same_addrs(&before, b)) {
+        close_conn(pr); /* the name moved: check the new address */
+    } else {            /* same set: keep the order (the one that answered first) */
+        memcpy(b->addrs, before.addrs, sizeof(b->addrs));
+        memcpy(b->addr_lens, before.addr_lens, sizeof(b->addr_lens));
+    }
+    check_backend(pr, cfg, b);
+}
 
-/* One round: resolve and check every backend, decide, publish if changed. */
-static void round_once(struct rm_shared *sh, struct rm_monitor *mon)
+/* What new clients are told: the writer's greeting (else the first backend
+ * that answered); unchanged when none answered. */
+static void update_server_info(const struct rm_config *cfg, struct rm_topology *t)
+{
+    int from = t->writer >= 0 && t->be[t->writer].server_read ? t->writer : -1;
+    for (int i = 0; from < 0 && i < t->n; i++)
+        if (t->be[i].up && t->be[i].server_read)
+            from = i;
+    if (from < 0)
+        return;
+    struct hs_server_info si = t->server;
+    const struct hs_server_info *b = &t->be[from].server;
+    memcpy(si.version, b->version, sizeof(si.version));
+    si.caps = b->caps;
+    si.ext_caps = b->ext_caps;
+    si.collation = b->collation;
+    if (t->server_known && memcmp(&si, &t->server, sizeof(si)) == 0)
+        return;
+    t->server = si;
+    t->server_known = true;
+    log_info("clients are told: server %s (capabilities 0x%08x, MariaDB extended 0x%x, collation %u), from backend %s",
+             si.version, si.caps, si.ext_caps, si.collation, cfg->backends[from].name);
+}
+
+/* A snapshot from the latest results; published (and the workers woken)
+ * when it says something new. */
+static void aggregate(struct rm_shared *sh, struct rm_monitor *mon, const struct rm_topo_backend *results)
 {
     const struct rm_config *cfg = atomic_load(&sh->cfg);
     struct rm_topology *cur = atomic_load(&sh->topo);
@@ -327,25 +393,10 @@ static void round_once(struct rm_shared *sh, struct rm_monitor *mon)
         return;
     *t = *cur;
     t->older = NULL;
-    for (int i = 0; i < t->n; i++) {
-        struct rm_topo_backend *b = &t->be[i];
-        struct rm_topo_backend before = *b;
-        if (!resolve(&cfg->backends[i].addr, b)) {
-            b->up = false;
-            b->checked = true;
-            close_conn(mon, i);
-            continue;
-        }
-        if (!topo_same_addrs(&before, b)) {
-            close_conn(mon, i); /* the name moved: check the new address */
-        } else {                /* same set: keep the order (the one that answered first) */
-            memcpy(b->addrs, before.addrs, sizeof(b->addrs));
-            memcpy(b->addr_lens, before.addr_lens, sizeof(b->addr_lens));
-        }
-        check_backend(mon, cfg, i, b);
-    }
+    for (int i = 0; i < t->n; i++)
+        t->be[i] = results[i];
     topo_decide(t, cfg);
-    update_server_info(mon, cfg, t);
+    update_server_info(cfg, t);
     if (topo_same(t, cur)) {
         free(t);
         return;
@@ -357,6 +408,16 @@ static void round_once(struct rm_shared *sh, struct rm_monitor *mon)
         mon->last_writer = t->writer;
     }
     t->gen = cur->gen + 1;
+    bool lost_writer = t->writer < 0 && t->n > 1;
+    if (lost_writer && !atomic_exchange(&mon->no_writer, true)) {
+        /* The writer just went: every prober looks again now, then at the
+         * shorter interval, so a promotion elsewhere is seen at once. */
+        pthread_mutex_lock(&mon->mu);
+        mon->poke_gen++;
+        pthread_cond_broadcast(&mon->probe_cv);
+        pthread_mutex_unlock(&mon->mu);
+    }
+    atomic_store(&mon->no_writer, lost_writer);
     atomic_store(&sh->topo, t);
     cur->older = mon->retired;
     mon->retired = cur;
@@ -364,46 +425,77 @@ static void round_once(struct rm_shared *sh, struct rm_monitor *mon)
         worker_wake(&sh->workers[i]);
 }
 
-/* ---- the thread ----------------------------------------------------------- */
+static void deadline_in(struct timespec *until, int64_t ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, until);
+    until->tv_sec += ms / 1000;
+    until->tv_nsec += (ms % 1000) * 1000000;
+    if (until->tv_nsec >= 1000000000) {
+        until->tv_sec++;
+        until->tv_nsec -= 1000000000;
+    }
+}
+
+/* ---- the threads ---------------------------------------------------------- */
+
+static void *prober_main(void *arg)
+{
+    struct prober *pr = arg;
+    struct rm_shared *sh = pr->sh;
+    struct rm_monitor *mon = sh->mon;
+    mysql_thread_init();
+    pthread_mutex_lock(&mon->mu);
+    struct rm_topo_backend b = mon->results[pr->idx];
+    while (!mon->stop) {
+        uint64_t poke_seen = mon->poke_gen;
+        pthread_mutex_unlock(&mon->mu);
+        const struct rm_config *cfg = atomic_load(&sh->cfg);
+        probe(pr, cfg, &b);
+        /* Without a writer, statements wait: look every 50 ms (or at the
+         * interval if shorter) so a promotion is seen at once. */
+        int64_t wait_ms = cfg->monitor_interval_ms;
+        if (atomic_load(&mon->no_writer) && wait_ms > NO_WRITER_CHECK_MS)
+            wait_ms = NO_WRITER_CHECK_MS;
+        struct timespec until;
+        deadline_in(&until, wait_ms);
+        pthread_mutex_lock(&mon->mu);
+        mon->results[pr->idx] = b;
+        mon->dirty = true;
+        pthread_cond_signal(&mon->cv);
+        while (!mon->stop && mon->poke_gen == poke_seen)
+            if (pthread_cond_timedwait(&mon->probe_cv, &mon->mu, &until) == ETIMEDOUT)
+                break;
+    }
+    pthread_mutex_unlock(&mon->mu);
+    close_conn(pr);
+    mysql_thread_end();
+    return NULL;
+}
 
 static void *monitor_main(void *arg)
 {
     struct rm_shared *sh = arg;
     struct rm_monitor *mon = sh->mon;
-    mysql_thread_init();
+    struct rm_topo_backend results[RM_MAX_BACKENDS];
     pthread_mutex_lock(&mon->mu);
     while (!mon->stop) {
-        pthread_mutex_unlock(&mon->mu);
-        round_once(sh, mon);
-        reclaim(sh, mon);
-        const struct rm_config *cfg = atomic_load(&sh->cfg);
-        /* Without a writer, statements wait: look again four times as often
-         * (at most every 50 ms) so a promotion is seen at once. */
-        int64_t wait_ms = cfg->monitor_interval_ms;
-        const struct rm_topology *t = atomic_load(&sh->topo);
-        if (t && t->writer < 0 && t->n > 1) {
-            wait_ms /= 4;
-            if (wait_ms < 50)
-                wait_ms = 50;
-        }
         struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += wait_ms / 1000;
-        until.tv_nsec += (wait_ms % 1000) * 1000000;
-        if (until.tv_nsec >= 1000000000) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000;
-        }
-        pthread_mutex_lock(&mon->mu);
-        while (!mon->stop && !mon->poked)
+        deadline_in(&until, 1000); /* reclaim now and then even when nothing changes */
+        while (!mon->stop && !mon->dirty)
             if (pthread_cond_timedwait(&mon->cv, &mon->mu, &until) == ETIMEDOUT)
                 break;
-        mon->poked = false;
+        if (mon->stop)
+            break;
+        bool dirty = mon->dirty;
+        mon->dirty = false;
+        memcpy(results, mon->results, sizeof(results));
+        pthread_mutex_unlock(&mon->mu);
+        if (dirty)
+            aggregate(sh, mon, results);
+        reclaim(sh, mon);
+        pthread_mutex_lock(&mon->mu);
     }
     pthread_mutex_unlock(&mon->mu);
-    for (int i = 0; i < RM_MAX_BACKENDS; i++)
-        close_conn(mon, i);
-    mysql_thread_end();
     return NULL;
 }
 
@@ -416,6 +508,7 @@ static struct rm_monitor *monitor_new(void)
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&mon->cv, &ca);
+    pthread_cond_init(&mon->probe_cv, &ca);
     pthread_condattr_destroy(&ca);
     pthread_mutex_init(&mon->mu, NULL);
     mon->last_writer = -1;
@@ -445,55 +538,32 @@ static void read_server_info(MYSQL *m, struct hs_server_info *si)
         si->collation = (uint8_t)lang;
 }
 
-/* What new clients are told: the writer's greeting (else the first backend
- * that answered); unchanged when none answered. */
-static void update_server_info(struct rm_monitor *mon, const struct rm_config *cfg, struct rm_topology *t)
-{
-    int from = t->writer >= 0 && mon->conn[t->writer] ? t->writer : -1;
-    for (int i = 0; from < 0 && i < t->n; i++)
-        if (mon->conn[i])
-            from = i;
-    if (from < 0)
-        return;
-    struct hs_server_info si = t->server;
-    read_server_info(mon->conn[from], &si);
-    if (t->server_known && memcmp(&si, &t->server, sizeof(si)) == 0)
-        return;
-    t->server = si;
-    t->server_known = true;
-    log_info("clients are told: server %s (capabilities 0x%08x, MariaDB extended 0x%x, collation %u), from backend %s",
-             si.version, si.caps, si.ext_caps, si.collation, cfg->backends[from].name);
-}
-
 void monitor_first_round(struct rm_shared *sh)
 {
     const struct rm_config *cfg = atomic_load(&sh->cfg);
     struct rm_topology *t = topo_from_config(cfg);
-    if (!t) {
-        log_error("monitor: out of memory");
-        return;
-    }
-    struct rm_topology *none = calloc(1, sizeof(*none)); /* "before": nothing known */
     if (!sh->mon)
         sh->mon = monitor_new();
     struct rm_monitor *mon = sh->mon;
-    for (int i = 0; mon && i < t->n; i++) {
-        if (resolve(&cfg->backends[i].addr, &t->be[i]))
-            check_backend(mon, cfg, i, &t->be[i]);
-        else
-            t->be[i].checked = true;
+    if (!t || !mon) {
+        log_error("monitor: out of memory");
+        free(t);
+        return;
+    }
+    mon->n = t->n;
+    for (int i = 0; i < t->n; i++) { /* in this thread, one after the other */
+        struct prober *pr = &mon->probers[i];
+        pr->sh = sh;
+        pr->idx = i;
+        probe(pr, cfg, &t->be[i]);
+        mon->results[i] = t->be[i];
     }
     topo_decide(t, cfg);
-    if (none) {
-        none->n = t->n;
-        none->writer = t->writer;
-        log_changes(cfg, none, t);
-        free(none);
-    }
-    if (mon) {
-        mon->last_writer = t->writer;
-        update_server_info(mon, cfg, t);
-    }
+    struct rm_topology none = {.n = t->n, .writer = t->writer}; /* "before": nothing known */
+    log_changes(cfg, &none, t);
+    mon->last_writer = t->writer;
+    atomic_store(&mon->no_writer, t->writer < 0 && t->n > 1);
+    update_server_info(cfg, t);
     if (!t->server_known)
         log_warn("no backend reachable at start-up (%s); clients are told server version '%s' until one answers",
                  t->n ? t->be[0].error : "none configured", t->server.version);
@@ -502,11 +572,17 @@ void monitor_first_round(struct rm_shared *sh)
 
 int monitor_start(struct rm_shared *sh)
 {
-    if (!sh->mon && !(sh->mon = monitor_new()))
+    struct rm_monitor *mon = sh->mon;
+    if (!mon)
         return -1;
-    if (pthread_create(&sh->mon->thread, NULL, monitor_main, sh) != 0)
+    if (pthread_create(&mon->thread, NULL, monitor_main, sh) != 0)
         return -1;
-    sh->mon->started = true;
+    mon->started = true;
+    for (int i = 0; i < mon->n; i++) {
+        if (pthread_create(&mon->probers[i].thread, NULL, prober_main, &mon->probers[i]) != 0)
+            return -1;
+        mon->probers[i].started = true;
+    }
     return 0;
 }
 
@@ -519,8 +595,8 @@ void monitor_poke(struct rm_shared *sh)
      * covered by the next interval. */
     if (pthread_mutex_trylock(&mon->mu) != 0)
         return;
-    mon->poked = true;
-    pthread_cond_signal(&mon->cv);
+    mon->poke_gen++;
+    pthread_cond_broadcast(&mon->probe_cv);
     pthread_mutex_unlock(&mon->mu);
 }
 
@@ -528,16 +604,19 @@ void monitor_stop(struct rm_shared *sh)
 {
     struct rm_monitor *mon = sh->mon;
     if (mon) {
-        if (mon->started) {
-            pthread_mutex_lock(&mon->mu);
-            mon->stop = true;
-            pthread_cond_signal(&mon->cv);
-            pthread_mutex_unlock(&mon->mu);
-            pthread_join(mon->thread, NULL);
-        } else {
-            for (int i = 0; i < RM_MAX_BACKENDS; i++)
-                close_conn(mon, i);
+        pthread_mutex_lock(&mon->mu);
+        mon->stop = true;
+        pthread_cond_broadcast(&mon->cv);
+        pthread_cond_broadcast(&mon->probe_cv);
+        pthread_mutex_unlock(&mon->mu);
+        for (int i = 0; i < RM_MAX_BACKENDS; i++) {
+            if (mon->probers[i].started)
+                pthread_join(mon->probers[i].thread, NULL);
+            else
+                close_conn(&mon->probers[i]); /* opened by the first round */
         }
+        if (mon->started)
+            pthread_join(mon->thread, NULL);
         while (mon->retired) {
             struct rm_topology *t = mon->retired;
             mon->retired = t->older;
@@ -545,6 +624,7 @@ void monitor_stop(struct rm_shared *sh)
         }
         pthread_mutex_destroy(&mon->mu);
         pthread_cond_destroy(&mon->cv);
+        pthread_cond_destroy(&mon->probe_cv);
         free(mon);
         sh->mon = NULL;
     }

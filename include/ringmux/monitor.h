@@ -1,7 +1,8 @@
-/* The monitor thread: resolves backend names, checks every backend every
- * [monitor] interval with libmariadb (reachable, read_only, replica lag),
- * decides the roles (one writer, readers), and publishes what it found as an
- * immutable topology snapshot.
+/* The monitor: one prober thread per backend resolves its name and checks
+ * it every [monitor] interval with libmariadb (reachable, read_only,
+ * replica lag), so a backend that hangs delays nobody else's verdict; the
+ * monitor thread turns their results into the roles (one writer, readers)
+ * and publishes them as an immutable topology snapshot.
  *
  * Workers read the current snapshot with one atomic load per loop turn and
  * announce the generation they use (topo_seen); the monitor frees a retired
@@ -34,6 +35,8 @@ struct rm_topo_backend {
     struct sockaddr_storage addrs[RM_MAX_ADDRS];
     socklen_t addr_lens[RM_MAX_ADDRS];
     char error[192]; /* why it is down or unresolvable, "" if fine */
+    struct hs_server_info server; /* its greeting (version, capabilities, collation) */
+    bool server_read;             /* server was read from it */
 };
 
 /* What every worker routes by. */
