@@ -146,6 +146,5 @@ SHORTER=$(awk -v p="$P_MAX" -v r="$R_MAX" 'BEGIN { if (r > 0) printf "%.0f%%", 1
     echo "Longest outage through ringmux is $SHORTER shorter than the reconnecting clients'; writer changes seen by"
     echo "ringmux: ${WRITER_CHANGES:-?}.  Outage: the longest time a client went between two successful"
     echo "writes across the kill.  The primary is SIGKILLed, and the replica promoted as soon as the"
-    echo "process is gone (about 1.5 s: mariadbd exits when its memory is torn down); that time is in"
-    echo "both rows."
+    echo "process is gone; \"writing again\" counts from the end of the promotion."
 } | tee "$OUT"

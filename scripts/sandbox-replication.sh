@@ -345,6 +345,13 @@ do_start_sql() {
     wait_threads "$1" - Yes
 }
 
+# Is process $1 running (present and not a zombie)?
+alive() {
+    local state
+    state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+    [[ -n $state && $state != Z ]]
+}
+
 do_kill() {
     local n=$1 pid i
     pid=$(running_pid "$n")
@@ -353,11 +360,13 @@ do_kill() {
         return 0
     fi
     kill -KILL "$pid" 2>/dev/null || true
-    for ((i = 0; i < 200; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
+    # Dead once it is a zombie: its sockets are closed by then, and whoever
+    # reaps it (init, here) may take its time (kill -0 still succeeds).
+    for ((i = 0; i < 400; i++)); do
+        alive "$pid" || break
+        sleep 0.01
     done
-    kill -0 "$pid" 2>/dev/null && die "mariadbd $pid ($n) survived SIGKILL"
+    alive "$pid" && die "mariadbd $pid ($n) survived SIGKILL"
     rm -f "$DIR/$n/mariadb.pid"
     log "$n killed (pid $pid)"
 }

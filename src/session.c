@@ -756,6 +756,7 @@ void sess_on_backend_lost(struct rm_session *s, bool mid_response)
     case SESS_SYNC:
     case SESS_CHECK_DB:
         /* The command never reached the server: retry on another conn. */
+        MET_INC(&W(s)->met, statement_retries);
         sess_start_command(s);
         return;
     case SESS_FORWARD:
