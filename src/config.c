@@ -19,8 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-enum cfg_section { SEC_RINGMUX, SEC_BACKEND, SEC_POOL, SEC_MONITOR, SEC_USERS, SEC_COUNT };
+#include <sys/stat.h>
+enum cfg_section { SEC_RINGMUX, SEC_BACKEND, SEC_POOL, SEC_MONITOR, SEC_TLS, SEC_USERS, SEC_COUNT };
+/* Only in the secrets file; not part of the key table or the example. */
+enum { SEC_TOKEN_KEYS = SEC_COUNT };
 
 /* Parser positions that are not a known section. */
 enum { SEC_NONE = -1 /* before any header */, SEC_BAD = -2 /* after a bad header */ };
@@ -41,6 +43,12 @@ static const struct cfg_section_def cfg_sections[SEC_COUNT] = {
     [SEC_MONITOR] = {"monitor", "The monitor thread: checks every backend (reachable, read_only, replica\n"
                                 "lag), resolves backend names, and decides which backend is the writer\n"
                                 "(read/write endpoint) and which are readers (reader_listen)."},
+    [SEC_TLS] = {"tls", "Secrets kept out of this file (and, with a later release, TLS).  The secrets\n"
+                        "file holds [users] (merged with the [users] below) and [token_keys]\n"
+                        "(name = 64 hex characters: HMAC-SHA256 keys for token logins); it must\n"
+                        "not be readable by group or others (chmod 600).  RINGMUX_PASSWORD_<USER>\n"
+                        "in the environment (user name upper-cased, other characters as _)\n"
+                        "sets that user's password, for containers."},
     [SEC_USERS] = {"users", "Accounts clients log in with; the proxy logs in to the backend as the\n"
                             "same user with the same password.  One line per user: name = password.\n"
                             "Names are case-sensitive; a password may be empty.  Leading and trailing\n"
@@ -150,6 +158,10 @@ static const struct cfg_key cfg_keys[] = {
          "SQL run once on each new backend connection; unset or empty = none."),
      .example = "SET time_zone = '+00:00'"},
 
+    {KEY(SEC_TLS, "secrets_file", CFG_STR, secrets_file, NULL, 0, 0, CFG_RELOAD,
+         "File with [users] and [token_keys], mode 0600 or stricter; re-read on reload."),
+     .example = "/etc/ringmux/secrets.ini"},
+
     {KEY(SEC_MONITOR, "interval", CFG_DURATION, monitor_interval_ms, "1s", 100, MS_1H, CFG_RELOAD,
          "How often every backend is checked and its name resolved again.")},
     {KEY(SEC_MONITOR, "user", CFG_STR, monitor_user, NULL, 0, 0, CFG_RELOAD,
@@ -192,6 +204,9 @@ struct cfg_parse {
     int be_line[RM_MAX_BACKENDS];              /* line of each backend's section header */
     bool be_plain;                             /* a [backend] section (no NAME) was seen */
     int *user_lines;                           /* line each user was defined on */
+    const char **user_src;                     /* and in which file */
+    bool secrets;                              /* reading the secrets file: only [users] and [token_keys] */
+    int token_lines[RM_MAX_TOKEN_KEYS];        /* line of each token key */
     size_t user_cap;                           /* capacity of c->users and user_lines */
     char *err;                                 /* caller's error buffer, may be NULL */
     size_t errlen;                             /* its size */
@@ -555,6 +570,10 @@ static int cfg_section_find(const char *name)
 
 /* ---- reading the file --------------------------------------------------- */
 
+static void cfg_token_key_line(struct cfg_parse *p, const char *name, const char *value);
+static void cfg_load_secrets(struct cfg_parse *p);
+static void cfg_env_passwords(struct rm_config *c);
+
 /* "[backend]" or "[backend.NAME]": enter that backend's section, creating
  * it on first sight. */
 static void cfg_backend_section(struct cfg_parse *p, const char *s)
@@ -633,6 +652,19 @@ static void cfg_section_line(struct cfg_parse *p, char *s)
         s++;
     for (char *t = end; t > s && (t[-1] == ' ' || t[-1] == '\t');)
         *--t = '\0';
+    if (strcasecmp(s, "token_keys") == 0) {
+        p->sec = p->secrets ? SEC_TOKEN_KEYS : SEC_BAD;
+        if (!p->secrets)
+            cfg_err(p, p->lineno, "[token_keys]: keys belong in the secrets file ([tls] secrets_file), not here");
+        return;
+    }
+    if (p->secrets) {
+        p->sec = strcasecmp(s, "users") == 0 ? SEC_USERS : SEC_BAD;
+        if (p->sec == SEC_BAD)
+            cfg_err(p, p->lineno, "[%s]: not allowed in the secrets file; expected [users] or [token_keys]",
+                    cfg_show(s, shown, sizeof(shown)));
+        return;
+    }
     if (strncasecmp(s, "backend.", 8) == 0 || strcasecmp(s, "backend") == 0) {
         cfg_backend_section(p, s);
         return;
@@ -701,7 +733,7 @@ static char *cfg_read_line(char *buf, int num, void *stream)
         return buf;
     }
     if (!cfg_has_separator(s)) {
-        const char *sec = p->sec >= 0 ? cfg_sections[p->sec].name : NULL;
+        const char *sec = p->sec == SEC_TOKEN_KEYS ? "token_keys" : p->sec >= 0 ? cfg_sections[p->sec].name : NULL;
         cfg_err(p, p->lineno, "%s%s%scannot parse \"%s\"; expected %s", sec ? "[" : "", sec ? sec : "",
                 sec ? "]: " : "", cfg_show(s, shown, sizeof(shown)),
                 p->sec == SEC_USERS ? "name = password" : "key = value");
@@ -727,10 +759,14 @@ static void cfg_user_line(struct cfg_parse *p, const char *name, const char *pas
     }
     for (size_t i = 0; i < c->n_users; i++) {
         if (strcmp(c->users[i].name, name) == 0) {
-            cfg_err(p, p->lineno,
-                    "[users] %s: duplicate user (first defined at line %d); "
-                    "expected each user once",
-                    cfg_show(name, shown, sizeof(shown)), p->user_lines[i]);
+            if (p->user_src[i] == p->path)
+                cfg_err(p, p->lineno,
+                        "[users] %s: duplicate user (first defined at line %d); "
+                        "expected each user once",
+                        cfg_show(name, shown, sizeof(shown)), p->user_lines[i]);
+            else
+                cfg_err(p, p->lineno, "[users] %s: already defined in %s:%d; expected each user in one file",
+                        cfg_show(name, shown, sizeof(shown)), p->user_src[i], p->user_lines[i]);
             return;
         }
     }
@@ -740,11 +776,14 @@ static void cfg_user_line(struct cfg_parse *p, const char *name, const char *pas
         if (u)
             c->users = u;
         int *l = u ? realloc(p->user_lines, cap * sizeof(*l)) : NULL;
-        if (!l) {
+        if (l)
+            p->user_lines = l;
+        const char **src = l ? realloc(p->user_src, cap * sizeof(*src)) : NULL;
+        if (!src) {
             cfg_err(p, p->lineno, "[users]: out of memory");
             return;
         }
-        p->user_lines = l;
+        p->user_src = src;
         p->user_cap = cap;
     }
     struct rm_user *u = &c->users[c->n_users];
@@ -756,7 +795,47 @@ static void cfg_user_line(struct cfg_parse *p, const char *name, const char *pas
         cfg_err(p, p->lineno, "[users]: out of memory");
         return;
     }
+    p->user_src[c->n_users] = p->path;
     p->user_lines[c->n_users++] = p->lineno;
+}
+
+/* A [token_keys] line of the secrets file: name = 64 hex characters.  The
+ * value never appears in a message. */
+static void cfg_token_key_line(struct cfg_parse *p, const char *name, const char *value)
+{
+    struct rm_config *c = p->c;
+    char shown[80];
+    size_t n = strlen(name), vl = strlen(value);
+    if (n == 0 || n >= sizeof(c->token_keys[0].id) ||
+        strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != n) {
+        cfg_err(p, p->lineno, "[token_keys] %s: bad key name; expected 1..31 letters, digits, _ or -",
+                cfg_show(name, shown, sizeof(shown)));
+        return;
+    }
+    for (int i = 0; i < c->n_token_keys; i++)
+        if (strcmp(c->token_keys[i].id, name) == 0) {
+            cfg_err(p, p->lineno, "[token_keys] %s: duplicate key (first at line %d); expected each name once", name,
+                    p->token_lines[i]);
+            return;
+        }
+    if (vl != 64 || strspn(value, "0123456789abcdefABCDEF") != 64) {
+        cfg_err(p, p->lineno,
+                "[token_keys] %s: expected 64 hex characters (a 32-byte key, e.g. from `openssl rand -hex 32`); "
+                "got %zu characters%s",
+                name, vl, vl == 64 ? " with a non-hex one" : "");
+        return;
+    }
+    if (c->n_token_keys == RM_MAX_TOKEN_KEYS) {
+        cfg_err(p, p->lineno, "[token_keys] %s: too many keys; expected at most %d", name, RM_MAX_TOKEN_KEYS);
+        return;
+    }
+    struct rm_token_key *k = &c->token_keys[c->n_token_keys];
+    snprintf(k->id, sizeof(k->id), "%s", name);
+    for (int i = 0; i < 32; i++) {
+        char hx[3] = {value[2 * i], value[2 * i + 1], 0};
+        k->key[i] = (uint8_t)strtoul(hx, NULL, 16);
+    }
+    p->token_lines[c->n_token_keys++] = p->lineno;
 }
 
 /* inih handler for each "name = value" line.  Errors are recorded in p, so
@@ -776,6 +855,10 @@ static int cfg_on_key(void *user, const char *section, const char *name, const c
     }
     if (p->sec == SEC_USERS) {
         cfg_user_line(p, name, value);
+        return 1;
+    }
+    if (p->sec == SEC_TOKEN_KEYS) {
+        cfg_token_key_line(p, name, value);
         return 1;
     }
     const struct cfg_key *k = cfg_key_find(p->sec, name);
@@ -870,6 +953,78 @@ static void cfg_check_file(struct cfg_parse *p)
     }
 }
 
+/* ---- secrets ------------------------------------------------------------- */
+
+/* Read [tls] secrets_file into p->c: refused unless only its owner may
+ * read it.  Errors name the secrets file and line. */
+static void cfg_load_secrets(struct cfg_parse *p)
+{
+    const char *main_path = p->path, *path = p->c->secrets_file;
+    struct stat st;
+    FILE *f = fopen(path, "r");
+    if (!f || fstat(fileno(f), &st) < 0) {
+        cfg_err(p, 0, "[tls] secrets_file %s: cannot open: %s", path, strerror(errno));
+        if (f)
+            fclose(f);
+        return;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        cfg_err(p, 0, "[tls] secrets_file %s: not a regular file", path);
+        fclose(f);
+        return;
+    }
+    if (st.st_mode & 077) {
+        cfg_err(p, 0, "[tls] secrets_file %s: mode %04o lets %s read it; expected 0600 or stricter (chmod 600 %s)",
+                path, (unsigned)(st.st_mode & 07777), st.st_mode & 007 ? "every user" : "its group", path);
+        fclose(f);
+        return;
+    }
+    FILE *main_f = p->f;
+    int main_line = p->lineno, main_sec = p->sec;
+    p->path = path;
+    p->f = f;
+    p->lineno = 0;
+    p->sec = SEC_NONE;
+    p->secrets = true;
+    int rc = ini_parse_stream(cfg_read_line, p, cfg_on_key, p);
+    if (ferror(f))
+        cfg_err(p, 0, "cannot read: %s", strerror(errno));
+    else if (rc > 0 && p->nerr == 0)
+        cfg_err(p, rc, "syntax error; expected key = value");
+    fclose(f);
+    p->secrets = false;
+    p->path = main_path;
+    p->f = main_f;
+    p->lineno = main_line;
+    p->sec = main_sec;
+}
+
+/* RINGMUX_PASSWORD_<USER>: the user name upper-cased, every character
+ * other than a letter or digit as '_'. */
+static void cfg_env_passwords(struct rm_config *c)
+{
+    for (size_t i = 0; i < c->n_users; i++) {
+        char var[128] = "RINGMUX_PASSWORD_";
+        size_t n = strlen(var);
+        for (const char *q = c->users[i].name; *q && n < sizeof(var) - 1; q++) {
+            char ch = *q;
+            if (ch >= 'a' && ch <= 'z')
+                ch = (char)(ch - 'a' + 'A');
+            else if (!((ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')))
+                ch = '_';
+            var[n++] = ch;
+        }
+        var[n] = '\0';
+        const char *pw = getenv(var);
+        char *copy = pw ? strdup(pw) : NULL;
+        if (!copy)
+            continue;
+        explicit_bzero(c->users[i].password, strlen(c->users[i].password));
+        free(c->users[i].password);
+        c->users[i].password = copy;
+    }
+}
+
 /* ---- public API --------------------------------------------------------- */
 
 int cfg_load(const char *path, struct rm_config **out, char *err, size_t errlen)
@@ -902,12 +1057,16 @@ int cfg_load(const char *path, struct rm_config **out, char *err, size_t errlen)
         } else {
             if (rc > 0 && p.nerr == 0) /* inih rejected a line the reader let through */
                 cfg_err(&p, rc, "syntax error; expected key = value");
+            if (p.c->secrets_file)
+                cfg_load_secrets(&p);
+            cfg_env_passwords(p.c);
             cfg_check_file(&p);
         }
         fclose(p.f);
     }
     free(p.line);
     free(p.user_lines);
+    free(p.user_src);
 
     if (p.ndropped && p.err && p.errused + 32 < p.errlen)
         cfg_cat(p.err, p.errlen, &p.errused, "\n(%u more errors)", p.ndropped);
@@ -928,9 +1087,12 @@ void cfg_free(struct rm_config *c)
             free(*(char **)((char *)c + cfg_keys[i].off));
     for (size_t i = 0; i < c->n_users; i++) {
         free(c->users[i].name);
+        if (c->users[i].password)
+            explicit_bzero(c->users[i].password, strlen(c->users[i].password));
         free(c->users[i].password);
     }
     free(c->users);
+    explicit_bzero(c->token_keys, sizeof(c->token_keys));
     free(c->path);
     free(c);
 }

@@ -104,6 +104,25 @@ void pool_destroy_all(struct rm_worker *w)
     }
 }
 
+void pool_config_changed(struct rm_worker *w)
+{
+    for (int i = 0; i < w->n_backends; i++) {
+        struct rm_link *pos;
+        for (pos = w->backends[i].pools.next; pos != &w->backends[i].pools; pos = pos->next) {
+            struct rm_pool *p = link_entry(pos, struct rm_pool, link);
+            const struct rm_user *u = cfg_find_user(w->cfg, p->user, strlen(p->user));
+            if (!u || strcmp(u->password, p->password) == 0)
+                continue; /* a user dropped from the config keeps its sessions (and their logins) */
+            char *np = strdup(u->password);
+            if (!np)
+                continue;
+            explicit_bzero(p->password, strlen(p->password));
+            free(p->password);
+            p->password = np;
+        }
+    }
+}
+
 bool pool_any_conns(const struct rm_worker *w)
 {
     for (int i = 0; i < w->n_backends; i++) {

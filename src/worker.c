@@ -303,7 +303,11 @@ static void drain_inbox(struct rm_worker *w)
 
 static void on_wake(struct rm_worker *w)
 {
-    w->cfg = atomic_load(&w->sh->cfg);
+    struct rm_config *cfg = atomic_load(&w->sh->cfg);
+    if (cfg != w->cfg) {
+        w->cfg = cfg;
+        pool_config_changed(w); /* rotated passwords reach new backend logins */
+    }
     w->kick_waiters = true; /* a resume, a new topology: the queue may move */
     drain_inbox(w);
     if (atomic_load(&w->sh->stopping)) {

@@ -31,6 +31,14 @@ struct rm_backend_cfg {
     int weight;          /* weight = 1..1000: share of reader-endpoint sessions */
 };
 
+#define RM_MAX_TOKEN_KEYS 16
+
+/* A [token_keys] entry of the secrets file: an HMAC-SHA256 key. */
+struct rm_token_key {
+    char id[32];     /* its name, carried in tokens */
+    uint8_t key[32]; /* 64 hex characters in the file */
+};
+
 /* [monitor] writer_conflict: what to do when two backends are writable. */
 enum { WRITER_CONFLICT_REFUSE, WRITER_CONFLICT_PREFER };
 
@@ -76,9 +84,18 @@ struct rm_config {
     char *admin_users;                    /* users that may KILL any session (comma-separated), NULL if unset */
     int abandoned_statement;              /* ABANDONED_FINISH or ABANDONED_KILL */
 
-    /* [users]: one line per user, "name = password" (reloadable) */
+    /* [tls] (more keys come with TLS) */
+    char *secrets_file; /* secrets_file = path: [users] and [token_keys], mode 0600 or stricter (reloadable) */
+
+    /* [users]: one line per user, "name = password" (reloadable); merged
+     * with the secrets file's [users]; RINGMUX_PASSWORD_<USER> in the
+     * environment overrides a user's password. */
     struct rm_user *users;
     size_t n_users;
+
+    /* [token_keys] of the secrets file (reloadable) */
+    struct rm_token_key token_keys[RM_MAX_TOKEN_KEYS];
+    int n_token_keys;
 };
 
 /* Load and validate a config file.  On success returns 0 and *out owns a new

@@ -81,6 +81,9 @@ struct rm_pool *pool_get(struct rm_backend *be, const char *user, const char *pa
                          uint32_t ext_caps, uint8_t collation);
 /* Close every idle conn of w (shutdown). */
 void pool_free_all(struct rm_worker *w);
+/* The config was reloaded: pools take their users' new passwords (the
+ * next backend login uses them). */
+void pool_config_changed(struct rm_worker *w);
 /* Does w have any backend conn (any backend, any state)? */
 bool pool_any_conns(const struct rm_worker *w);
 /* Free the pool objects of w once no session or live conn uses them. */

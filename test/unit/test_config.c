@@ -2,6 +2,8 @@
  * with its FILE:LINE, the example file, and robustness on garbage. */
 #include "ringmux/config.h"
 
+#include <sys/stat.h>
+
 #include "unit.h"
 
 #include <stdlib.h>
@@ -588,6 +590,81 @@ static void test_backends(void)
     CHECK(cfg_parse_addr("db.example:3306", &a) < 0, "listen addresses stay numeric");
 }
 
+/* [tls] secrets_file: merged [users], [token_keys], mode check, env. */
+static void test_secrets(void)
+{
+    char spath[64], cpath[64], err[2048], text[512];
+    struct rm_config *c;
+    static const char secrets[] = "[users]\nsecret_user = s3cret\n[token_keys]\n"
+                                  "k1 = 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n";
+    write_tmp(spath, secrets, sizeof(secrets) - 1);
+    chmod(spath, 0600);
+    snprintf(text, sizeof(text), BACKEND "[tls]\nsecrets_file = %s\n[users]\napp = pw\n", spath);
+    CHECK(load_text(text, strlen(text), &c, cpath, err, sizeof(err)) == 0, "%s", err);
+    if (c) {
+        const struct rm_user *u = cfg_find_user(c, "secret_user", 11);
+        CHECK(c->n_users == 2 && u && strcmp(u->password, "s3cret") == 0, "merged users");
+        CHECK(c->n_token_keys == 1 && strcmp(c->token_keys[0].id, "k1") == 0 && c->token_keys[0].key[0] == 0 &&
+                  c->token_keys[0].key[31] == 0x1f,
+              "token key");
+        cfg_free(c);
+    }
+    /* Readable by others: refused, with the fix in the message. */
+    static const struct {
+        mode_t mode;
+        const char *want;
+    } modes[] = {{0644, "mode 0644 lets every user read it; expected 0600 or stricter"},
+                 {0640, "mode 0640 lets its group read it"}};
+    for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        chmod(spath, modes[i].mode);
+        CHECK(load_text(text, strlen(text), &c, cpath, err, sizeof(err)) < 0 && strstr(err, modes[i].want) &&
+                  strstr(err, "chmod 600"),
+              "mode %o: %s", (unsigned)modes[i].mode, err);
+    }
+    chmod(spath, 0400);
+    CHECK(load_text(text, strlen(text), &c, cpath, err, sizeof(err)) == 0, "mode 0400: %s", err);
+    cfg_free(c);
+    unlink(spath);
+    /* Errors inside the secrets file name it; a key's value is never shown. */
+    static const struct {
+        const char *secrets, *want, *never;
+    } bad[] = {
+        {"[users]\napp = other\n", ":2: [users] app: already defined in ", NULL},
+        {"[token_keys]\nk1 = 00ff\n", ":2: [token_keys] k1: expected 64 hex characters", "00ff"},
+        {"[token_keys]\nk1 = zz02030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fzz\n",
+         "got 64 characters with a non-hex one", "zz02"},
+        {"[pool]\nx = 1\n", ":1: [pool]: not allowed in the secrets file; expected [users] or [token_keys]", NULL},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        write_tmp(spath, bad[i].secrets, strlen(bad[i].secrets));
+        chmod(spath, 0600);
+        snprintf(text, sizeof(text), BACKEND "[tls]\nsecrets_file = %s\n[users]\napp = pw\n", spath);
+        int rc = load_text(text, strlen(text), &c, cpath, err, sizeof(err));
+        CHECK(rc < 0 && strstr(err, spath) && strstr(err, bad[i].want) && (!bad[i].never || !strstr(err, bad[i].never)),
+              "secrets case %zu: %s", i, err);
+        unlink(spath);
+    }
+    snprintf(text, sizeof(text), BACKEND "[tls]\nsecrets_file = /nonexistent/secrets.ini\n[users]\napp = pw\n");
+    CHECK(load_text(text, strlen(text), &c, cpath, err, sizeof(err)) < 0 &&
+              strstr(err, "[tls] secrets_file /nonexistent/secrets.ini: cannot open"),
+          "missing secrets file: %s", err);
+    static const char tk[] = BACKEND "[token_keys]\nk = 1\n[users]\napp = pw\n";
+    CHECK(load_text(tk, sizeof(tk) - 1, &c, cpath, err, sizeof(err)) < 0 &&
+              strstr(err, "[token_keys]: keys belong in the secrets file"),
+          "token keys in the main file: %s", err);
+    /* RINGMUX_PASSWORD_<USER> overrides. */
+    setenv("RINGMUX_PASSWORD_APP_2", "from-env", 1);
+    static const char envc[] = BACKEND "[users]\napp.2 =\nother = pw\n";
+    CHECK(load_text(envc, sizeof(envc) - 1, &c, cpath, err, sizeof(err)) == 0, "%s", err);
+    if (c) {
+        const struct rm_user *u = cfg_find_user(c, "app.2", 5);
+        CHECK(u && strcmp(u->password, "from-env") == 0, "env password");
+        CHECK(strcmp(cfg_find_user(c, "other", 5)->password, "pw") == 0, "others untouched");
+        cfg_free(c);
+    }
+    unsetenv("RINGMUX_PASSWORD_APP_2");
+}
+
 int main(void)
 {
     test_durations();
@@ -604,5 +681,6 @@ int main(void)
     test_help();
     test_reload();
     test_backends();
+    test_secrets();
     return unit_summary();
 }
