@@ -121,6 +121,9 @@ static const struct cfg_key cfg_keys[] = {
          "Close a client connection idle for this long; 0 = never.")},
     {KEY(SEC_RINGMUX, "max_allowed_packet", CFG_SIZE, max_allowed_packet, "64M", 1 << 10, 1 << 30, 0,
          "Largest packet accepted from clients or the backend (as MySQL's own).")},
+    {KEY(SEC_RINGMUX, "max_prepared_statements", CFG_INT, max_prepared_statements, "16382", 1, 1048576, CFG_RELOAD,
+         "Prepared statements one client session may hold; past it COM_STMT_PREPARE gets ERR 1461, as from the "
+         "server's max_prepared_stmt_count.")},
     {KEY(SEC_RINGMUX, "admin_users", CFG_STR, admin_users, NULL, 0, 0, CFG_RELOAD,
          "Users (from [users], comma-separated) that may KILL any client session; others only their own."),
      .example = "ops"},

@@ -52,6 +52,8 @@ static const struct met_row rows[] = {
     ROW("ringmux_statement_retries_total",
         "Client commands retried on another backend connection (theirs died before they were sent).", "counter",
         statement_retries),
+    ROW("ringmux_prepares_refused_total", "COM_STMT_PREPARE refused past max_prepared_statements (ERR 1461).",
+        "counter", prepares_refused),
     ROW("ringmux_statements_running", "Client statements on a backend right now.", "gauge", statements_running),
     ROW("ringmux_transactions_open", "Client sessions inside a transaction right now.", "gauge", transactions_open),
     ROW("ringmux_statements_held_no_backend_total",

@@ -354,6 +354,20 @@ static void on_command(struct rm_session *s, const uint8_t *raw, size_t raw_len,
         s->cmd_option_on = pkt_u16(p + 1) == 0;
         break;
     case COM_STMT_PREPARE: {
+        if (s->stmts.n >= (uint32_t)w->cfg->max_prepared_statements) {
+            /* As the server past max_prepared_stmt_count; a failed prepare
+             * forgets the last prepared statement, as MariaDB does. */
+            char msg[200];
+            snprintf(msg, sizeof(msg),
+                     "Can't create more than max_prepared_stmt_count statements (current value: %d; ringmux "
+                     "max_prepared_statements, per session)",
+                     w->cfg->max_prepared_statements);
+            s->last_prep = 0;
+            MET_INC(&w->met, prepares_refused);
+            MET_INC(&w->met, commands_local);
+            sess_send_err(s, 1, 1461, "42000", msg);
+            return;
+        }
         MET_INC(&w->met, stmt_prepares);
         stmt_text_unref(s->prep_text);
         int rw = sql_rewrite_connection_id((const char *)p + 1, n - 1, s->id, &rewritten);

@@ -56,6 +56,7 @@ struct rm_config {
     int max_client_connections;     /* max_client_connections = 1..1000000 (reloadable) */
     int64_t idle_client_timeout_ms; /* idle_client_timeout = duration, 0 = never (reloadable) */
     int64_t max_allowed_packet;     /* max_allowed_packet = size (1k..1G), default 64M */
+    int max_prepared_statements;    /* max_prepared_statements = 1..1048576 per session, default 16382 (reloadable) */
     struct rm_addr admin;           /* admin_listen = host:port, port 0 = disabled */
 
     struct rm_addr reader_listen; /* reader_listen = host:port, port 0 = disabled (read-only endpoint) */

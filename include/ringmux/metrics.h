@@ -40,7 +40,8 @@ struct rm_metrics {
     atomic_uint_fast64_t held_no_backend;        /* statements that waited because no writer / reader was up */
     atomic_uint_fast64_t held_paused;            /* statements that waited because the proxy was paused */
     atomic_uint_fast64_t backend_moves;          /* sessions moved to another backend (failover, reader balance) */
-    atomic_uint_fast64_t statement_retries; /* commands retried on another conn: they had not reached the server */
+    atomic_uint_fast64_t statement_retries;      /* commands retried on another conn: they had not reached the server */
+    atomic_uint_fast64_t prepares_refused;       /* COM_STMT_PREPARE past max_prepared_statements (ERR 1461) */
     atomic_uint_fast64_t backend_statements[16]; /* client commands forwarded, per backend (RM_MAX_BACKENDS) */
 };
 

@@ -324,6 +324,55 @@ out:
         mysql_close(tx);
 }
 
+/* ---- max_prepared_statements ------------------------------------------------ */
+
+/* Past the per-session cap a prepare fails with the server's error for
+ * max_prepared_stmt_count (1461); closing one makes room; other sessions
+ * are not affected. */
+static void test_prepared_cap(void)
+{
+    if (it_direct_mode()) {
+        it_skip("test_prepared_cap: a proxy limit");
+        return;
+    }
+    struct it_proxy P;
+    if (it_proxy_start_ex(&P, "max_prepared_statements = 5\n", NULL) != 0) {
+        IT_FAIL("prepared cap: proxy did not start");
+        return;
+    }
+    MYSQL *a = it_connect_proxy(&P, IT_DB), *b = it_connect_proxy(&P, IT_DB);
+    MYSQL_STMT *st[6] = {0};
+    if (!a || !b)
+        goto out;
+    for (int i = 0; i < 6; i++) {
+        st[i] = mysql_stmt_init(a);
+        int rc = st[i] ? mysql_stmt_prepare(st[i], "SELECT ?", 8) : -1;
+        if (i < 5)
+            IT_CHECK(rc == 0, "prepare %d: %s", i, st[i] ? mysql_stmt_error(st[i]) : "no handle");
+        else
+            IT_CHECK(rc != 0 && mysql_stmt_errno(st[i]) == 1461 && strcmp(mysql_stmt_sqlstate(st[i]), "42000") == 0,
+                     "6th prepare: rc %d, %u (%s) %s", rc, st[i] ? mysql_stmt_errno(st[i]) : 0,
+                     st[i] ? mysql_stmt_sqlstate(st[i]) : "", st[i] ? mysql_stmt_error(st[i]) : "");
+    }
+    MYSQL_STMT *other = mysql_stmt_init(b);
+    IT_CHECK(other && mysql_stmt_prepare(other, "SELECT 1", 8) == 0, "another session's prepare failed");
+    if (other)
+        mysql_stmt_close(other);
+    mysql_stmt_close(st[0]);
+    st[0] = NULL;
+    IT_CHECK(mysql_stmt_prepare(st[5], "SELECT ?", 8) == 0, "prepare after a close: %s", mysql_stmt_error(st[5]));
+    IT_EQ_INT((long long)it_metric(&P, "ringmux_prepares_refused_total"), 1);
+out:
+    for (int i = 0; i < 6; i++)
+        if (st[i])
+            mysql_stmt_close(st[i]);
+    if (a)
+        mysql_close(a);
+    if (b)
+        mysql_close(b);
+    IT_EQ_INT(it_proxy_stop(&P), 0);
+}
+
 /* ---- backend connections end with COM_QUIT ------------------------------ */
 
 /* Every backend connection the proxy closes on purpose (idle timeout,
@@ -400,7 +449,7 @@ int main(int argc, char **argv)
     static const struct it_case cases[] = {
         {"connection_borrow_timeout", test_borrow_timeout}, {"max_client_connections", test_max_clients},
         {"idle_client_timeout", test_idle_timeout},         {"graceful shutdown", test_graceful_shutdown},
-        {"clean backend close", test_clean_backend_close},
+        {"clean backend close", test_clean_backend_close},  {"max_prepared_statements", test_prepared_cap},
     };
     it_run_cases(argc, argv, cases, sizeof cases / sizeof cases[0], NULL);
     it_queryf(d, "DROP TABLE IF EXISTS %s", T);

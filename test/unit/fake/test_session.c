@@ -240,7 +240,7 @@ static void fragmented_io(void)
 static void bad_client_bytes(void)
 {
     fe_start(&fe, "[ringmux]\nlog_level = error\nmax_allowed_packet = 1k\n[backend]\naddress = 127.0.0.1:3306\n"
-          "[users]\napp = app-pw\n");
+                  "[users]\napp = app-pw\n");
     struct fe_client a, b;
     login(&a);
     login(&b);
@@ -260,7 +260,7 @@ static void bad_client_bytes(void)
 static void idle_client_timeout(void)
 {
     fe_start(&fe, "[ringmux]\nlog_level = error\nidle_client_timeout = 2s\n[backend]\naddress = 127.0.0.1:3306\n"
-          "[users]\napp = app-pw\n");
+                  "[users]\napp = app-pw\n");
     struct fe_client a, b;
     login(&a);
     login(&b);
@@ -269,6 +269,36 @@ static void idle_client_timeout(void)
     fe_advance(&fe, 1500);
     CHECK(fe_session(&a) == NULL, "idle session kept past idle_client_timeout");
     CHECK(fe_session(&b) != NULL, "active session closed");
+    fe_destroy(&fe);
+}
+
+/* max_prepared_statements: past it, ERR 1461 as from the server, the
+ * server is not asked, and closing one makes room again. */
+static void prepared_statement_cap(void)
+{
+    fe_start(&fe, "[ringmux]\nlog_level = error\nmax_prepared_statements = 3\n[backend]\naddress = 127.0.0.1:3306\n"
+                  "[users]\napp = app-pw\n");
+    struct fe_client a, b;
+    login(&a);
+    login(&b);
+    uint32_t ids[3];
+    for (int i = 0; i < 3; i++) {
+        ids[i] = fe_prepare(&a, "INSERT INTO t VALUES (?)", &r);
+        CHECK(ids[i] != 0, "prepare %d: %u %s", i, r.err, r.msg);
+    }
+    fe_log_clear(&fe);
+    CHECK(fe_prepare(&a, "INSERT INTO t VALUES (?)", &r) == 0, "a 4th prepare past the cap");
+    CHECK_U(r.err, 1461, "code");
+    CHECK(strstr(r.msg, "max_prepared_stmt_count") && strstr(r.msg, "max_prepared_statements"), "message %s", r.msg);
+    CHECK_U(fe_log_count(&fe, "COM_STMT_PREPARE"), 0, "the server was asked");
+    CHECK(fe_prepare(&b, "INSERT INTO t VALUES (?)", &r) != 0, "another session is not affected");
+    uint8_t close_id[4];
+    pkt_put_u32(close_id, ids[1]);
+    fe_send(&a, COM_STMT_CLOSE, close_id, 4);
+    CHECK(fe_prepare(&a, "INSERT INTO t VALUES (?)", &r) != 0, "room again after COM_STMT_CLOSE: %u %s", r.err, r.msg);
+    int32_t v = 1;
+    CHECK_U(fe_execute(&a, ids[0], &v, 1, &r), FE_OK, "earlier statements still work");
+    CHECK_U(fe.w.met.prepares_refused, 1, "refusals counted");
     fe_destroy(&fe);
 }
 
@@ -286,6 +316,7 @@ int main(int argc, char **argv)
         {"fragmented_io", fragmented_io},
         {"bad_client_bytes", bad_client_bytes},
         {"idle_client_timeout", idle_client_timeout},
+        {"prepared_statement_cap", prepared_statement_cap},
     };
     unit_run_cases(argc, argv, cases, sizeof(cases) / sizeof(cases[0]));
     return unit_summary();
