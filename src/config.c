@@ -9,30 +9,25 @@
  * handler gets no line number in the Debian build and it reports only the
  * first syntax error, so cfg_read_line() sits in front of it: it counts
  * lines, tracks the section itself, reports malformed, over-long and NUL
- * lines, and hands inih only key lines (everything else becomes blank). */
+ * lines, and hands inih only key lines (everything else becomes blank).
+ *
+ * The reader is split by concern: this file (the table, sections, the
+ * reader, the checks, the public API), config_values.c (value syntax),
+ * config_secrets.c ([users], [token_keys], the secrets file, the
+ * environment) and config_help.c (--help-config, --example-config); they
+ * share src/config_int.h. */
 #include "ringmux/config.h"
 
-#include <arpa/inet.h>
+#include "config_int.h"
+
 #include <errno.h>
 #include <ini.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-enum cfg_section { SEC_RINGMUX, SEC_BACKEND, SEC_POOL, SEC_MONITOR, SEC_TLS, SEC_USERS, SEC_COUNT };
-/* Only in the secrets file; not part of the key table or the example. */
-enum { SEC_TOKEN_KEYS = SEC_COUNT };
 
-/* Parser positions that are not a known section. */
-enum { SEC_NONE = -1 /* before any header */, SEC_BAD = -2 /* after a bad header */ };
-
-struct cfg_section_def {
-    const char *name; /* name inside the brackets */
-    const char *help; /* comment printed above the section */
-};
-
-static const struct cfg_section_def cfg_sections[SEC_COUNT] = {
+const struct cfg_section_def cfg_sections[SEC_COUNT] = {
     [SEC_RINGMUX] = {"ringmux", "Process-wide settings: listening sockets, threads, logging and limits."},
     [SEC_BACKEND] = {"backend", "The MySQL or MariaDB server client sessions are multiplexed onto.  For\n"
                                 "several (a primary and replicas, an Aurora cluster), write one section\n"
@@ -56,8 +51,6 @@ static const struct cfg_section_def cfg_sections[SEC_COUNT] = {
                             "begin or end with a space or contain \" ;\".  At least one user is required."},
 };
 
-enum cfg_type { CFG_STR, CFG_INT, CFG_ENUM, CFG_DURATION, CFG_SIZE, CFG_ADDR, CFG_HOSTPORT };
-
 /* What each type accepts, as shown in errors and help; the key's bounds
  * follow (names for an enum). */
 static const char *const cfg_type_form[] = {
@@ -69,27 +62,6 @@ static const char *const cfg_type_form[] = {
     [CFG_ADDR] = "host:port (IPv4, localhost or [IPv6]) with port ",
     [CFG_HOSTPORT] = "host:port (a DNS name, IPv4 or [IPv6]) with port ",
 };
-
-#define CFG_RELOAD   1u /* takes effect on reload; otherwise needs a restart */
-#define CFG_REQUIRED 2u /* no default: the file must set it */
-#define CFG_BACKEND  4u /* a [backend.NAME] key: off is into struct rm_backend_cfg */
-
-/* One configuration key. */
-struct cfg_key {
-    enum cfg_section sec;     /* section it lives in */
-    const char *name;         /* key name (matched case-insensitively) */
-    enum cfg_type type;       /* value syntax and field type */
-    size_t off;               /* offsetof(struct rm_config, field) */
-    const char *def;          /* default as text; NULL when unset or required */
-    int64_t min, max;         /* bounds (ms, bytes, port); unused for enum/text */
-    unsigned flags;           /* CFG_RELOAD, CFG_REQUIRED */
-    const char *help;         /* one-line description */
-    const char *const *words; /* words meaning 0, 1, ...: enum names, "auto" */
-    const char *example;      /* value shown in the example file when def is NULL */
-};
-
-#define MS_1H   (3600 * 1000LL)
-#define DUR_MAX (8760 * MS_1H) /* a year: keeps ms -> ns conversions far from overflow */
 
 static const char *const cfg_w_auto[] = {"auto", NULL};
 static const char *const cfg_w_levels[] = {"error", "warn", "info", "debug", NULL};
@@ -106,7 +78,7 @@ static const char *const cfg_w_onoff[] = {"off", "on", NULL};
     .sec = SEC_BACKEND, .name = (name_), .type = (type_), .off = offsetof(struct rm_backend_cfg, field_),              \
     .def = (def_), .min = (min_), .max = (max_), .flags = (flags_) | CFG_BACKEND, .help = (help_)
 
-static const struct cfg_key cfg_keys[] = {
+const struct cfg_key cfg_keys[] = {
     {KEY(SEC_RINGMUX, "listen", CFG_ADDR, listen, "127.0.0.1:6033", 1, 65535, 0,
          "Address clients connect to with the MySQL protocol.")},
     {KEY(SEC_RINGMUX, "workers", CFG_INT, workers, "auto", 1, 256, 0,
@@ -182,8 +154,9 @@ static const struct cfg_key cfg_keys[] = {
          "prefer:NAME = backend NAME stays the writer.")},
 };
 
-#define CFG_NKEYS     (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
-#define MAX_USER_NAME 80 /* MariaDB's limit on user names, in bytes here */
+#define CFG_NKEYS (sizeof(cfg_keys) / sizeof(cfg_keys[0]))
+_Static_assert(CFG_NKEYS <= CFG_MAX_KEYS, "raise CFG_MAX_KEYS");
+const size_t cfg_nkeys = CFG_NKEYS;
 
 /* A parsed value before it is stored in its field. */
 union cfg_val {
@@ -192,37 +165,11 @@ union cfg_val {
     const char *s;       /* CFG_STR, borrowed from the parser */
 };
 
-/* State of one cfg_load() call; the reader and the handler share it. */
-struct cfg_parse {
-    struct rm_config *c;                       /* config being filled */
-    const char *path;                          /* file name used in messages */
-    FILE *f;                                   /* the open file */
-    char *line;                                /* getline() buffer */
-    size_t cap;                                /* its size */
-    int lineno;                                /* line the reader last returned */
-    int sec;                                   /* current section: enum cfg_section, SEC_NONE or SEC_BAD */
-    int be;                                    /* SEC_BACKEND: index of the current backend in c->backends */
-    int set_at[CFG_NKEYS];                     /* line each key was set on, 0 = not set */
-    int be_set_at[RM_MAX_BACKENDS][CFG_NKEYS]; /* the same per backend, for CFG_BACKEND keys */
-    int be_line[RM_MAX_BACKENDS];              /* line of each backend's section header */
-    bool be_plain;                             /* a [backend] section (no NAME) was seen */
-    int *user_lines;                           /* line each user was defined on */
-    const char **user_src;                     /* and in which file */
-    bool secrets;                              /* reading the secrets file: only [users] and [token_keys] */
-    int token_lines[RM_MAX_TOKEN_KEYS];        /* line of each token key */
-    size_t user_cap;                           /* capacity of c->users and user_lines */
-    char *err;                                 /* caller's error buffer, may be NULL */
-    size_t errlen;                             /* its size */
-    size_t errused;                            /* bytes written, without the NUL */
-    unsigned nerr;                             /* errors found */
-    unsigned ndropped;                         /* errors that did not fit in err */
-};
-
 /* ---- error reporting ---------------------------------------------------- */
 
 /* Record one error line "FILE:LINE: msg" ("FILE: msg" when line is 0).  A
  * line that does not fit whole is dropped and counted instead. */
-__attribute__((format(printf, 3, 4))) static void cfg_err(struct cfg_parse *p, int line, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) void cfg_err(struct cfg_parse *p, int line, const char *fmt, ...)
 {
     char msg[768];
     int n =
@@ -248,7 +195,7 @@ __attribute__((format(printf, 3, 4))) static void cfg_err(struct cfg_parse *p, i
 
 /* Copy s into buf (size len > 4) as something safe to print: control and
  * non-ASCII bytes become '?', long text is cut with "...". */
-static const char *cfg_show(const char *s, char *buf, size_t len)
+const char *cfg_show(const char *s, char *buf, size_t len)
 {
     size_t i = 0;
     for (; s[i] && i < len - 1; i++)
@@ -272,188 +219,10 @@ __attribute__((format(printf, 4, 5))) static void cfg_cat(char *buf, size_t len,
     *n = w < 0 ? len : *n + (size_t)w;
 }
 
-/* ---- value syntax ------------------------------------------------------- */
-
-/* A unit suffix and what it multiplies by. */
-struct cfg_unit {
-    const char *suffix;
-    int64_t mult;
-};
-
-static const struct cfg_unit cfg_dur_units[] = {{"ms", 1}, {"s", 1000}, {"m", 60 * 1000}, {"h", MS_1H}, {NULL, 0}};
-static const struct cfg_unit cfg_size_units[] = {
-    {"", 1},        {"k", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, /* first: used for printing */
-    {"K", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {NULL, 0}};
-
-/* Parse "DIGITS SUFFIX" where SUFFIX is one of units; -1 on anything else
- * or on overflow. */
-static int cfg_parse_scaled(const char *s, const struct cfg_unit *units, int64_t *out)
-{
-    int64_t v = 0;
-    const char *d = s;
-    for (; *d >= '0' && *d <= '9'; d++) {
-        if (v > (INT64_MAX - (*d - '0')) / 10)
-            return -1;
-        v = v * 10 + (*d - '0');
-    }
-    if (d == s)
-        return -1;
-    for (const struct cfg_unit *u = units; u->suffix; u++) {
-        if (strcmp(d, u->suffix) == 0) {
-            if (v > INT64_MAX / u->mult)
-                return -1;
-            *out = v * u->mult;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-int cfg_parse_duration_ms(const char *s, int64_t *out)
-{
-    if (strcmp(s, "0") == 0) {
-        *out = 0;
-        return 0;
-    }
-    return cfg_parse_scaled(s, cfg_dur_units, out);
-}
-
-int cfg_parse_size(const char *s, int64_t *out)
-{
-    return cfg_parse_scaled(s, cfg_size_units, out);
-}
-
-/* "host:port": where the host ends (the last ':'), NULL unless the port is
- * 0..65535 in decimal digits. */
-static const char *cfg_split_port(const char *s)
-{
-    const char *colon = strrchr(s, ':');
-    if (!colon || colon == s)
-        return NULL;
-    const char *port = colon + 1;
-    size_t plen = strlen(port);
-    if (plen < 1 || plen > 5 || strspn(port, "0123456789") != plen || atol(port) > 65535)
-        return NULL;
-    return colon;
-}
-
-int cfg_parse_addr(const char *s, struct rm_addr *out)
-{
-    const char *colon = cfg_split_port(s);
-    if (!colon)
-        return -1;
-    size_t hlen = (size_t)(colon - s);
-    const char *port = colon + 1;
-
-    char host[sizeof(out->host)];
-    unsigned char bin[16];
-    int family = AF_INET;
-    if (s[0] == '[') {
-        /* IPv6 literal: "[addr]:port", stored without the brackets */
-        if (hlen < 3 || s[hlen - 1] != ']')
-            return -1;
-        s++;
-        hlen -= 2;
-        family = AF_INET6;
-    }
-    if (hlen >= sizeof(host))
-        return -1;
-    memcpy(host, s, hlen);
-    host[hlen] = '\0';
-    if (family == AF_INET && strcasecmp(host, "localhost") == 0)
-        strcpy(host, "127.0.0.1");
-    else if (inet_pton(family, host, bin) != 1)
-        return -1;
-    strcpy(out->host, host);
-    out->port = (uint16_t)atol(port);
-    return 0;
-}
-
-/* RFC 1123 host name: dot-separated labels of letters, digits and '-' (not
- * at either end), each 1..63 bytes, 253 in all. */
-static bool cfg_host_name_ok(const char *h)
-{
-    size_t n = strlen(h), label = 0;
-    if (n == 0 || n > 253)
-        return false;
-    const char *last = strrchr(h, '.');
-    last = last ? last + 1 : h;
-    if (strspn(last, "0123456789") == strlen(last))
-        return false; /* a numeric top label: a mistyped IPv4 address, not a name */
-    for (size_t i = 0; i <= n; i++) {
-        char c = h[i];
-        if (c == '.' || c == '\0') {
-            if (label == 0 || label > 63 || h[i - 1] == '-')
-                return false;
-            label = 0;
-            continue;
-        }
-        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-        if (!alnum && !(c == '-' && label > 0))
-            return false;
-        label++;
-    }
-    return true;
-}
-
-int cfg_parse_hostport(const char *s, struct rm_addr *out)
-{
-    if (s[0] == '[')
-        return cfg_parse_addr(s, out); /* IPv6 literal */
-    const char *colon = cfg_split_port(s);
-    if (!colon || (size_t)(colon - s) >= sizeof(out->host))
-        return -1;
-    const char *port = colon + 1;
-    char host[sizeof(out->host)];
-    unsigned char bin[4];
-    memcpy(host, s, (size_t)(colon - s));
-    host[colon - s] = '\0';
-    /* An IPv4 literal, or a name ("localhost" included: all its addresses
-     * are tried, as for any name). */
-    if (inet_pton(AF_INET, host, bin) != 1 && !cfg_host_name_ok(host))
-        return -1;
-    strcpy(out->host, host);
-    out->port = (uint16_t)atol(port);
-    return 0;
-}
-
-/* Parse an optionally negative decimal integer; out-of-int64 values
- * saturate so that the bounds check reports them. */
-static int cfg_parse_int(const char *s, int64_t *out)
-{
-    const char *d = s + (s[0] == '-');
-    if (!*d || strspn(d, "0123456789") != strlen(d))
-        return -1;
-    *out = strtoll(s, NULL, 10);
-    return 0;
-}
-
-/* Index of s in a NULL-terminated word list (case-insensitive), or -1. */
-static int cfg_word(const char *const *words, const char *s)
-{
-    for (int i = 0; words && words[i]; i++)
-        if (strcasecmp(words[i], s) == 0)
-            return i;
-    return -1;
-}
-
 /* ---- the key table at work ---------------------------------------------- */
 
-/* Write v in k's unit, in the form the file accepts: 1024 bytes -> "1k". */
-static void cfg_fmt_num(const struct cfg_key *k, int64_t v, char *buf, size_t len)
-{
-    const struct cfg_unit *units = k->type == CFG_DURATION ? cfg_dur_units
-                                   : k->type == CFG_SIZE   ? cfg_size_units
-                                                           : NULL;
-    const struct cfg_unit *best = NULL;
-    for (const struct cfg_unit *u = units; v != 0 && u && u->suffix; u++)
-        if (v % u->mult == 0 && (!best || u->mult > best->mult))
-            best = u;
-    snprintf(buf, len, "%lld%s", (long long)(best ? v / best->mult : v), best ? best->suffix : "");
-}
-
 /* Describe what k accepts, e.g. "auto or an integer in 1..256". */
-static const char *cfg_expect(const struct cfg_key *k, char *buf, size_t len)
+const char *cfg_expect(const struct cfg_key *k, char *buf, size_t len)
 {
     size_t n = 0;
     buf[0] = '\0';
@@ -465,8 +234,8 @@ static const char *cfg_expect(const struct cfg_key *k, char *buf, size_t len)
             cfg_cat(buf, len, &n, "%s%s", i ? ", " : "", k->words[i]);
     } else if (k->type != CFG_STR) {
         char lo[32], hi[32];
-        cfg_fmt_num(k, k->min, lo, sizeof(lo));
-        cfg_fmt_num(k, k->max, hi, sizeof(hi));
+        cfg_fmt_num(k->type, k->min, lo, sizeof(lo));
+        cfg_fmt_num(k->type, k->max, hi, sizeof(hi));
         cfg_cat(buf, len, &n, "%s..%s", lo, hi);
     }
     return buf;
@@ -572,10 +341,6 @@ static int cfg_section_find(const char *name)
 }
 
 /* ---- reading the file --------------------------------------------------- */
-
-static void cfg_token_key_line(struct cfg_parse *p, const char *name, const char *value);
-static void cfg_load_secrets(struct cfg_parse *p);
-static void cfg_env_passwords(struct rm_config *c);
 
 /* "[backend]" or "[backend.NAME]": enter that backend's section, creating
  * it on first sight. */
@@ -705,7 +470,7 @@ static bool cfg_has_separator(const char *s)
 /* inih reader: returns the next line with surrounding whitespace removed
  * (so inih never sees a continuation line) and lines other than key lines
  * blanked; counts lines in p->lineno and reports what inih would reject. */
-static char *cfg_read_line(char *buf, int num, void *stream)
+char *cfg_read_line(char *buf, int num, void *stream)
 {
     struct cfg_parse *p = stream;
     ssize_t n = getline(&p->line, &p->cap, p->f);
@@ -746,104 +511,9 @@ static char *cfg_read_line(char *buf, int num, void *stream)
     return buf;
 }
 
-/* Add one [users] line. */
-static void cfg_user_line(struct cfg_parse *p, const char *name, const char *password)
-{
-    struct rm_config *c = p->c;
-    char shown[80];
-    if (!*name) {
-        cfg_err(p, p->lineno, "[users]: empty user name; expected name = password");
-        return;
-    }
-    if (strlen(name) > MAX_USER_NAME) {
-        cfg_err(p, p->lineno, "[users] %s: user name too long; expected at most %d bytes",
-                cfg_show(name, shown, sizeof(shown)), MAX_USER_NAME);
-        return;
-    }
-    for (size_t i = 0; i < c->n_users; i++) {
-        if (strcmp(c->users[i].name, name) == 0) {
-            if (p->user_src[i] == p->path)
-                cfg_err(p, p->lineno,
-                        "[users] %s: duplicate user (first defined at line %d); "
-                        "expected each user once",
-                        cfg_show(name, shown, sizeof(shown)), p->user_lines[i]);
-            else
-                cfg_err(p, p->lineno, "[users] %s: already defined in %s:%d; expected each user in one file",
-                        cfg_show(name, shown, sizeof(shown)), p->user_src[i], p->user_lines[i]);
-            return;
-        }
-    }
-    if (c->n_users == p->user_cap) {
-        size_t cap = p->user_cap ? 2 * p->user_cap : 8;
-        struct rm_user *u = realloc(c->users, cap * sizeof(*u));
-        if (u)
-            c->users = u;
-        int *l = u ? realloc(p->user_lines, cap * sizeof(*l)) : NULL;
-        if (l)
-            p->user_lines = l;
-        const char **src = l ? realloc(p->user_src, cap * sizeof(*src)) : NULL;
-        if (!src) {
-            cfg_err(p, p->lineno, "[users]: out of memory");
-            return;
-        }
-        p->user_src = src;
-        p->user_cap = cap;
-    }
-    struct rm_user *u = &c->users[c->n_users];
-    u->name = strdup(name);
-    u->password = strdup(password);
-    if (!u->name || !u->password) {
-        free(u->name);
-        free(u->password);
-        cfg_err(p, p->lineno, "[users]: out of memory");
-        return;
-    }
-    p->user_src[c->n_users] = p->path;
-    p->user_lines[c->n_users++] = p->lineno;
-}
-
-/* A [token_keys] line of the secrets file: name = 64 hex characters.  The
- * value never appears in a message. */
-static void cfg_token_key_line(struct cfg_parse *p, const char *name, const char *value)
-{
-    struct rm_config *c = p->c;
-    char shown[80];
-    size_t n = strlen(name), vl = strlen(value);
-    if (n == 0 || n >= sizeof(c->token_keys[0].id) ||
-        strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != n) {
-        cfg_err(p, p->lineno, "[token_keys] %s: bad key name; expected 1..31 letters, digits, _ or -",
-                cfg_show(name, shown, sizeof(shown)));
-        return;
-    }
-    for (int i = 0; i < c->n_token_keys; i++)
-        if (strcmp(c->token_keys[i].id, name) == 0) {
-            cfg_err(p, p->lineno, "[token_keys] %s: duplicate key (first at line %d); expected each name once", name,
-                    p->token_lines[i]);
-            return;
-        }
-    if (vl != 64 || strspn(value, "0123456789abcdefABCDEF") != 64) {
-        cfg_err(p, p->lineno,
-                "[token_keys] %s: expected 64 hex characters (a 32-byte key, e.g. from `openssl rand -hex 32`); "
-                "got %zu characters%s",
-                name, vl, vl == 64 ? " with a non-hex one" : "");
-        return;
-    }
-    if (c->n_token_keys == RM_MAX_TOKEN_KEYS) {
-        cfg_err(p, p->lineno, "[token_keys] %s: too many keys; expected at most %d", name, RM_MAX_TOKEN_KEYS);
-        return;
-    }
-    struct rm_token_key *k = &c->token_keys[c->n_token_keys];
-    snprintf(k->id, sizeof(k->id), "%s", name);
-    for (int i = 0; i < 32; i++) {
-        char hx[3] = {value[2 * i], value[2 * i + 1], 0};
-        k->key[i] = (uint8_t)strtoul(hx, NULL, 16);
-    }
-    p->token_lines[c->n_token_keys++] = p->lineno;
-}
-
 /* inih handler for each "name = value" line.  Errors are recorded in p, so
  * it always returns 1 (inih's own error count is not used). */
-static int cfg_on_key(void *user, const char *section, const char *name, const char *value)
+int cfg_on_key(void *user, const char *section, const char *name, const char *value)
 {
     struct cfg_parse *p = user;
     char shown[80], keys[512];
@@ -953,78 +623,6 @@ static void cfg_check_file(struct cfg_parse *p)
         cfg_err(p, p->set_at[wc - cfg_keys],
                 "[monitor] writer_conflict: bad value \"%s\"; expected refuse or prefer:NAME",
                 cfg_show(c->writer_conflict, form, sizeof(form)));
-    }
-}
-
-/* ---- secrets ------------------------------------------------------------- */
-
-/* Read [tls] secrets_file into p->c: refused unless only its owner may
- * read it.  Errors name the secrets file and line. */
-static void cfg_load_secrets(struct cfg_parse *p)
-{
-    const char *main_path = p->path, *path = p->c->secrets_file;
-    struct stat st;
-    FILE *f = fopen(path, "r");
-    if (!f || fstat(fileno(f), &st) < 0) {
-        cfg_err(p, 0, "[tls] secrets_file %s: cannot open: %s", path, strerror(errno));
-        if (f)
-            fclose(f);
-        return;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        cfg_err(p, 0, "[tls] secrets_file %s: not a regular file", path);
-        fclose(f);
-        return;
-    }
-    if (st.st_mode & 077) {
-        cfg_err(p, 0, "[tls] secrets_file %s: mode %04o lets %s read it; expected 0600 or stricter (chmod 600 %s)",
-                path, (unsigned)(st.st_mode & 07777), st.st_mode & 007 ? "every user" : "its group", path);
-        fclose(f);
-        return;
-    }
-    FILE *main_f = p->f;
-    int main_line = p->lineno, main_sec = p->sec;
-    p->path = path;
-    p->f = f;
-    p->lineno = 0;
-    p->sec = SEC_NONE;
-    p->secrets = true;
-    int rc = ini_parse_stream(cfg_read_line, p, cfg_on_key, p);
-    if (ferror(f))
-        cfg_err(p, 0, "cannot read: %s", strerror(errno));
-    else if (rc > 0 && p->nerr == 0)
-        cfg_err(p, rc, "syntax error; expected key = value");
-    fclose(f);
-    p->secrets = false;
-    p->path = main_path;
-    p->f = main_f;
-    p->lineno = main_line;
-    p->sec = main_sec;
-}
-
-/* RINGMUX_PASSWORD_<USER>: the user name upper-cased, every character
- * other than a letter or digit as '_'. */
-static void cfg_env_passwords(struct rm_config *c)
-{
-    for (size_t i = 0; i < c->n_users; i++) {
-        char var[128] = "RINGMUX_PASSWORD_";
-        size_t n = strlen(var);
-        for (const char *q = c->users[i].name; *q && n < sizeof(var) - 1; q++) {
-            char ch = *q;
-            if (ch >= 'a' && ch <= 'z')
-                ch = (char)(ch - 'a' + 'A');
-            else if (!((ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')))
-                ch = '_';
-            var[n++] = ch;
-        }
-        var[n] = '\0';
-        const char *pw = getenv(var);
-        char *copy = pw ? strdup(pw) : NULL;
-        if (!copy)
-            continue;
-        explicit_bzero(c->users[i].password, strlen(c->users[i].password));
-        free(c->users[i].password);
-        c->users[i].password = copy;
     }
 }
 
@@ -1149,71 +747,4 @@ size_t cfg_restart_changes(const struct rm_config *old, const struct rm_config *
         count++;
     }
     return count;
-}
-
-/* Default as shown in help: the text, "(required)" or "(unset)". */
-static const char *cfg_default_text(const struct cfg_key *k)
-{
-    return k->def ? k->def : (k->flags & CFG_REQUIRED) ? "(required)" : "(unset)";
-}
-
-static const char *cfg_reload_text(const struct cfg_key *k)
-{
-    return k->flags & CFG_RELOAD ? "reloadable" : "restart to change";
-}
-
-/* Print each '\n'-separated line of text after prefix (trailing spaces of
- * the prefix are dropped on empty lines). */
-static void cfg_lines(FILE *f, const char *prefix, const char *text)
-{
-    int plen = (int)strcspn(prefix, " ");
-    for (const char *nl;; text = nl + 1) {
-        nl = strchr(text, '\n');
-        int len = nl ? (int)(nl - text) : (int)strlen(text);
-        fprintf(f, "%.*s%.*s\n", len ? (int)strlen(prefix) : plen, prefix, len, text);
-        if (!nl)
-            break;
-    }
-}
-
-void cfg_print_help(FILE *f)
-{
-    char form[160];
-    for (size_t i = 0; i < CFG_NKEYS; i++) {
-        const struct cfg_key *k = &cfg_keys[i];
-        fprintf(f, "[%s] %s = %s  (%s; %s)\n    %s\n", cfg_sections[k->sec].name, k->name, cfg_default_text(k),
-                cfg_expect(k, form, sizeof(form)), cfg_reload_text(k), k->help);
-    }
-    fprintf(f, "[users] NAME = PASSWORD  (one line per user, at least one; reloadable)\n");
-    cfg_lines(f, "    ", cfg_sections[SEC_USERS].help);
-}
-
-void cfg_write_example(FILE *f)
-{
-    char form[160];
-    cfg_lines(f, "# ",
-              "ringmux example configuration, generated from the key table in\n"
-              "src/config.c by cfg_write_example(); every key is shown with its default.\n"
-              "\n"
-              "Syntax: \"key = value\" lines under [section] headers.  Lines starting with\n"
-              "# or ; are comments, and \" ;\" (a semicolon after a space) starts a comment\n"
-              "after a value.  Keys are case-insensitive; lines are limited to 199\n"
-              "characters.  Durations: 500ms, 5s, 2m, 1h.  Sizes: 512, 64k, 16M, 1G.\n"
-              "Addresses: 192.0.2.1:6033, localhost:6033 or [::1]:6033.  Keys marked\n"
-              "reloadable take effect on a reload; the others need a restart.");
-    for (int s = 0; s < SEC_COUNT; s++) {
-        fprintf(f, "\n[%s]\n", cfg_sections[s].name);
-        cfg_lines(f, "# ", cfg_sections[s].help);
-        for (size_t i = 0; i < CFG_NKEYS; i++) {
-            const struct cfg_key *k = &cfg_keys[i];
-            if ((int)k->sec != s)
-                continue;
-            fprintf(f, "\n# %s\n# Expects %s; %s.\n", k->help, cfg_expect(k, form, sizeof(form)), cfg_reload_text(k));
-            if (k->def)
-                fprintf(f, "%s = %s\n", k->name, k->def);
-            else
-                fprintf(f, "%s%s = %s\n", (k->flags & CFG_REQUIRED) ? "" : "# ", k->name, k->example);
-        }
-    }
-    fprintf(f, "\napp = app-password\n");
 }

@@ -1,0 +1,176 @@
+/* Users and secrets: [users] lines, [token_keys], the secrets file and
+ * passwords from the environment (src/config_int.h). */
+#include <errno.h>
+#include <ini.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "config_int.h"
+
+/* Add one [users] line. */
+void cfg_user_line(struct cfg_parse *p, const char *name, const char *password)
+{
+    struct rm_config *c = p->c;
+    char shown[80];
+    if (!*name) {
+        cfg_err(p, p->lineno, "[users]: empty user name; expected name = password");
+        return;
+    }
+    if (strlen(name) > MAX_USER_NAME) {
+        cfg_err(p, p->lineno, "[users] %s: user name too long; expected at most %d bytes",
+                cfg_show(name, shown, sizeof(shown)), MAX_USER_NAME);
+        return;
+    }
+    for (size_t i = 0; i < c->n_users; i++) {
+        if (strcmp(c->users[i].name, name) == 0) {
+            if (p->user_src[i] == p->path)
+                cfg_err(p, p->lineno,
+                        "[users] %s: duplicate user (first defined at line %d); "
+                        "expected each user once",
+                        cfg_show(name, shown, sizeof(shown)), p->user_lines[i]);
+            else
+                cfg_err(p, p->lineno, "[users] %s: already defined in %s:%d; expected each user in one file",
+                        cfg_show(name, shown, sizeof(shown)), p->user_src[i], p->user_lines[i]);
+            return;
+        }
+    }
+    if (c->n_users == p->user_cap) {
+        size_t cap = p->user_cap ? 2 * p->user_cap : 8;
+        struct rm_user *u = realloc(c->users, cap * sizeof(*u));
+        if (u)
+            c->users = u;
+        int *l = u ? realloc(p->user_lines, cap * sizeof(*l)) : NULL;
+        if (l)
+            p->user_lines = l;
+        const char **src = l ? realloc(p->user_src, cap * sizeof(*src)) : NULL;
+        if (!src) {
+            cfg_err(p, p->lineno, "[users]: out of memory");
+            return;
+        }
+        p->user_src = src;
+        p->user_cap = cap;
+    }
+    struct rm_user *u = &c->users[c->n_users];
+    u->name = strdup(name);
+    u->password = strdup(password);
+    if (!u->name || !u->password) {
+        free(u->name);
+        free(u->password);
+        cfg_err(p, p->lineno, "[users]: out of memory");
+        return;
+    }
+    p->user_src[c->n_users] = p->path;
+    p->user_lines[c->n_users++] = p->lineno;
+}
+
+/* A [token_keys] line of the secrets file: name = 64 hex characters.  The
+ * value never appears in a message. */
+void cfg_token_key_line(struct cfg_parse *p, const char *name, const char *value)
+{
+    struct rm_config *c = p->c;
+    char shown[80];
+    size_t n = strlen(name), vl = strlen(value);
+    if (n == 0 || n >= sizeof(c->token_keys[0].id) ||
+        strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != n) {
+        cfg_err(p, p->lineno, "[token_keys] %s: bad key name; expected 1..31 letters, digits, _ or -",
+                cfg_show(name, shown, sizeof(shown)));
+        return;
+    }
+    for (int i = 0; i < c->n_token_keys; i++)
+        if (strcmp(c->token_keys[i].id, name) == 0) {
+            cfg_err(p, p->lineno, "[token_keys] %s: duplicate key (first at line %d); expected each name once", name,
+                    p->token_lines[i]);
+            return;
+        }
+    if (vl != 64 || strspn(value, "0123456789abcdefABCDEF") != 64) {
+        cfg_err(p, p->lineno,
+                "[token_keys] %s: expected 64 hex characters (a 32-byte key, e.g. from `openssl rand -hex 32`); "
+                "got %zu characters%s",
+                name, vl, vl == 64 ? " with a non-hex one" : "");
+        return;
+    }
+    if (c->n_token_keys == RM_MAX_TOKEN_KEYS) {
+        cfg_err(p, p->lineno, "[token_keys] %s: too many keys; expected at most %d", name, RM_MAX_TOKEN_KEYS);
+        return;
+    }
+    struct rm_token_key *k = &c->token_keys[c->n_token_keys];
+    snprintf(k->id, sizeof(k->id), "%s", name);
+    for (int i = 0; i < 32; i++) {
+        char hx[3] = {value[2 * i], value[2 * i + 1], 0};
+        k->key[i] = (uint8_t)strtoul(hx, NULL, 16);
+    }
+    p->token_lines[c->n_token_keys++] = p->lineno;
+}
+
+/* ---- secrets ------------------------------------------------------------- */
+
+/* Read [tls] secrets_file into p->c: refused unless only its owner may
+ * read it.  Errors name the secrets file and line. */
+void cfg_load_secrets(struct cfg_parse *p)
+{
+    const char *main_path = p->path, *path = p->c->secrets_file;
+    struct stat st;
+    FILE *f = fopen(path, "r");
+    if (!f || fstat(fileno(f), &st) < 0) {
+        cfg_err(p, 0, "[tls] secrets_file %s: cannot open: %s", path, strerror(errno));
+        if (f)
+            fclose(f);
+        return;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        cfg_err(p, 0, "[tls] secrets_file %s: not a regular file", path);
+        fclose(f);
+        return;
+    }
+    if (st.st_mode & 077) {
+        cfg_err(p, 0, "[tls] secrets_file %s: mode %04o lets %s read it; expected 0600 or stricter (chmod 600 %s)",
+                path, (unsigned)(st.st_mode & 07777), st.st_mode & 007 ? "every user" : "its group", path);
+        fclose(f);
+        return;
+    }
+    FILE *main_f = p->f;
+    int main_line = p->lineno, main_sec = p->sec;
+    p->path = path;
+    p->f = f;
+    p->lineno = 0;
+    p->sec = SEC_NONE;
+    p->secrets = true;
+    int rc = ini_parse_stream(cfg_read_line, p, cfg_on_key, p);
+    if (ferror(f))
+        cfg_err(p, 0, "cannot read: %s", strerror(errno));
+    else if (rc > 0 && p->nerr == 0)
+        cfg_err(p, rc, "syntax error; expected key = value");
+    fclose(f);
+    p->secrets = false;
+    p->path = main_path;
+    p->f = main_f;
+    p->lineno = main_line;
+    p->sec = main_sec;
+}
+
+/* RINGMUX_PASSWORD_<USER>: the user name upper-cased, every character
+ * other than a letter or digit as '_'. */
+void cfg_env_passwords(struct rm_config *c)
+{
+    for (size_t i = 0; i < c->n_users; i++) {
+        char var[128] = "RINGMUX_PASSWORD_";
+        size_t n = strlen(var);
+        for (const char *q = c->users[i].name; *q && n < sizeof(var) - 1; q++) {
+            char ch = *q;
+            if (ch >= 'a' && ch <= 'z')
+                ch = (char)(ch - 'a' + 'A');
+            else if (!((ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')))
+                ch = '_';
+            var[n++] = ch;
+        }
+        var[n] = '\0';
+        const char *pw = getenv(var);
+        char *copy = pw ? strdup(pw) : NULL;
+        if (!copy)
+            continue;
+        explicit_bzero(c->users[i].password, strlen(c->users[i].password));
+        free(c->users[i].password);
+        c->users[i].password = copy;
+    }
+}
