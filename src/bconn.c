@@ -689,16 +689,9 @@ static void relay_ok(struct rm_bconn *b, const uint8_t *raw, size_t n)
         buf_free(&filtered);
         return;
     }
-    struct pkt_ok out = {
-        .affected_rows = ok.affected_rows,
-        .insert_id = ok.insert_id,
-        .status = ok.status,
-        .warnings = ok.warnings,
-        .info = (const char *)ok.info,
-        .info_len = ok.info_len,
-        .state = buf_avail(&filtered) ? buf_head(&filtered) : NULL,
-        .state_len = buf_avail(&filtered),
-    };
+    struct pkt_ok out = pkt_ok_from_view(&ok); /* the session-state block filtered to what the client tracks */
+    out.state = buf_avail(&filtered) ? buf_head(&filtered) : NULL;
+    out.state_len = buf_avail(&filtered);
     size_t before = s->c.out.len;
     pkt_write_ok(&s->c.out, raw[3], s->caps, &out, p[0]);
     MET_ADD(&b->c.w->met, bytes_to_clients, s->c.out.len - before);

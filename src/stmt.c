@@ -172,6 +172,33 @@ int stmt_write_with_id(struct rm_buf *out, const uint8_t *p, size_t n, uint32_t 
     return pkt_end(&w) < 0 ? -1 : 0;
 }
 
+/* The client sent its parameter types: keep them for executions that do
+ * not (the server's copy may hold another session's).  -1 out of memory. */
+static int keep_types(struct stmt_entry *e, const uint8_t *types, uint16_t np)
+{
+    uint8_t *t = realloc(e->types, 2u * np);
+    if (!t)
+        return -1;
+    memcpy(t, types, 2u * np);
+    e->types = t;
+    return 0;
+}
+
+/* Must the proxy insert e's types into this execution on conn sc?  Yes
+ * unless the client sent them, none are known, or the server's copy last
+ * got this session's types for this statement. */
+static bool types_needed(const struct stmt_entry *e, const struct stmt_cached *sc, uint32_t sess_id, bool sent)
+{
+    return !sent && e->n_params > 0 && e->types && !(sc->types_sess == sess_id && sc->types_stmt == e->id);
+}
+
+/* The server's copy of the statement on sc now holds this session's types. */
+static void types_sent(struct stmt_cached *sc, uint32_t sess_id, const struct stmt_entry *e)
+{
+    sc->types_sess = sess_id;
+    sc->types_stmt = e->id;
+}
+
 int stmt_write_execute(struct rm_buf *out, const uint8_t *p, size_t n, struct stmt_entry *e, struct stmt_cached *sc,
                        uint32_t sess_id)
 {
@@ -192,15 +219,12 @@ int stmt_write_execute(struct rm_buf *out, const uint8_t *p, size_t n, struct st
         if (bound) {
             if (n < head + nullmap + 1 + 2u * np)
                 return stmt_write_with_id(out, p, n, sc->backend_id);
-            uint8_t *types = realloc(e->types, 2u * np);
-            if (!types)
+            if (keep_types(e, p + head + nullmap + 1, np) < 0)
                 return -1;
-            memcpy(types, p + head + nullmap + 1, 2u * np);
-            e->types = types;
             has_types = true;
         }
     }
-    bool insert = np > 0 && !bound && e->types && !(sc->types_sess == sess_id && sc->types_stmt == e->id);
+    bool insert = types_needed(e, sc, sess_id, bound);
     struct pkt_writer w;
     pkt_begin(&w, out, 0);
     pkt_add_u8(&w, p[0]);
@@ -213,10 +237,8 @@ int stmt_write_execute(struct rm_buf *out, const uint8_t *p, size_t n, struct st
         pkt_add(&w, e->types, 2u * np);
         pkt_add(&w, p + head + nullmap + 1, n - (head + nullmap + 1));
     }
-    if (has_types || insert) {
-        sc->types_sess = sess_id;
-        sc->types_stmt = e->id;
-    }
+    if (has_types || insert)
+        types_sent(sc, sess_id, e);
     return pkt_end(&w) < 0 ? -1 : 0;
 }
 
@@ -234,15 +256,10 @@ int stmt_write_bulk(struct rm_buf *out, const uint8_t *p, size_t n, struct stmt_
     if (sent_types) {
         if (n < head + 2u * np)
             return stmt_write_with_id(out, p, n, sc->backend_id); /* the server says what is wrong */
-        if (np > 0) {
-            uint8_t *types = realloc(e->types, 2u * np);
-            if (!types)
-                return -1;
-            memcpy(types, p + head, 2u * np);
-            e->types = types;
-        }
+        if (np > 0 && keep_types(e, p + head, np) < 0)
+            return -1;
     }
-    bool insert = !sent_types && np > 0 && e->types && !(sc->types_sess == sess_id && sc->types_stmt == e->id);
+    bool insert = types_needed(e, sc, sess_id, sent_types);
     struct pkt_writer w;
     pkt_begin(&w, out, 0);
     pkt_add_u8(&w, p[0]);
@@ -254,9 +271,7 @@ int stmt_write_bulk(struct rm_buf *out, const uint8_t *p, size_t n, struct stmt_
         pkt_add(&w, e->types, 2u * np);
         pkt_add(&w, p + head, n - head);
     }
-    if (sent_types || insert) {
-        sc->types_sess = sess_id;
-        sc->types_stmt = e->id;
-    }
+    if (sent_types || insert)
+        types_sent(sc, sess_id, e);
     return pkt_end(&w) < 0 ? -1 : 0;
 }

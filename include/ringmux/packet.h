@@ -220,6 +220,22 @@ struct pkt_ok_view {
 /* Parse an OK (or OK-as-EOF) payload sent under capabilities caps; -1 if malformed. */
 int pkt_parse_ok(const uint8_t *p, size_t len, uint32_t caps, struct pkt_ok_view *ok);
 
+/* An OK to write with what a parsed one says (pointers into its packet). */
+static inline struct pkt_ok pkt_ok_from_view(const struct pkt_ok_view *v)
+{
+    struct pkt_ok ok = {
+        .affected_rows = v->affected_rows,
+        .insert_id = v->insert_id,
+        .status = v->status,
+        .warnings = v->warnings,
+        .info = (const char *)v->info,
+        .info_len = v->info_len,
+        .state = v->state,
+        .state_len = v->state_len,
+    };
+    return ok;
+}
+
 /* Parsed ERR packet. */
 struct pkt_err_view {
     uint16_t code;

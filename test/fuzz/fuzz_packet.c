@@ -13,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FUZZ_ASSERT(c)                                                                             \
-    do {                                                                                           \
-        if (!(c))                                                                                  \
-            abort();                                                                               \
+#define FUZZ_ASSERT(c)                                                                                                 \
+    do {                                                                                                               \
+        if (!(c))                                                                                                      \
+            abort();                                                                                                   \
     } while (0)
 
 static int inside(const void *p, size_t n, const uint8_t *lo, const uint8_t *hi)
@@ -37,16 +37,7 @@ static void fuzz_ok(const uint8_t *p, size_t n, uint32_t caps)
     FUZZ_ASSERT(inside(v.info, v.info_len, p, p + n) && inside(v.state, v.state_len, p, p + n));
     FUZZ_ASSERT(!v.state || (caps & CLIENT_SESSION_TRACK));
 
-    struct pkt_ok ok = {
-        .affected_rows = v.affected_rows,
-        .insert_id = v.insert_id,
-        .status = v.status,
-        .warnings = v.warnings,
-        .info = (const char *)v.info,
-        .info_len = v.info_len,
-        .state = v.state,
-        .state_len = v.state_len,
-    };
+    struct pkt_ok ok = pkt_ok_from_view(&v);
     struct rm_buf out = {0};
     FUZZ_ASSERT(pkt_write_ok(&out, 1, caps, &ok, p[0]) == 0);
     FUZZ_ASSERT(out.len >= PKT_HDR && out.data[3] == 1);
@@ -55,12 +46,10 @@ static void fuzz_ok(const uint8_t *p, size_t n, uint32_t caps)
         FUZZ_ASSERT(pkt_u24(out.data) == plen);
         struct pkt_ok_view w;
         FUZZ_ASSERT(pkt_parse_ok(out.data + PKT_HDR, plen, caps, &w) == 0);
-        FUZZ_ASSERT(w.affected_rows == v.affected_rows && w.insert_id == v.insert_id &&
-                    w.warnings == v.warnings);
+        FUZZ_ASSERT(w.affected_rows == v.affected_rows && w.insert_id == v.insert_id && w.warnings == v.warnings);
         FUZZ_ASSERT(w.info_len == v.info_len && (!v.info_len || !memcmp(w.info, v.info, v.info_len)));
         bool has_state = v.state && v.state_len > 0;
-        FUZZ_ASSERT((w.status & ~SERVER_SESSION_STATE_CHANGED) ==
-                    (v.status & ~SERVER_SESSION_STATE_CHANGED));
+        FUZZ_ASSERT((w.status & ~SERVER_SESSION_STATE_CHANGED) == (v.status & ~SERVER_SESSION_STATE_CHANGED));
         FUZZ_ASSERT(!!(w.status & SERVER_SESSION_STATE_CHANGED) == has_state);
         FUZZ_ASSERT(w.state_len == (has_state ? v.state_len : 0));
         FUZZ_ASSERT(!has_state || !memcmp(w.state, v.state, v.state_len));

@@ -11,38 +11,26 @@
 #include <string.h>
 #include <time.h>
 
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (cond) {                                                                                \
-            passed++;                                                                              \
-        } else {                                                                                   \
-            failed++;                                                                              \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);                                            \
-            printf(__VA_ARGS__);                                                                   \
-            printf("\n");                                                                          \
-        }                                                                                          \
-    } while (0)
+#include "unit.h"
 
 /* Short names for the flags, to keep the table readable. */
-#define W CLS_WRITE
-#define TB CLS_TXN_BEGIN
-#define TE CLS_TXN_END
-#define ST CLS_SET_TRACKED
-#define CS CLS_SET_CHARSET
-#define TO CLS_TXN_ONESHOT
-#define US CLS_USE
-#define LI CLS_LAST_INSERT_ID
-#define RC CLS_ROW_COUNT
-#define FR CLS_FOUND_ROWS
+#define W   CLS_WRITE
+#define TB  CLS_TXN_BEGIN
+#define TE  CLS_TXN_END
+#define ST  CLS_SET_TRACKED
+#define CS  CLS_SET_CHARSET
+#define TO  CLS_TXN_ONESHOT
+#define US  CLS_USE
+#define LI  CLS_LAST_INSERT_ID
+#define RC  CLS_ROW_COUNT
+#define FR  CLS_FOUND_ROWS
 #define INS CLS_INSERT
-#define LL CLS_LOAD_LOCAL
-#define DG CLS_DIAGNOSTICS
-#define MU CLS_MULTI
-#define SG CLS_SET_GLOBAL
-#define KL CLS_KILL
-#define EM CLS_EMPTY
+#define LL  CLS_LOAD_LOCAL
+#define DG  CLS_DIAGNOSTICS
+#define MU  CLS_MULTI
+#define SG  CLS_SET_GLOBAL
+#define KL  CLS_KILL
+#define EM  CLS_EMPTY
 
 /* One classifier case. */
 struct cls_case {
@@ -85,8 +73,7 @@ static const struct cls_case cls_cases[] = {
     {"ANALYZE NO_WRITE_TO_BINLOG TABLE t", W, PIN_NONE, 1},
     {"HELP 'contents'", 0, PIN_NONE, 1},
     {"WITH c AS (SELECT 1) SELECT * FROM c", 0, PIN_NONE, 1},
-    {"WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM c WHERE n<5) SELECT * FROM c", 0,
-     PIN_NONE, 1},
+    {"WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM c WHERE n<5) SELECT * FROM c", 0, PIN_NONE, 1},
     {"WITH c AS (SELECT id FROM t) UPDATE t JOIN c USING (id) SET t.a=1", W, PIN_NONE, 1},
     {"WITH c AS (SELECT 1) DELETE FROM t WHERE id IN (SELECT * FROM c)", W, PIN_NONE, 1},
     {"WITH c AS (SELECT 1) SELECT @v := 1 FROM c", 0, PIN_USER_VAR, 1},
@@ -277,8 +264,7 @@ static const struct cls_case cls_cases[] = {
     {"SET 1 = 2", W, PIN_NONE, 1},
     {"SET sql_mode = GET_LOCK('x', 1)", ST, PIN_GET_LOCK, 1},
     {"SET autocommit = @x := 1", ST, PIN_USER_VAR, 1},
-    {"SET wait_timeout = (SELECT COUNT(*) FROM t WHERE a IN (1, 2)), autocommit = 1", ST, PIN_NONE,
-     1},
+    {"SET wait_timeout = (SELECT COUNT(*) FROM t WHERE a IN (1, 2)), autocommit = 1", ST, PIN_NONE, 1},
 
     /* SET of user variables */
     {"SET @a=1", 0, PIN_USER_VAR, 1},
@@ -370,8 +356,7 @@ static const struct cls_case cls_cases[] = {
 
     /* found rows, row count, last insert id */
     {"SELECT SQL_CALC_FOUND_ROWS * FROM t LIMIT 10", 0, PIN_CALC_FOUND_ROWS, 1},
-    {"SELECT SQL_CALC_FOUND_ROWS * FROM t LIMIT 10; SELECT FOUND_ROWS()", MU | FR,
-     PIN_CALC_FOUND_ROWS, 2},
+    {"SELECT SQL_CALC_FOUND_ROWS * FROM t LIMIT 10; SELECT FOUND_ROWS()", MU | FR, PIN_CALC_FOUND_ROWS, 2},
     {"SELECT `SQL_CALC_FOUND_ROWS` FROM t", 0, PIN_NONE, 1},
     {"SELECT FOUND_ROWS()", FR, PIN_NONE, 1},
     {"select found_rows ( )", FR, PIN_NONE, 1},
@@ -397,8 +382,7 @@ static const struct cls_case cls_cases[] = {
     {"SELECT @@warning_count", DG, PIN_NONE, 1},
     {"SELECT @@session.error_count", DG, PIN_NONE, 1},
     {"GET DIAGNOSTICS @n = NUMBER", DG, PIN_USER_VAR, 1},
-    {"GET CURRENT DIAGNOSTICS CONDITION 1 @s = RETURNED_SQLSTATE, @m = MESSAGE_TEXT", DG,
-     PIN_USER_VAR, 1},
+    {"GET CURRENT DIAGNOSTICS CONDITION 1 @s = RETURNED_SQLSTATE, @m = MESSAGE_TEXT", DG, PIN_USER_VAR, 1},
     {"GET STACKED DIAGNOSTICS CONDITION 1 @s = RETURNED_SQLSTATE", DG, PIN_USER_VAR, 1},
     {"GET something", W, PIN_NONE, 1},
 
@@ -457,8 +441,7 @@ static const struct cls_case cls_cases[] = {
 
     /* stored programs: the body is one statement and does not run now */
     {"CREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END", W, PIN_NONE, 1},
-    {"CREATE PROCEDURE p() BEGIN SET @x = 1; CREATE TEMPORARY TABLE t (a INT); END", W, PIN_NONE,
-     1},
+    {"CREATE PROCEDURE p() BEGIN SET @x = 1; CREATE TEMPORARY TABLE t (a INT); END", W, PIN_NONE, 1},
     {"CREATE DEFINER=`root`@`localhost` PROCEDURE p(IN a INT) BEGIN IF a > 0 THEN SELECT 1; "
      "ELSEIF a < 0 THEN SELECT 2; ELSE SELECT 3; END IF; END",
      W, PIN_NONE, 1},
@@ -492,12 +475,9 @@ static const struct cls_case cls_cases[] = {
     /* MariaDB anonymous blocks run now: what is inside counts */
     {"BEGIN NOT ATOMIC SET @x = 1; END", W, PIN_USER_VAR, 1},
     {"BEGIN NOT ATOMIC DECLARE x INT DEFAULT 0; SELECT 1 INTO x; END", W, PIN_NONE, 1},
-    {"BEGIN NOT ATOMIC DECLARE CONTINUE HANDLER FOR NOT FOUND SET @done = 1; SELECT 1; END", W,
-     PIN_USER_VAR, 1},
-    {"BEGIN NOT ATOMIC IF 1 THEN CREATE TEMPORARY TABLE t (a INT); END IF; END", W, PIN_TEMP_TABLE,
-     1},
-    {"BEGIN NOT ATOMIC START TRANSACTION; INSERT INTO t VALUES (1); COMMIT; END",
-     W | TB | INS | TE, PIN_NONE, 1},
+    {"BEGIN NOT ATOMIC DECLARE CONTINUE HANDLER FOR NOT FOUND SET @done = 1; SELECT 1; END", W, PIN_USER_VAR, 1},
+    {"BEGIN NOT ATOMIC IF 1 THEN CREATE TEMPORARY TABLE t (a INT); END IF; END", W, PIN_TEMP_TABLE, 1},
+    {"BEGIN NOT ATOMIC START TRANSACTION; INSERT INTO t VALUES (1); COMMIT; END", W | TB | INS | TE, PIN_NONE, 1},
     {"BEGIN NOT ATOMIC BEGIN SELECT 1; END; END; SELECT 2", W | MU, PIN_NONE, 2},
     {"IF @a THEN SELECT 1; ELSE SELECT 2; END IF", W, PIN_NONE, 1},
     {"lbl: BEGIN NOT ATOMIC LEAVE lbl; END", W, PIN_NONE, 1},
@@ -572,9 +552,8 @@ static void test_classify_table(void)
         cls_classify(copy, len, &r);
         free(copy);
         CHECK((r.flags & mask) == (c->flags & mask) && r.pin == c->pin && r.n_stmts == c->n,
-              "[%s]: flags 0x%x pin %s n %u, want flags 0x%x pin %s n %d", c->sql,
-              (unsigned)(r.flags & mask), cls_pin_str(r.pin), r.n_stmts, (unsigned)(c->flags & mask),
-              cls_pin_str(c->pin), c->n);
+              "[%s]: flags 0x%x pin %s n %u, want flags 0x%x pin %s n %d", c->sql, (unsigned)(r.flags & mask),
+              cls_pin_str(r.pin), r.n_stmts, (unsigned)(c->flags & mask), cls_pin_str(c->pin), c->n);
     }
 }
 
@@ -594,8 +573,7 @@ static void render(const char *sql, size_t len, char *out, size_t cap)
     lex_init(&lx, sql, len);
     while (lex_next(&lx, &t) != LEX_EOF && used < cap) {
         const char *sep = used ? " " : "";
-        int k = tag[t.type] ? snprintf(out + used, cap - used, "%s%c:%.*s", sep, tag[t.type],
-                                       (int)t.len, t.p)
+        int k = tag[t.type] ? snprintf(out + used, cap - used, "%s%c:%.*s", sep, tag[t.type], (int)t.len, t.p)
                             : snprintf(out + used, cap - used, "%s%.*s", sep, (int)t.len, t.p);
         used += (size_t)k;
     }
@@ -620,8 +598,8 @@ static const struct lex_case lex_cases[] = {
     {"1. 1e 1e+ 0x 0xZZ 2E-7", "N:1. W:1e W:1e O:+ W:0x W:0xZZ N:2E-7"},
     {"a:=1", "W:a O::= N:1"},
     {"a<=>b<=c->>'$' != d <> e || f && g << 1 >> 2 -> h", "W:a O:<=> W:b O:<= W:c O:->> S:'$' O:!= W:d "
-                                                           "O:<> W:e O:|| W:f O:&& W:g O:<< N:1 O:>> "
-                                                           "N:2 O:-> W:h"},
+                                                          "O:<> W:e O:|| W:f O:&& W:g O:<< N:1 O:>> "
+                                                          "N:2 O:-> W:h"},
     {"a : b", "W:a O:: W:b"},
     {"1--1", "N:1 O:- O:- N:1"},
     {"1-- x\n2", "N:1 N:2"},
@@ -698,12 +676,13 @@ static void test_lexer_edges(void)
 
     /* a NUL byte is an operator, not an end */
     cls_classify(nul, sizeof(nul) - 1, &r);
-    CHECK(r.n_stmts == 2 && r.pin == PIN_USER_VAR, "embedded NUL: n %u pin %s", r.n_stmts,
-          cls_pin_str(r.pin));
+    CHECK(r.n_stmts == 2 && r.pin == PIN_USER_VAR, "embedded NUL: n %u pin %s", r.n_stmts, cls_pin_str(r.pin));
     /* found by fuzzing: a NUL inside a quoted name must not reach var_index() */
     cls_classify("SET `big_tables\0\0CEO` = 1", 25, &r);
     CHECK(r.pin == PIN_UNTRACKED_VAR, "NUL in a quoted variable name: pin %s", cls_pin_str(r.pin));
-    cls_classify("C\261U\0\0" "0; SET`big_tables\0\0CEO", 27, &r);
+    cls_classify("C\261U\0\0"
+                 "0; SET`big_tables\0\0CEO",
+                 27, &r);
     CHECK(r.n_stmts == 2 && r.pin == PIN_UNTRACKED_VAR, "fuzz crash input");
     lex_init(&lx, "\0", 1);
     CHECK(lex_next(&lx, &t) == LEX_OP && t.len == 1, "NUL token");
@@ -730,16 +709,17 @@ static void test_lexer_edges(void)
 static void test_pin_str(void)
 {
     static const char *const want[PIN__COUNT] = {
-        "none",        "user_variable",      "temporary_table",     "lock_tables",
-        "global_lock", "get_lock",           "prepare_sql",         "sql_calc_found_rows",
-        "handler",     "xa",                 "untracked_variable",  "last_insert_id_expr",
-        "server_state", "protocol_command", "row_count",
+        "none",         "user_variable",       "temporary_table",
+        "lock_tables",  "global_lock",         "get_lock",
+        "prepare_sql",  "sql_calc_found_rows", "handler",
+        "xa",           "untracked_variable",  "last_insert_id_expr",
+        "server_state", "protocol_command",    "row_count",
     };
     for (int p = 0; p < PIN__COUNT; p++)
         CHECK(want[p] && strcmp(cls_pin_str((enum cls_pin)p), want[p]) == 0, "pin %d is %s", p,
               cls_pin_str((enum cls_pin)p));
     CHECK(strcmp(cls_pin_str(PIN__COUNT), "unknown") == 0, "out of range pin");
-    CHECK(strcmp(cls_pin_str((enum cls_pin)-1), "unknown") == 0, "negative pin");
+    CHECK(strcmp(cls_pin_str((enum cls_pin) - 1), "unknown") == 0, "negative pin");
 }
 
 /* Text made of count copies of unit, heap-allocated without a NUL. */
@@ -765,10 +745,10 @@ static double now_ns(void)
 static void test_pathological(void)
 {
     static const struct {
-        const char *unit;  /* repeated text */
-        size_t count;      /* how many copies */
-        uint32_t flags;    /* flags the whole text has (under ~MU) */
-        enum cls_pin pin;  /* its pin */
+        const char *unit; /* repeated text */
+        size_t count;     /* how many copies */
+        uint32_t flags;   /* flags the whole text has (under ~MU) */
+        enum cls_pin pin; /* its pin */
     } cases[] = {
         {"SELECT 1;", 100000, 0, PIN_NONE},
         {"(", 1000000, 0, PIN_NONE},
@@ -793,9 +773,8 @@ static void test_pathological(void)
         cls_classify(s, len, &r);
         const double ms = (now_ns() - t0) / 1e6;
         free(s);
-        CHECK((r.flags & ~MU) == cases[i].flags && r.pin == cases[i].pin,
-              "[%s] x %zu: flags 0x%x pin %s", cases[i].unit, cases[i].count, (unsigned)r.flags,
-              cls_pin_str(r.pin));
+        CHECK((r.flags & ~MU) == cases[i].flags && r.pin == cases[i].pin, "[%s] x %zu: flags 0x%x pin %s",
+              cases[i].unit, cases[i].count, (unsigned)r.flags, cls_pin_str(r.pin));
         CHECK(ms < 2000, "[%s] x %zu took %.1f ms", cases[i].unit, cases[i].count, ms);
     }
 
@@ -890,6 +869,5 @@ int main(void)
     test_pin_str();
     test_pathological();
     test_speed();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed != 0;
+    return unit_summary();
 }

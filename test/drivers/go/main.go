@@ -180,6 +180,20 @@ func compareGroup(name, group string, timeout time.Duration, sc func(s side) (st
 // and runs fn with a deadline of timeout; both are closed afterwards.
 func withConn(s side, params string, timeout time.Duration,
 	fn func(ctx context.Context, db *sql.DB, c *sql.Conn) (string, error)) (string, error) {
+	return withDB(s, params, timeout, func(ctx context.Context, db *sql.DB) (string, error) {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			return "", err
+		}
+		defer c.Close()
+		return fn(ctx, db, c)
+	})
+}
+
+// withDB runs fn with a pool for side s and a context that ends after
+// timeout; both are closed afterwards.
+func withDB(s side, params string, timeout time.Duration,
+	fn func(ctx context.Context, db *sql.DB) (string, error)) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	db, err := openDB(s, params)
@@ -187,12 +201,7 @@ func withConn(s side, params string, timeout time.Duration,
 		return "", err
 	}
 	defer db.Close()
-	c, err := db.Conn(ctx)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	return fn(ctx, db, c)
+	return fn(ctx, db)
 }
 
 func openDB(s side, params string) (*sql.DB, error) {
@@ -443,198 +452,184 @@ func killQuery(s side) (string, error) {
 }
 
 func ctxTimeout(s side, prepared bool) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	db, err := openDB(s, "")
-	if err != nil {
-		return "", err
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(2)
-	if err := db.PingContext(ctx); err != nil {
-		return "", err
-	}
-	qctx, qcancel := context.WithTimeout(ctx, 500*time.Millisecond)
-	t0 := time.Now()
-	var rows *sql.Rows
-	if prepared {
-		rows, err = db.QueryContext(qctx, "SELECT SLEEP(?)", 5)
-	} else {
-		rows, err = db.QueryContext(qctx, "SELECT SLEEP(5)")
-	}
-	if err == nil {
-		for rows.Next() {
+	return withDB(s, "", 20*time.Second, func(ctx context.Context, db *sql.DB) (string, error) {
+		db.SetMaxOpenConns(2)
+		if err := db.PingContext(ctx); err != nil {
+			return "", err
 		}
-		err = rows.Err()
-		rows.Close()
-	}
-	took := time.Since(t0)
-	qcancel()
-	outcome := errShape(err)
-	if took > 1500*time.Millisecond {
-		return "", fmt.Errorf("QueryContext with a 500 ms deadline returned after %v (%s)", took.Round(time.Millisecond), outcome)
-	}
-	for i := 0; i < 4; i++ {
-		var one int
-		if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil || one != 1 {
-			return "", fmt.Errorf("pool unusable after the timeout (try %d): %v", i, err)
+		qctx, qcancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		t0 := time.Now()
+		var rows *sql.Rows
+		var err error
+		if prepared {
+			rows, err = db.QueryContext(qctx, "SELECT SLEEP(?)", 5)
+		} else {
+			rows, err = db.QueryContext(qctx, "SELECT SLEEP(5)")
 		}
-	}
-	return "outcome=" + outcome, nil
+		if err == nil {
+			for rows.Next() {
+			}
+			err = rows.Err()
+			rows.Close()
+		}
+		took := time.Since(t0)
+		qcancel()
+		outcome := errShape(err)
+		if took > 1500*time.Millisecond {
+			return "", fmt.Errorf("QueryContext with a 500 ms deadline returned after %v (%s)", took.Round(time.Millisecond), outcome)
+		}
+		for i := 0; i < 4; i++ {
+			var one int
+			if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil || one != 1 {
+				return "", fmt.Errorf("pool unusable after the timeout (try %d): %v", i, err)
+			}
+		}
+		return "outcome=" + outcome, nil
+	})
 }
 
 // ------------------------------------------------------------------ 4. transactions
 
 func txRollback(s side) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	db, err := openDB(s, "")
-	if err != nil {
-		return "", err
-	}
-	defer db.Close()
-	var out []string
-	if _, err := db.ExecContext(ctx, "DELETE FROM "+tTx); err != nil {
-		return "", err
-	}
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return "", err
-	}
-	if _, err := tx.ExecContext(ctx, "INSERT INTO "+tTx+" (id) VALUES (?)", 1); err != nil {
-		return "", err
-	}
-	out = append(out, "rollback1="+errShape(tx.Rollback()))
-	out = append(out, "rollback2="+errShape(tx.Rollback()))
-	for _, q := range []string{"ROLLBACK", "ROLLBACK", "COMMIT"} {
-		res, err := db.ExecContext(ctx, q)
+	return withDB(s, "", 20*time.Second, func(ctx context.Context, db *sql.DB) (string, error) {
+		var out []string
+		if _, err := db.ExecContext(ctx, "DELETE FROM "+tTx); err != nil {
+			return "", err
+		}
+		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
-			out = append(out, q+"="+errShape(err))
-			continue
+			return "", err
 		}
-		n, _ := res.RowsAffected()
-		out = append(out, fmt.Sprintf("%s=ok,affected=%d", q, n))
-	}
-	// The same on one *sql.Conn: text BEGIN / INSERT / ROLLBACK, then
-	// ROLLBACK with nothing open.
-	c, err := db.Conn(ctx)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	for _, q := range []string{"BEGIN", "INSERT INTO " + tTx + " (id) VALUES (2)", "ROLLBACK", "ROLLBACK"} {
-		res, err := c.ExecContext(ctx, q)
+		if _, err := tx.ExecContext(ctx, "INSERT INTO "+tTx+" (id) VALUES (?)", 1); err != nil {
+			return "", err
+		}
+		out = append(out, "rollback1="+errShape(tx.Rollback()))
+		out = append(out, "rollback2="+errShape(tx.Rollback()))
+		for _, q := range []string{"ROLLBACK", "ROLLBACK", "COMMIT"} {
+			res, err := db.ExecContext(ctx, q)
+			if err != nil {
+				out = append(out, q+"="+errShape(err))
+				continue
+			}
+			n, _ := res.RowsAffected()
+			out = append(out, fmt.Sprintf("%s=ok,affected=%d", q, n))
+		}
+		// The same on one *sql.Conn: text BEGIN / INSERT / ROLLBACK, then
+		// ROLLBACK with nothing open.
+		c, err := db.Conn(ctx)
 		if err != nil {
-			out = append(out, "conn:"+q+"="+errShape(err))
-			continue
+			return "", err
 		}
-		n, _ := res.RowsAffected()
-		out = append(out, fmt.Sprintf("conn:%s=affected=%d", q, n))
-	}
-	var cnt int
-	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+tTx).Scan(&cnt); err != nil {
-		return "", err
-	}
-	out = append(out, fmt.Sprintf("rows=%d", cnt))
-	res := strings.Join(out, " ")
-	if s.direct {
-		want := "rollback1=nil rollback2=sql.ErrTxDone ROLLBACK=ok,affected=0 ROLLBACK=ok,affected=0 COMMIT=ok,affected=0 " +
-			"conn:BEGIN=affected=0 conn:INSERT INTO " + tTx + " (id) VALUES (2)=affected=1 conn:ROLLBACK=affected=0 conn:ROLLBACK=affected=0 rows=0"
-		if res != want {
-			return "", fmt.Errorf("direct gave {%s}, want {%s}", res, want)
+		defer c.Close()
+		for _, q := range []string{"BEGIN", "INSERT INTO " + tTx + " (id) VALUES (2)", "ROLLBACK", "ROLLBACK"} {
+			res, err := c.ExecContext(ctx, q)
+			if err != nil {
+				out = append(out, "conn:"+q+"="+errShape(err))
+				continue
+			}
+			n, _ := res.RowsAffected()
+			out = append(out, fmt.Sprintf("conn:%s=affected=%d", q, n))
 		}
-	}
-	return res, nil
+		var cnt int
+		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+tTx).Scan(&cnt); err != nil {
+			return "", err
+		}
+		out = append(out, fmt.Sprintf("rows=%d", cnt))
+		res := strings.Join(out, " ")
+		if s.direct {
+			want := "rollback1=nil rollback2=sql.ErrTxDone ROLLBACK=ok,affected=0 ROLLBACK=ok,affected=0 COMMIT=ok,affected=0 " +
+				"conn:BEGIN=affected=0 conn:INSERT INTO " + tTx + " (id) VALUES (2)=affected=1 conn:ROLLBACK=affected=0 conn:ROLLBACK=affected=0 rows=0"
+			if res != want {
+				return "", fmt.Errorf("direct gave {%s}, want {%s}", res, want)
+			}
+		}
+		return res, nil
+	})
 }
 
 // ------------------------------------------------------------------ 5. concurrency
 
 func concurrent(s side) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-	defer cancel()
-	db, err := openDB(s, "")
-	if err != nil {
-		return "", err
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(20)
-	db.SetMaxIdleConns(20)
-	shared, err := db.PrepareContext(ctx, "SELECT k, v FROM "+tKV+" WHERE k = ?")
-	if err != nil {
-		return "", err
-	}
-	defer shared.Close()
-	const G, N = 50, 40
-	results := make([][]string, G)
-	errs := make(chan error, G)
-	var wg sync.WaitGroup
-	for g := 0; g < G; g++ {
-		wg.Add(1)
-		go func(g int) {
-			defer wg.Done()
-			for i := 0; i < N; i++ {
-				var got, want string
-				var err error
-				switch (g + i) % 4 {
-				case 0: // prepared via db.QueryRow with args (prepare/execute/close)
-					var a int64
-					var b string
-					err = db.QueryRowContext(ctx, "SELECT ? + ?, CONCAT(?, '-', ?)", g, i, "g"+strconv.Itoa(g), i).Scan(&a, &b)
-					got = fmt.Sprintf("%d|%s", a, b)
-					want = fmt.Sprintf("%d|g%d-%d", g+i, g, i)
-				case 1: // text
-					var a int64
-					var b string
-					err = db.QueryRowContext(ctx, fmt.Sprintf("SELECT %d * 1000 + %d, REPEAT('x', %d)", g, i, i)).Scan(&a, &b)
-					got = fmt.Sprintf("%d|%d", a, len(b))
-					want = fmt.Sprintf("%d|%d", g*1000+i, i)
-				case 2: // shared *sql.Stmt, re-prepared per connection by database/sql
-					var k int
-					var v string
-					key := (g*N + i) % 100
-					err = shared.QueryRowContext(ctx, key).Scan(&k, &v)
-					got = fmt.Sprintf("%d|%s", k, v)
-					want = fmt.Sprintf("%d|val-%d", key, key)
-				case 3: // text against the table
-					var cnt, sum int64
-					lim := (g + i) % 100
-					err = db.QueryRowContext(ctx, fmt.Sprintf("SELECT COUNT(*), COALESCE(SUM(k), 0) FROM %s WHERE k < %d", tKV, lim)).Scan(&cnt, &sum)
-					got = fmt.Sprintf("%d|%d", cnt, sum)
-					want = fmt.Sprintf("%d|%d", lim, lim*(lim-1)/2)
-				}
-				if err != nil {
-					errs <- fmt.Errorf("goroutine %d query %d: %v", g, i, err)
-					return
-				}
-				if got != want {
-					errs <- fmt.Errorf("goroutine %d query %d: got %s want %s", g, i, got, want)
-					return
-				}
-				results[g] = append(results[g], got)
-			}
-		}(g)
-	}
-	wg.Wait()
-	close(errs)
-	var msgs []string
-	for e := range errs {
-		msgs = append(msgs, e.Error())
-	}
-	if len(msgs) > 0 {
-		sort.Strings(msgs)
-		more := ""
-		if len(msgs) > 3 {
-			more = fmt.Sprintf(" (+%d more)", len(msgs)-3)
-			msgs = msgs[:3]
+	return withDB(s, "", 40*time.Second, func(ctx context.Context, db *sql.DB) (string, error) {
+		db.SetMaxOpenConns(20)
+		db.SetMaxIdleConns(20)
+		shared, err := db.PrepareContext(ctx, "SELECT k, v FROM "+tKV+" WHERE k = ?")
+		if err != nil {
+			return "", err
 		}
-		return "", fmt.Errorf("%s%s", strings.Join(msgs, "; "), more)
-	}
-	var all []string
-	for g := range results {
-		all = append(all, results[g]...)
-	}
-	sort.Strings(all)
-	return fmt.Sprintf("n=%d sha=%s", len(all), sha([]byte(strings.Join(all, "\n")))), nil
+		defer shared.Close()
+		const G, N = 50, 40
+		results := make([][]string, G)
+		errs := make(chan error, G)
+		var wg sync.WaitGroup
+		for g := 0; g < G; g++ {
+			wg.Add(1)
+			go func(g int) {
+				defer wg.Done()
+				for i := 0; i < N; i++ {
+					var got, want string
+					var err error
+					switch (g + i) % 4 {
+					case 0: // prepared via db.QueryRow with args (prepare/execute/close)
+						var a int64
+						var b string
+						err = db.QueryRowContext(ctx, "SELECT ? + ?, CONCAT(?, '-', ?)", g, i, "g"+strconv.Itoa(g), i).Scan(&a, &b)
+						got = fmt.Sprintf("%d|%s", a, b)
+						want = fmt.Sprintf("%d|g%d-%d", g+i, g, i)
+					case 1: // text
+						var a int64
+						var b string
+						err = db.QueryRowContext(ctx, fmt.Sprintf("SELECT %d * 1000 + %d, REPEAT('x', %d)", g, i, i)).Scan(&a, &b)
+						got = fmt.Sprintf("%d|%d", a, len(b))
+						want = fmt.Sprintf("%d|%d", g*1000+i, i)
+					case 2: // shared *sql.Stmt, re-prepared per connection by database/sql
+						var k int
+						var v string
+						key := (g*N + i) % 100
+						err = shared.QueryRowContext(ctx, key).Scan(&k, &v)
+						got = fmt.Sprintf("%d|%s", k, v)
+						want = fmt.Sprintf("%d|val-%d", key, key)
+					case 3: // text against the table
+						var cnt, sum int64
+						lim := (g + i) % 100
+						err = db.QueryRowContext(ctx, fmt.Sprintf("SELECT COUNT(*), COALESCE(SUM(k), 0) FROM %s WHERE k < %d", tKV, lim)).Scan(&cnt, &sum)
+						got = fmt.Sprintf("%d|%d", cnt, sum)
+						want = fmt.Sprintf("%d|%d", lim, lim*(lim-1)/2)
+					}
+					if err != nil {
+						errs <- fmt.Errorf("goroutine %d query %d: %v", g, i, err)
+						return
+					}
+					if got != want {
+						errs <- fmt.Errorf("goroutine %d query %d: got %s want %s", g, i, got, want)
+						return
+					}
+					results[g] = append(results[g], got)
+				}
+			}(g)
+		}
+		wg.Wait()
+		close(errs)
+		var msgs []string
+		for e := range errs {
+			msgs = append(msgs, e.Error())
+		}
+		if len(msgs) > 0 {
+			sort.Strings(msgs)
+			more := ""
+			if len(msgs) > 3 {
+				more = fmt.Sprintf(" (+%d more)", len(msgs)-3)
+				msgs = msgs[:3]
+			}
+			return "", fmt.Errorf("%s%s", strings.Join(msgs, "; "), more)
+		}
+		var all []string
+		for g := range results {
+			all = append(all, results[g]...)
+		}
+		sort.Strings(all)
+		return fmt.Sprintf("n=%d sha=%s", len(all), sha([]byte(strings.Join(all, "\n")))), nil
+	})
 }
 
 // ------------------------------------------------------------------ main

@@ -212,6 +212,15 @@ function sha256(buf) {
 
 // Outcome of a promise as a plain comparable value: rows/result or the
 // server error number (messages may carry ids, so only the code).
+// What the server stored in column col of row id of table t (length and
+// SHA-256), then the row deleted; query(sql, params) runs a statement on
+// the driver's connection.
+async function storedDigest(query, t, col, id) {
+  const rows = await query(`SELECT LENGTH(${col}) AS len, SHA2(${col}, 256) AS h FROM ${t} WHERE id = ?`, [id]);
+  await query(`DELETE FROM ${t} WHERE id = ?`, [id]);
+  return rows.length === 1 ? { len: Number(rows[0].len), h: rows[0].h } : { rows: rows.length };
+}
+
 async function outcome(p) {
   try {
     return { ok: await p };
@@ -424,6 +433,7 @@ function killAdapter(connect, query) {
 
 module.exports = {
   runMain,
+  storedDigest,
   killAdapter,
   SELFTEST,
   DIRECT,

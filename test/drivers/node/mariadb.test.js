@@ -168,10 +168,7 @@ async function largeParams() {
           const t = tbl(side, 'blob');
           const res = await send(conn, t, myId, buf);
           assert(res && res.affectedRows === 1, `insert returned ${show(res)}`);
-          const rows = await conn.query(`SELECT LENGTH(b) AS len, SHA2(b, 256) AS h FROM ${t} WHERE id = ?`, [myId]);
-          await conn.query(`DELETE FROM ${t} WHERE id = ?`, [myId]);
-          if (rows.length !== 1) return { rows: rows.length };
-          return { len: Number(rows[0].len), h: rows[0].h };
+          return C.storedDigest((sql, params) => conn.query(sql, params), t, 'b', myId);
         });
         C.assertBoth(r, want);
       });
@@ -207,9 +204,7 @@ async function largeParams() {
         const conn = await connect(ctx, server);
         const t = tbl(side, 'blob');
         await send(conn, t, myId);
-        const rows = await conn.query(`SELECT LENGTH(t) AS len, SHA2(t, 256) AS h FROM ${t} WHERE id = ?`, [myId]);
-        await conn.query(`DELETE FROM ${t} WHERE id = ?`, [myId]);
-        return rows.length === 1 ? { len: Number(rows[0].len), h: rows[0].h } : { rows: rows.length };
+        return C.storedDigest((sql, params) => conn.query(sql, params), t, 't', myId);
       });
       C.assertBoth(r, wantS);
     });

@@ -113,9 +113,7 @@ async function largeParams() {
         const sql = `INSERT INTO ${t} (id, b) VALUES (?, ?)`;
         const res = kind === 'x' ? await x(conn, sql, [myId, buf]) : await q(conn, sql, [myId, buf]);
         assert(res && res.affectedRows === 1, `insert returned ${show(res)}`);
-        const rows = await q(conn, `SELECT LENGTH(b) AS len, SHA2(b, 256) AS h FROM ${t} WHERE id = ?`, [myId]);
-        await q(conn, `DELETE FROM ${t} WHERE id = ?`, [myId]);
-        return rows.length === 1 ? { len: Number(rows[0].len), h: rows[0].h } : { rows: rows.length };
+        return C.storedDigest((sql, params) => q(conn, sql, params), t, 'b', myId);
       });
       C.assertBoth(r, want);
     });
