@@ -9,6 +9,7 @@
 #include "ringmux/log.h"
 #include "ringmux/monitor.h"
 #include "ringmux/pool.h"
+#include "ringmux/tls.h"
 #include "ringmux/worker.h"
 
 #define BACKOFF_MIN_MS 100
@@ -37,6 +38,31 @@ const struct rm_addr *backend_addr(const struct rm_backend *be)
 const char *backend_name(const struct rm_backend *be)
 {
     return be->w->cfg->backends[be->idx].name;
+}
+
+struct rm_tls_ctx *backend_tls(struct rm_backend *be, char *why, size_t len)
+{
+    const struct rm_backend_cfg *bc = &be->w->cfg->backends[be->idx];
+    if (!be->tls_built) {
+        be->tls_built = true;
+        if (bc->tls != BACKEND_TLS_OFF) {
+            char sec[48];
+            snprintf(sec, sizeof(sec), "backend.%s", bc->name);
+            be->tls = tls_client_ctx_new(bc, sec, be->error, sizeof(be->error));
+        }
+    }
+    if (!be->tls && bc->tls != BACKEND_TLS_OFF)
+        snprintf(why, len, "%s", be->error[0] ? be->error : "TLS context unavailable");
+    return be->tls;
+}
+
+void backends_tls_reset(struct rm_worker *w)
+{
+    for (int i = 0; i < w->n_backends; i++) {
+        tls_ctx_free(w->backends[i].tls);
+        w->backends[i].tls = NULL;
+        w->backends[i].tls_built = false;
+    }
 }
 
 int backend_pick_addr(struct rm_backend *be, struct sockaddr_storage *ss, socklen_t *len, char *why, size_t whylen)

@@ -19,6 +19,7 @@
 #include "ringmux/session.h"
 #include "ringmux/track.h"
 #include "ringmux/vars.h"
+#include "ringmux/tls.h"
 #include "ringmux/worker.h"
 
 /* Most bytes read into the void from a result whose client vanished before
@@ -324,8 +325,28 @@ static void on_greeting(struct rm_bconn *b, const uint8_t *p, size_t n)
     b->ext_caps = g->ext_caps & (MARIADB_CLIENT_STMT_BULK_OPERATIONS | b->pool->ext_caps);
     b->resp.deprecate_eof = (b->caps & CLIENT_DEPRECATE_EOF) != 0;
     b->resp.session_track = (b->caps & CLIENT_SESSION_TRACK) != 0;
-    if (hs_write_login(&b->c.out, b->caps, b->ext_caps, b->pool->collation, b->pool->user, b->pool->password, NULL, g) <
-        0) {
+    uint8_t seq = 1;
+    if (b->pool->be->w->cfg->backends[b->pool->be->idx].tls != BACKEND_TLS_OFF) {
+        char fail[300] = "";
+        struct rm_tls_ctx *x = backend_tls(b->pool->be, fail, sizeof(fail));
+        if (!x) {
+            login_failed(b, fail, NULL, 0);
+            return;
+        }
+        if (!(g->caps & CLIENT_SSL)) {
+            login_failed(b, "the server does not offer TLS, which [backend] tls asks for", NULL, 0);
+            return;
+        }
+        /* SSL request in the clear, then TLS, then the login inside it. */
+        if (hs_write_ssl_request(&b->c.out, b->caps | CLIENT_SSL, b->ext_caps, b->pool->collation) < 0 ||
+            conn_start_tls(&b->c, x, backend_addr(b->pool->be)->host) < 0) {
+            login_failed(b, "cannot start TLS (out of memory, or a bad host name for verify_identity)", NULL, 0);
+            return;
+        }
+        seq = 2;
+    }
+    if (hs_write_login(&b->c.out, seq, b->caps | (b->c.tls ? CLIENT_SSL : 0), b->ext_caps, b->pool->collation,
+                       b->pool->user, b->pool->password, NULL, g) < 0) {
         bconn_close(b, "out of memory");
         return;
     }

@@ -38,12 +38,15 @@ const struct cfg_section_def cfg_sections[SEC_COUNT] = {
     [SEC_MONITOR] = {"monitor", "The monitor thread: checks every backend (reachable, read_only, replica\n"
                                 "lag), resolves backend names, and decides which backend is the writer\n"
                                 "(read/write endpoint) and which are readers (reader_listen)."},
-    [SEC_TLS] = {"tls", "Secrets kept out of this file (and, with a later release, TLS).  The secrets\n"
-                        "file holds [users] (merged with the [users] below) and [token_keys]\n"
-                        "(name = 64 hex characters: HMAC-SHA256 keys for token logins); it must\n"
-                        "not be readable by group or others (chmod 600).  RINGMUX_PASSWORD_<USER>\n"
-                        "in the environment (user name upper-cased, other characters as _)\n"
-                        "sets that user's password, for containers."},
+    [SEC_TLS] = {"tls", "TLS towards clients (TLS 1.2 and 1.3, session tickets), and secrets kept\n"
+                        "out of this file.  With tls_cert and tls_key set, clients may ask for TLS\n"
+                        "in the handshake (mariadb --ssl, ssl-mode=REQUIRED); require_tls = on\n"
+                        "refuses the others.  The secrets file holds [users] (merged with the\n"
+                        "[users] below) and [token_keys] (name = 64 hex characters: HMAC-SHA256\n"
+                        "keys for token logins); it must not be readable by group or others\n"
+                        "(chmod 600).  RINGMUX_PASSWORD_<USER> in the environment (user name\n"
+                        "upper-cased, other characters as _) sets that user's password, for\n"
+                        "containers."},
     [SEC_USERS] = {"users", "Accounts clients log in with; the proxy logs in to the backend as the\n"
                             "same user with the same password.  One line per user: name = password.\n"
                             "Names are case-sensitive; a password may be empty.  Leading and trailing\n"
@@ -67,6 +70,8 @@ static const char *const cfg_w_auto[] = {"auto", NULL};
 static const char *const cfg_w_levels[] = {"error", "warn", "info", "debug", NULL};
 static const char *const cfg_w_abandoned[] = {"finish", "kill", NULL};
 static const char *const cfg_w_onoff[] = {"off", "on", NULL};
+static const char *const cfg_w_tls_versions[] = {"1.2", "1.3", NULL};
+static const char *const cfg_w_backend_tls[] = {"off", "on", "verify_ca", "verify_identity", NULL};
 
 /* KEY(section, name, type, field, default, min, max, flags, help); rows may
  * add .words or .example after it. */
@@ -112,6 +117,18 @@ const struct cfg_key cfg_keys[] = {
           "Most connections to this server at once; 0 = no limit beyond [pool] max_backend_connections.")},
     {BKEY("weight", CFG_INT, weight, "1", 1, 1000, CFG_RELOAD,
           "Relative share of reader-endpoint statements this server takes when it is a reader.")},
+    {BKEY("tls", CFG_ENUM, tls, "off", 0, 0, CFG_RELOAD,
+          "TLS to this server: off; on = encrypted, certificate not checked; verify_ca = its certificate must "
+          "chain to tls_ca; verify_identity = and name the host in address.  The server must offer TLS."),
+     .words = cfg_w_backend_tls},
+    {BKEY("tls_ca", CFG_STR, tls_ca, NULL, 0, 0, CFG_RELOAD,
+          "PEM CA certificate(s) for tls = verify_ca / verify_identity (e.g. the RDS CA bundle)."),
+     .example = "/etc/ssl/certs/rds-ca.pem"},
+    {BKEY("tls_cert", CFG_STR, tls_cert, NULL, 0, 0, CFG_RELOAD,
+          "PEM client certificate shown to this server (REQUIRE X509 accounts); with tls_key."),
+     .example = "/etc/ringmux/client.pem"},
+    {BKEY("tls_key", CFG_STR, tls_key, NULL, 0, 0, CFG_RELOAD, "PEM private key of tls_cert."),
+     .example = "/etc/ringmux/client.key"},
 
     {KEY(SEC_POOL, "max_backend_connections", CFG_INT, max_backend_connections, "32", 1, 100000, CFG_RELOAD,
          "Most connections open to the backend at once.")},
@@ -133,6 +150,20 @@ const struct cfg_key cfg_keys[] = {
          "SQL run once on each new backend connection; unset or empty = none."),
      .example = "SET time_zone = '+00:00'"},
 
+    {KEY(SEC_TLS, "tls_cert", CFG_STR, tls_cert, NULL, 0, 0, CFG_RELOAD,
+         "PEM certificate (chain) shown to clients; with tls_key, clients may use TLS.  Re-read on reload."),
+     .example = "/etc/ringmux/server.pem"},
+    {KEY(SEC_TLS, "tls_key", CFG_STR, tls_key, NULL, 0, 0, CFG_RELOAD, "PEM private key of tls_cert."),
+     .example = "/etc/ringmux/server.key"},
+    {KEY(SEC_TLS, "tls_ca", CFG_STR, tls_ca, NULL, 0, 0, CFG_RELOAD,
+         "PEM CA certificate(s): when set, clients must present a certificate signed by one (mutual TLS)."),
+     .example = "/etc/ringmux/clients-ca.pem"},
+    {KEY(SEC_TLS, "require_tls", CFG_ENUM, require_tls, "off", 0, 0, CFG_RELOAD,
+         "on = logins without TLS are refused with an error naming this key."),
+     .words = cfg_w_onoff},
+    {KEY(SEC_TLS, "min_version", CFG_ENUM, tls_min_version, "1.2", 0, 0, CFG_RELOAD,
+         "Oldest TLS version clients may use: 1.2 or 1.3."),
+     .words = cfg_w_tls_versions},
     {KEY(SEC_TLS, "secrets_file", CFG_STR, secrets_file, NULL, 0, 0, CFG_RELOAD,
          "File with [users] and [token_keys], mode 0600 or stricter; re-read on reload."),
      .example = "/etc/ringmux/secrets.ini"},
@@ -660,6 +691,7 @@ int cfg_load(const char *path, struct rm_config **out, char *err, size_t errlen)
                 cfg_err(&p, rc, "syntax error; expected key = value");
             if (p.c->secrets_file)
                 cfg_load_secrets(&p);
+            cfg_load_tls(&p);
             cfg_env_passwords(p.c);
             cfg_check_file(&p);
         }
@@ -686,6 +718,14 @@ void cfg_free(struct rm_config *c)
     for (size_t i = 0; i < CFG_NKEYS; i++)
         if (cfg_keys[i].type == CFG_STR && !(cfg_keys[i].flags & CFG_BACKEND))
             free(*(char **)((char *)c + cfg_keys[i].off));
+    for (int b = 0; b < c->n_backends; b++) {
+        for (size_t i = 0; i < CFG_NKEYS; i++)
+            if (cfg_keys[i].type == CFG_STR && (cfg_keys[i].flags & CFG_BACKEND))
+                free(*(char **)((char *)&c->backends[b] + cfg_keys[i].off));
+        cfg_free_pem(&c->backends[b].tls_ca_pem);
+        cfg_free_pem(&c->backends[b].tls_cert_pem);
+        cfg_free_pem(&c->backends[b].tls_key_pem);
+    }
     for (size_t i = 0; i < c->n_users; i++) {
         free(c->users[i].name);
         if (c->users[i].password)
@@ -694,6 +734,9 @@ void cfg_free(struct rm_config *c)
     }
     free(c->users);
     explicit_bzero(c->token_keys, sizeof(c->token_keys));
+    cfg_free_pem(&c->tls_cert_pem);
+    cfg_free_pem(&c->tls_key_pem);
+    cfg_free_pem(&c->tls_ca_pem);
     free(c->path);
     free(c);
 }

@@ -98,6 +98,11 @@ void cfg_fmt_num(int type, int64_t v, char *buf, size_t len);
 void cfg_user_line(struct cfg_parse *p, const char *name, const char *password);
 void cfg_token_key_line(struct cfg_parse *p, const char *name, const char *value);
 void cfg_load_secrets(struct cfg_parse *p);
+/* Read the [tls] certificate files into p->c and check they make a usable
+ * TLS setup (key matches certificate, PEM parses). */
+void cfg_load_tls(struct cfg_parse *p);
+/* Wipe and free a loaded file. */
+void cfg_free_pem(struct rm_pem *pem);
 void cfg_env_passwords(struct rm_config *c);
 
 #endif

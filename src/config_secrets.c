@@ -1,5 +1,6 @@
-/* Users and secrets: [users] lines, [token_keys], the secrets file and
- * passwords from the environment (src/config_int.h). */
+/* Users and secrets: [users] lines, [token_keys], the secrets file,
+ * passwords from the environment and the [tls] certificate files
+ * (src/config_int.h). */
 #include <errno.h>
 #include <ini.h>
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "config_int.h"
+#include "ringmux/tls.h"
 
 /* Add one [users] line. */
 void cfg_user_line(struct cfg_parse *p, const char *name, const char *password)
@@ -173,4 +175,122 @@ void cfg_env_passwords(struct rm_config *c)
         free(c->users[i].password);
         c->users[i].password = copy;
     }
+}
+
+/* ---- TLS files ----------------------------------------------------------- */
+
+#define PEM_MAX (1024 * 1024)
+
+/* Read SECTION's KEY file into *pem; errors name the key and the file. */
+static void read_pem(struct cfg_parse *p, const char *sec, const char *key, const char *path, struct rm_pem *pem)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        cfg_err(p, 0, "[%s] %s %s: cannot open: %s", sec, key, path, strerror(errno));
+        return;
+    }
+    uint8_t *d = malloc(PEM_MAX + 1);
+    size_t n = d ? fread(d, 1, PEM_MAX + 1, f) : 0;
+    if (!d)
+        cfg_err(p, 0, "out of memory");
+    else if (ferror(f))
+        cfg_err(p, 0, "[%s] %s %s: cannot read: %s", sec, key, path, strerror(errno));
+    else if (n > PEM_MAX)
+        cfg_err(p, 0, "[%s] %s %s: larger than 1 MiB; expected a PEM file", sec, key, path);
+    else if (n == 0)
+        cfg_err(p, 0, "[%s] %s %s: empty; expected a PEM file", sec, key, path);
+    else {
+        pem->data = d;
+        pem->len = n;
+        d = NULL;
+    }
+    if (d) {
+        explicit_bzero(d, PEM_MAX + 1);
+        free(d);
+    }
+    fclose(f);
+}
+
+void cfg_free_pem(struct rm_pem *pem)
+{
+    if (pem->data)
+        explicit_bzero(pem->data, pem->len);
+    free(pem->data);
+    pem->data = NULL;
+    pem->len = 0;
+}
+
+/* [backend] / [backend.NAME] TLS keys of backend i. */
+static void load_backend_tls(struct cfg_parse *p, int i)
+{
+    struct rm_backend_cfg *b = &p->c->backends[i];
+    char sec[48];
+    snprintf(sec, sizeof(sec), p->be_plain ? "backend" : "backend.%s", b->name);
+    if (!b->tls_cert != !b->tls_key) {
+        cfg_err(p, p->be_line[i],
+                "[%s] %s is set without %s; expected both (client certificate and its key) or "
+                "neither",
+                sec, b->tls_cert ? "tls_cert" : "tls_key", b->tls_cert ? "tls_key" : "tls_cert");
+        return;
+    }
+    if (b->tls == BACKEND_TLS_OFF) {
+        if (b->tls_ca || b->tls_cert)
+            cfg_err(p, p->be_line[i],
+                    "[%s] %s is set but tls = off; expected tls = on, verify_ca or "
+                    "verify_identity",
+                    sec, b->tls_ca ? "tls_ca" : "tls_cert");
+        return;
+    }
+    if (b->tls >= BACKEND_TLS_VERIFY_CA && !b->tls_ca) {
+        cfg_err(p, p->be_line[i],
+                "[%s] tls = %s needs tls_ca; expected the PEM file of the CA that signed the "
+                "server's certificate",
+                sec, b->tls == BACKEND_TLS_VERIFY_CA ? "verify_ca" : "verify_identity");
+        return;
+    }
+    unsigned before = p->nerr;
+    if (b->tls_ca)
+        read_pem(p, sec, "tls_ca", b->tls_ca, &b->tls_ca_pem);
+    if (b->tls_cert) {
+        read_pem(p, sec, "tls_cert", b->tls_cert, &b->tls_cert_pem);
+        read_pem(p, sec, "tls_key", b->tls_key, &b->tls_key_pem);
+    }
+    if (p->nerr != before)
+        return;
+    char why[300];
+    struct rm_tls_ctx *x = tls_client_ctx_new(b, sec, why, sizeof(why));
+    if (!x)
+        cfg_err(p, p->be_line[i], "%s", why);
+    tls_ctx_free(x);
+}
+
+void cfg_load_tls(struct cfg_parse *p)
+{
+    struct rm_config *c = p->c;
+    for (int i = 0; i < c->n_backends; i++)
+        load_backend_tls(p, i);
+    if (!c->tls_cert != !c->tls_key) {
+        cfg_err(p, 0, "[tls] %s is set without %s; expected both (certificate and its private key) or neither",
+                c->tls_cert ? "tls_cert" : "tls_key", c->tls_cert ? "tls_key" : "tls_cert");
+        return;
+    }
+    if (!c->tls_cert) {
+        if (c->tls_ca)
+            cfg_err(p, 0, "[tls] tls_ca is set without tls_cert and tls_key; expected all three for mutual TLS");
+        if (c->require_tls)
+            cfg_err(p, 0, "[tls] require_tls = on needs tls_cert and tls_key; expected both set");
+        return;
+    }
+    unsigned before = p->nerr;
+    read_pem(p, "tls", "tls_cert", c->tls_cert, &c->tls_cert_pem);
+    read_pem(p, "tls", "tls_key", c->tls_key, &c->tls_key_pem);
+    if (c->tls_ca)
+        read_pem(p, "tls", "tls_ca", c->tls_ca, &c->tls_ca_pem);
+    if (p->nerr != before)
+        return;
+    char why[300];
+    struct rm_tls_ctx *x = tls_server_ctx_new(c, why, sizeof(why));
+    if (!x)
+        cfg_err(p, 0, "%s", why);
+    tls_ctx_free(x);
 }

@@ -10,6 +10,7 @@
 
 #include "ringmux/log.h"
 #include "ringmux/ring.h"
+#include "ringmux/tls.h"
 #include "ringmux/worker.h"
 
 int conn_register(struct rm_worker *w, struct rm_conn *c, const struct conn_ops *ops, int fd)
@@ -82,14 +83,25 @@ void conn_flush(struct rm_conn *c)
 
 static void start_send(struct rm_conn *c)
 {
-    if (buf_avail(&c->out) == 0)
+    struct rm_buf *q = &c->out;
+    if (c->tls) { /* the wire carries the TLS records of what is queued */
+        if (tls_conn_seal(c) < 0) {
+            char why[96];
+            log_error("%s slot=%u: TLS encryption failed: %s", c->ops->name, c->slot,
+                      tls_conn_error(c, why, sizeof(why)));
+            c->eof = true;
+            return;
+        }
+        q = tls_conn_wire(c);
+    }
+    if (buf_avail(q) == 0)
         return;
     /* Swap: the queued bytes become the in-flight buffer, the (empty) old
      * in-flight buffer becomes the queue. */
     struct rm_buf t = c->sending;
-    c->sending = c->out;
-    c->out = t;
-    buf_reset(&c->out);
+    c->sending = *q;
+    *q = t;
+    buf_reset(q);
     c->sent = 0;
     ring_send(c, buf_head(&c->sending), buf_avail(&c->sending));
     c->send_inflight = true;
@@ -130,6 +142,8 @@ void conn_close_flushed(struct rm_conn *c)
     if (c->dead)
         return;
     bury(c);
+    if (c->tls && !c->eof)
+        tls_conn_close_notify(c);
     if (!c->send_inflight && !c->eof)
         start_send(c);
     if (!c->send_inflight)
@@ -196,12 +210,73 @@ void conn_connect(struct rm_conn *c, const struct sockaddr *sa, socklen_t len, i
     c->inflight += 2;
 }
 
-/* Feed received bytes to the conn's owner: straight from the ring buffer
- * when nothing is pending, else after the bytes already buffered. */
+static void notify_eof(struct rm_conn *c, int err);
+
+/* Ciphertext arrived: decrypt into c->in (sending whatever the handshake
+ * answers), then offer c->in to the owner. */
+static void tls_recv(struct rm_conn *c, const uint8_t *data, size_t len)
+{
+    int rc = tls_conn_feed(c, data, len);
+    if (!c->send_inflight)
+        start_send(c); /* handshake records, alerts */
+    if (rc == 1 && c->ops->on_tls)
+        c->ops->on_tls(c, true);
+    if (rc == -1) {
+        char why[96];
+        log_info("%s slot=%u: TLS failed: %s", c->ops->name, c->slot, tls_conn_error(c, why, sizeof(why)));
+        if (c->ops->on_tls)
+            c->ops->on_tls(c, false);
+        if (!c->dead && !c->eof)
+            notify_eof(c, EPROTO);
+        return;
+    }
+    if (c->dead || c->eof)
+        return;
+    if (buf_avail(&c->in)) {
+        size_t used = 0;
+        c->ops->on_data(c, buf_head(&c->in), buf_avail(&c->in), &used);
+        if (!c->dead)
+            buf_consume(&c->in, used);
+    }
+    if (rc == -2 && !c->dead && !c->eof) /* close_notify: the peer is done */
+        notify_eof(c, 0);
+}
+
+static void plain_recv(struct rm_conn *c, const uint8_t *data, size_t len);
+
+int conn_start_tls(struct rm_conn *c, struct rm_tls_ctx *x, const char *host)
+{
+    if (tls_conn_start(c, x, host) < 0)
+        return -1;
+    if (!tls_ctx_is_server(x)) /* client side: our ClientHello goes first */
+        tls_recv(c, NULL, 0);
+    return 0;
+}
+
+/* Feed received bytes to the conn's owner (through TLS when it runs). */
 void conn_on_recv(struct rm_conn *c, const uint8_t *data, size_t len)
 {
     if (c->dead || c->eof)
         return;
+    if (c->tls) {
+        tls_recv(c, data, len);
+        return;
+    }
+    plain_recv(c, data, len);
+    if (c->tls && !c->dead && !c->eof && buf_avail(&c->in)) {
+        /* The owner started TLS (an SSL request): the bytes after it are
+         * the peer's first TLS records. */
+        struct rm_buf early = c->in;
+        memset(&c->in, 0, sizeof(c->in));
+        tls_recv(c, buf_head(&early), buf_avail(&early));
+        buf_free(&early);
+    }
+}
+
+/* Plaintext: straight from the ring buffer when nothing is pending, else
+ * after the bytes already buffered. */
+static void plain_recv(struct rm_conn *c, const uint8_t *data, size_t len)
+{
     size_t used = 0;
     if (buf_avail(&c->in) == 0) {
         c->ops->on_data(c, data, len, &used);
@@ -271,6 +346,7 @@ void conn_sweep(struct rm_worker *w)
         buf_free(&c->in);
         buf_free(&c->out);
         buf_free(&c->sending);
+        tls_conn_free(c);
         c->ops->free(c);
     }
 }

@@ -21,6 +21,7 @@
 #include "ringmux/packet.h"
 #include "ringmux/pool.h"
 #include "ringmux/resultset.h"
+#include "ringmux/tls.h"
 #include "ringmux/vars.h"
 #include "ringmux/worker.h"
 #include "session_int.h"
@@ -41,6 +42,23 @@ static void ops_flushed(struct rm_conn *c, bool drained)
     sess_on_flushed((struct rm_session *)c);
 }
 
+static void ops_tls(struct rm_conn *c, bool ok)
+{
+    struct rm_session *s = (struct rm_session *)c;
+    struct rm_worker *w = W(s);
+    if (!ok) {
+        MET_INC(&w->met, tls_failures);
+        return;
+    }
+    MET_INC(&w->met, tls_handshakes);
+    if (tls_conn_resumed(c))
+        MET_INC(&w->met, tls_resumed);
+    if (log_enabled(LOG_DEBUG)) {
+        char d[96];
+        slog(LOG_DEBUG, s, "TLS: %s", tls_conn_describe(c, d, sizeof(d)));
+    }
+}
+
 static void ops_free(struct rm_conn *c)
 {
     sess_free((struct rm_session *)c);
@@ -52,9 +70,26 @@ static const struct conn_ops sess_ops = {
     .on_data = ops_data,
     .on_eof = ops_eof,
     .on_flushed = ops_flushed,
+    .on_tls = ops_tls,
     .free = ops_free,
     .keep_buffers = false,
 };
+
+/* The worker's TLS context for clients, built from the current config at
+ * the first accept after a (re)load; NULL when TLS is off. */
+static struct rm_tls_ctx *client_tls(struct rm_worker *w)
+{
+    if (!w->tls_built) {
+        w->tls_built = true;
+        if (w->cfg->tls_cert) {
+            char err[300];
+            w->tls_server = tls_server_ctx_new(w->cfg, err, sizeof(err));
+            if (!w->tls_server)
+                log_error("worker %d: TLS for clients is off: %s", w->idx, err);
+        }
+    }
+    return w->tls_server;
+}
 
 void sess_accept(struct rm_worker *w, int fd, bool reader)
 {
@@ -68,6 +103,8 @@ void sess_accept(struct rm_worker *w, int fd, bool reader)
     link_init(&s->wait_link); /* TCP_NODELAY/keepalive come from the listener */
     s->reader = reader;
     s->server = w->topo->server; /* what this client is told, kept for its handshake */
+    if (client_tls(w))
+        s->server.caps |= CLIENT_SSL;
     link_push_back(&w->sessions, &s->link);
     /* The id names its worker, so KILL <id> from any worker finds it. */
     s->id = ++w->next_sess_seq * (uint32_t)w->sh->n_workers + (uint32_t)w->idx;
@@ -187,13 +224,44 @@ void sess_on_handshake(struct rm_session *s, const uint8_t *p, size_t n)
     struct rm_worker *w = W(s);
     struct hs_response r;
     const char *why = NULL;
+    if (hs_is_ssl_request(p, n)) {
+        if (s->c.tls)
+            why = "a second SSL request, inside TLS";
+        else if (!(s->server.caps & CLIENT_SSL) || !w->tls_server)
+            why = "client asked for TLS (SSL request), which this listener does not offer ([tls] tls_cert is not set)";
+        if (why) {
+            char msg[200];
+            snprintf(msg, sizeof(msg), "ringmux: bad handshake: %s", why);
+            sess_fail_and_close(s, s->seq, 1043, "08S01", msg);
+            return;
+        }
+        if (conn_start_tls(&s->c, w->tls_server, NULL) < 0) {
+            sess_close(s, "out of memory");
+            return;
+        }
+        s->seq++; /* the handshake response comes inside TLS, with the next sequence id */
+        return;
+    }
     if (hs_parse_response(p, n, &r, &why) < 0) {
         char msg[200];
         snprintf(msg, sizeof(msg), "ringmux: bad handshake: %s", why);
         sess_fail_and_close(s, s->seq, 1043, "08S01", msg);
         return;
     }
-    s->caps = r.caps & s->server.caps;
+    if (w->cfg->require_tls && !s->c.tls) {
+        char host[64], msg[300];
+        peer_host(s, host, sizeof(host));
+        snprintf(msg, sizeof(msg),
+                 "Access denied for user '%.*s'@'%s': TLS is required ([tls] require_tls = on); connect with "
+                 "--ssl or ssl-mode=REQUIRED",
+                 (int)(r.user_len > 64 ? 64 : r.user_len), r.user, host);
+        MET_INC(&w->met, tls_required_refused);
+        MET_INC(&w->met, auth_failures);
+        sess_err_and_close(s, s->seq + 1, 1045, "28000", msg);
+        return;
+    }
+    /* CLIENT_SSL is this link's business: never passed on to a backend. */
+    s->caps = r.caps & s->server.caps & ~CLIENT_SSL;
     s->ext_caps = s->caps & CLIENT_LONG_PASSWORD ? 0 : r.ext_caps & s->server.ext_caps;
     s->collation = r.collation ? r.collation : s->server.collation;
     s->seq = 2;

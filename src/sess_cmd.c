@@ -24,6 +24,7 @@
 #include "ringmux/pool.h"
 #include "ringmux/resultset.h"
 #include "ringmux/vars.h"
+#include "ringmux/tls.h"
 #include "ringmux/worker.h"
 #include "session_int.h"
 
@@ -539,10 +540,13 @@ static size_t consume_packets(struct rm_session *s, const uint8_t *data, size_t 
                 sess_fail_and_close(s, s->seq, 1043, "08S01", msg);
                 return len;
             }
-            if (st == SESS_HANDSHAKE)
+            if (st == SESS_HANDSHAKE) {
                 sess_on_handshake(s, pkt + PKT_HDR, payload);
-            else
+                if (s->c.tls && !tls_conn_ready(&s->c))
+                    return off; /* an SSL request: what follows is TLS (conn.c) */
+            } else {
                 sess_on_auth_switch_response(s, pkt + PKT_HDR, payload);
+            }
             continue;
         }
         if (payload >= PKT_MAX_PAYLOAD) { /* split command: classify the joined payload */

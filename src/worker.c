@@ -24,6 +24,7 @@
 #include "ringmux/net.h"
 #include "ringmux/pool.h"
 #include "ringmux/ring.h"
+#include "ringmux/tls.h"
 #include "ringmux/session.h"
 
 #define RING_ENTRIES 4096
@@ -306,7 +307,11 @@ static void on_wake(struct rm_worker *w)
     struct rm_config *cfg = atomic_load(&w->sh->cfg);
     if (cfg != w->cfg) {
         w->cfg = cfg;
-        pool_config_changed(w); /* rotated passwords reach new backend logins */
+        pool_config_changed(w);      /* rotated passwords reach new backend logins */
+        tls_ctx_free(w->tls_server); /* new certificates: rebuilt at the next accept */
+        w->tls_server = NULL;
+        w->tls_built = false;
+        backends_tls_reset(w); /* and at the next backend login */
     }
     w->kick_waiters = true; /* a resume, a new topology: the queue may move */
     drain_inbox(w);
@@ -458,6 +463,8 @@ void worker_destroy(struct rm_worker *w)
             log_warn("worker %d: object in slot %u still alive at exit", w->idx, i);
     free(w->conns);
     free(w->free_slots);
+    tls_ctx_free(w->tls_server);
+    backends_tls_reset(w);
     for (struct rm_msg *m = atomic_exchange(&w->inbox, NULL), *next; m; m = next) {
         next = m->next;
         free(m);

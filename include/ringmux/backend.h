@@ -32,11 +32,19 @@ struct rm_backend {
     uint64_t connect_after_ms;   /* backoff: no connect before this */
     uint32_t connect_backoff_ms; /* current backoff step */
     char error[192];             /* last connect/login failure, "" if none */
+    struct rm_tls_ctx *tls;      /* [backend] tls context, built at the first login after a (re)load */
+    bool tls_built;              /* tls reflects the worker's config */
 };
 
 void backend_init(struct rm_backend *be, struct rm_worker *w, int idx);
 /* Its address in the worker's current config. */
 const struct rm_addr *backend_addr(const struct rm_backend *be);
+
+/* The TLS context for logins to be (NULL when its tls = off, or when it
+ * cannot be built: why says so). */
+struct rm_tls_ctx *backend_tls(struct rm_backend *be, char *why, size_t len);
+/* A new config: every backend's TLS context is rebuilt when next needed. */
+void backends_tls_reset(struct rm_worker *w);
 
 /* Set up w's backends from its config (one per [backend] section). */
 void backends_init(struct rm_worker *w);

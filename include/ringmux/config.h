@@ -23,13 +23,28 @@ struct rm_addr {
 
 #define RM_MAX_BACKENDS 16
 
+/* A file's bytes as read by cfg_load. */
+struct rm_pem {
+    uint8_t *data;
+    size_t len;
+};
+
 /* One [backend] / [backend.NAME] section. */
 struct rm_backend_cfg {
     char name[32];       /* NAME of [backend.NAME]; "default" for [backend] */
     struct rm_addr addr; /* address = host:port (host may be a DNS name) */
     int max_connections; /* max_connections = 0..100000, 0 = only [pool] max_backend_connections */
     int weight;          /* weight = 1..1000: share of reader-endpoint sessions */
+    int tls;             /* tls = off|on|verify_ca|verify_identity (BACKEND_TLS_*) */
+    char *tls_ca;        /* PEM CA(s) the server's certificate must chain to (verify_*) */
+    char *tls_cert;      /* PEM client certificate presented to the server, optional */
+    char *tls_key;       /* its private key */
+    struct rm_pem tls_ca_pem, tls_cert_pem, tls_key_pem; /* the files above, read by cfg_load */
 };
+
+/* [backend] tls: encryption only, then the chain, then the chain and the
+ * host name in address. */
+enum { BACKEND_TLS_OFF, BACKEND_TLS_ON, BACKEND_TLS_VERIFY_CA, BACKEND_TLS_VERIFY_IDENTITY };
 
 #define RM_MAX_TOKEN_KEYS 16
 
@@ -85,8 +100,15 @@ struct rm_config {
     char *admin_users;                    /* users that may KILL any session (comma-separated), NULL if unset */
     int abandoned_statement;              /* ABANDONED_FINISH or ABANDONED_KILL */
 
-    /* [tls] (more keys come with TLS) */
-    char *secrets_file; /* secrets_file = path: [users] and [token_keys], mode 0600 or stricter (reloadable) */
+    /* [tls] (all reloadable: new handshakes use the new files) */
+    char *tls_cert;      /* PEM certificate (chain) shown to clients; with tls_key enables TLS */
+    char *tls_key;       /* PEM private key of tls_cert */
+    char *tls_ca;        /* PEM CA(s): clients must present a certificate signed by one */
+    int require_tls;     /* 1: plaintext logins refused */
+    int tls_min_version; /* 0 = TLS 1.2, 1 = TLS 1.3 */
+    char *secrets_file;  /* secrets_file = path: [users] and [token_keys], mode 0600 or stricter (reloadable) */
+    /* The files above, read by cfg_load (workers never open files). */
+    struct rm_pem tls_cert_pem, tls_key_pem, tls_ca_pem;
 
     /* [users]: one line per user, "name = password" (reloadable); merged
      * with the secrets file's [users]; RINGMUX_PASSWORD_<USER> in the

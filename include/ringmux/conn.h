@@ -9,7 +9,10 @@
  *    handler consumes what it can straight from the ring buffer and the
  *    rest is copied to conn->in;
  *  - output is appended to conn->out; conn_flush() hands it to the kernel
- *    (one send in flight at a time, partial sends resumed). */
+ *    (one send in flight at a time, partial sends resumed);
+ *  - with TLS (tls.h) this layer is the byte filter: received bytes are
+ *    decrypted into conn->in before on_data sees them, and conn->out is
+ *    encrypted when a send starts; owners read and write plaintext. */
 #ifndef RINGMUX_CONN_H
 #define RINGMUX_CONN_H
 
@@ -24,6 +27,7 @@
 struct rm_worker;
 
 struct rm_conn;
+struct rm_tls;
 
 /* What a conn's owner does with its events: set once, when the conn is
  * registered (the worker dispatches completions through it and knows
@@ -39,6 +43,9 @@ struct conn_ops {
     void (*on_flushed)(struct rm_conn *c, bool drained);
     /* A connect (conn_connect) completed: res 0 or -errno. */
     void (*on_connect)(struct rm_conn *c, int res);
+    /* TLS on this conn finished its handshake (ok) or failed (!ok; the
+     * conn then gets on_eof with EPROTO).  Optional. */
+    void (*on_tls)(struct rm_conn *c, bool ok);
     /* Free the owner object: nothing references it any more. */
     void (*free)(struct rm_conn *c);
     /* Keep the send buffer's storage between sends (busy conns); without,
@@ -78,6 +85,7 @@ struct rm_conn {
     struct rm_buf sending; /* output owned by the send in flight */
     size_t sent;           /* bytes of `sending` already acknowledged */
     struct rm_link grave;  /* in the worker's graveyard once dead */
+    struct rm_tls *tls;    /* TLS state once started (tls.h), else NULL */
 };
 
 /* Bytes queued towards this conn's peer and not yet acknowledged. */
@@ -109,6 +117,14 @@ void conn_kill(struct rm_conn *c);
  * not take it.  A shutdown(2) at once would beat the queued send, which is
  * only submitted at the end of the loop turn. */
 void conn_close_flushed(struct rm_conn *c);
+
+/* Start TLS on c with context x (tls.h): the server side after a client's
+ * SSL request, the client side (host: the server's name) after sending
+ * ours, which this also starts the handshake for.  What the owner queues
+ * from now on is held until the handshake is done, then encrypted; the
+ * owner's on_tls says how it ended.  -1 on allocation failure. */
+struct rm_tls_ctx;
+int conn_start_tls(struct rm_conn *c, struct rm_tls_ctx *x, const char *host);
 
 /* Completions, routed here by the engine (worker.c) or a test's fake. */
 /* len bytes arrived: offered to the owner's on_data after any bytes it left

@@ -4,6 +4,7 @@
 #ifndef RINGMUX_HANDSHAKE_H
 #define RINGMUX_HANDSHAKE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,10 @@ struct hs_server_info {
  * mysql_native_password as the default plugin. */
 int hs_write_greeting(struct rm_buf *out, const struct hs_server_info *si, uint32_t conn_id,
                       const uint8_t scramble[AUTH_SCRAMBLE_LEN]);
+
+/* A client's SSL request: the 32-byte start of a handshake response with
+ * CLIENT_SSL set, after which TLS begins. */
+bool hs_is_ssl_request(const uint8_t *p, size_t len);
 
 /* A parsed HandshakeResponse41.  Pointers point into the packet. */
 struct hs_response {
@@ -56,11 +61,14 @@ struct hs_greeting {
 };
 int hs_parse_greeting(const uint8_t *p, size_t len, struct hs_greeting *g, const char **why);
 
-/* Write a HandshakeResponse41 to a backend (seq 1) logging in as user with a
- * mysql_native_password proof for the greeting's scramble (or a
- * caching_sha2_password proof if the greeting asks for that plugin). */
-int hs_write_login(struct rm_buf *out, uint32_t caps, uint32_t ext_caps, uint8_t collation, const char *user,
-                   const char *pw, const char *db, const struct hs_greeting *g);
+/* Write a HandshakeResponse41 to a backend (sequence id seq: 1, or 2
+ * after an SSL request) logging in as user with a mysql_native_password
+ * proof for the greeting's scramble (or a caching_sha2_password proof if
+ * the greeting asks for that plugin). */
+int hs_write_login(struct rm_buf *out, uint8_t seq, uint32_t caps, uint32_t ext_caps, uint8_t collation,
+                   const char *user, const char *pw, const char *db, const struct hs_greeting *g);
+/* The SSL request (seq 1): the response's first 32 bytes with CLIENT_SSL. */
+int hs_write_ssl_request(struct rm_buf *out, uint32_t caps, uint32_t ext_caps, uint8_t collation);
 
 /* Capabilities offered to clients, given the backend's. */
 uint32_t hs_proxy_caps(uint32_t server_caps);

@@ -42,6 +42,10 @@ struct rm_metrics {
     atomic_uint_fast64_t backend_moves;          /* sessions moved to another backend (failover, reader balance) */
     atomic_uint_fast64_t statement_retries;      /* commands retried on another conn: they had not reached the server */
     atomic_uint_fast64_t prepares_refused;       /* COM_STMT_PREPARE past max_prepared_statements (ERR 1461) */
+    atomic_uint_fast64_t tls_handshakes;         /* client TLS handshakes completed */
+    atomic_uint_fast64_t tls_resumed;            /* of which resumed a session (ticket) */
+    atomic_uint_fast64_t tls_failures;           /* client TLS handshakes or records that failed */
+    atomic_uint_fast64_t tls_required_refused;   /* plaintext logins refused by require_tls */
     atomic_uint_fast64_t backend_statements[16]; /* client commands forwarded, per backend (RM_MAX_BACKENDS) */
 };
 

@@ -110,6 +110,8 @@ struct rm_worker {
     const struct rm_topology *topo;              /* snapshot used this loop turn (monitor.h) */
     struct rm_backend backends[RM_MAX_BACKENDS]; /* one per configured backend: pools and health */
     int n_backends;
+    struct rm_tls_ctx *tls_server; /* TLS for clients, built from cfg at the first accept after a (re)load */
+    bool tls_built;                /* tls_server reflects cfg (NULL: TLS off or its setup failed) */
 };
 
 int worker_init(struct rm_worker *w, struct rm_shared *sh, int idx);

@@ -29,6 +29,14 @@ int hs_write_greeting(struct rm_buf *out, const struct hs_server_info *si, uint3
     return pkt_end(&w) < 0 ? -1 : 0;
 }
 
+bool hs_is_ssl_request(const uint8_t *p, size_t len)
+{
+    if (len != 32)
+        return false;
+    uint32_t caps = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    return (caps & CLIENT_SSL) && (caps & CLIENT_PROTOCOL_41);
+}
+
 int hs_parse_response(const uint8_t *p, size_t len, struct hs_response *r, const char **why)
 {
     struct pkt_reader rd;
@@ -55,7 +63,7 @@ int hs_parse_response(const uint8_t *p, size_t len, struct hs_response *r, const
         return -1;
     }
     if (len == 32 && (r->caps & CLIENT_SSL)) {
-        *why = "client asked for TLS (SSL request), which this listener does not offer";
+        *why = "an SSL request where the handshake response was expected";
         return -1;
     }
     size_t n;
@@ -185,8 +193,26 @@ static int login_proof(const char *plugin, const char *pw, const uint8_t *scramb
     return 0;
 }
 
-int hs_write_login(struct rm_buf *out, uint32_t caps, uint32_t ext_caps, uint8_t collation, const char *user,
-                   const char *pw, const char *db, const struct hs_greeting *g)
+/* The first 32 bytes of a HandshakeResponse41. */
+static void response_head(struct pkt_writer *w, uint32_t caps, uint32_t ext_caps, uint8_t collation)
+{
+    pkt_add_u32(w, caps);
+    pkt_add_u32(w, PKT_MAX_PAYLOAD);
+    pkt_add_u8(w, collation);
+    pkt_add_zeros(w, 19);
+    pkt_add_u32(w, caps & CLIENT_LONG_PASSWORD ? 0 : ext_caps);
+}
+
+int hs_write_ssl_request(struct rm_buf *out, uint32_t caps, uint32_t ext_caps, uint8_t collation)
+{
+    struct pkt_writer w;
+    pkt_begin(&w, out, 1);
+    response_head(&w, caps | CLIENT_SSL, ext_caps, collation);
+    return pkt_end(&w) < 0 ? -1 : 0;
+}
+
+int hs_write_login(struct rm_buf *out, uint8_t seq, uint32_t caps, uint32_t ext_caps, uint8_t collation,
+                   const char *user, const char *pw, const char *db, const struct hs_greeting *g)
 {
     uint8_t proof[AUTH_SHA2_LEN];
     size_t plen;
@@ -200,12 +226,8 @@ int hs_write_login(struct rm_buf *out, uint32_t caps, uint32_t ext_caps, uint8_t
     else
         caps &= ~CLIENT_CONNECT_WITH_DB;
     struct pkt_writer w;
-    pkt_begin(&w, out, 1);
-    pkt_add_u32(&w, caps);
-    pkt_add_u32(&w, PKT_MAX_PAYLOAD);
-    pkt_add_u8(&w, collation);
-    pkt_add_zeros(&w, 19);
-    pkt_add_u32(&w, caps & CLIENT_LONG_PASSWORD ? 0 : ext_caps);
+    pkt_begin(&w, out, seq);
+    response_head(&w, caps, ext_caps, collation);
     pkt_add(&w, user, strlen(user) + 1);
     if (caps & CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA)
         pkt_add_lenenc_str(&w, proof, plen);

@@ -16,10 +16,10 @@
 
 #include "ringmux/packet.h"
 
-#define FUZZ_ASSERT(c)                                                                             \
-    do {                                                                                           \
-        if (!(c))                                                                                  \
-            abort();                                                                               \
+#define FUZZ_ASSERT(c)                                                                                                 \
+    do {                                                                                                               \
+        if (!(c))                                                                                                      \
+            abort();                                                                                                   \
     } while (0)
 
 /* Is [p, p+n) inside [lo, hi)?  A NULL pointer with no bytes is. */
@@ -70,7 +70,7 @@ static void fuzz_greeting(const uint8_t *p, size_t n)
     uint32_t caps = CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLIENT_PLUGIN_AUTH |
                     (g.caps & CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA);
     struct rm_buf out = {0};
-    FUZZ_ASSERT(hs_write_login(&out, caps, g.ext_caps, g.collation, user, pw, db, &g) == 0);
+    FUZZ_ASSERT(hs_write_login(&out, 1, caps, g.ext_caps, g.collation, user, pw, db, &g) == 0);
     FUZZ_ASSERT(out.len > PKT_HDR && pkt_u24(out.data) == out.len - PKT_HDR && out.data[3] == 1);
     struct hs_response r;
     FUZZ_ASSERT(hs_parse_response(out.data + PKT_HDR, out.len - PKT_HDR, &r, &why) == 0);

@@ -665,6 +665,68 @@ static void test_secrets(void)
     unsetenv("RINGMUX_PASSWORD_APP_2");
 }
 
+/* [tls]: the certificate files are read and checked at load time, each
+ * mistake named with the key and file. */
+static void test_tls(void)
+{
+    char dir[64] = "/tmp/ringmux-cfg-tls-XXXXXX", cmd[256], text[1024], cpath[64], err[2048], f[4][160];
+    struct rm_config *c;
+    if (!mkdtemp(dir)) {
+        CHECK(0, "mkdtemp");
+        return;
+    }
+    snprintf(cmd, sizeof(cmd), "%s/scripts/make-test-certs.sh %s >/dev/null", RINGMUX_SOURCE_DIR, dir);
+    if (system(cmd) != 0) {
+        CHECK(0, "scripts/make-test-certs.sh failed");
+        return;
+    }
+    snprintf(f[0], sizeof(f[0]), "%s/server.pem", dir);
+    snprintf(f[1], sizeof(f[1]), "%s/server.key", dir);
+    snprintf(f[2], sizeof(f[2]), "%s/elsewhere.key", dir);
+    snprintf(f[3], sizeof(f[3]), "%s/garbage.pem", dir);
+    FILE *g = fopen(f[3], "w");
+    if (g) {
+        fputs("-----BEGIN PRIVATE KEY-----\nnot-base64-at-all SECRETBYTES\n-----END PRIVATE KEY-----\n", g);
+        fclose(g);
+    }
+    snprintf(text, sizeof(text),
+             BACKEND "[tls]\ntls_cert = %s\ntls_key = %s\nrequire_tls = on\nmin_version = 1.3\n" USERS, f[0], f[1]);
+    CHECK(load_text(text, strlen(text), &c, cpath, err, sizeof(err)) == 0, "valid TLS: %s", err);
+    if (c) {
+        CHECK(c->tls_cert_pem.len > 100 && c->tls_key_pem.len > 100 && c->require_tls == 1 && c->tls_min_version == 1,
+              "TLS files loaded");
+        cfg_free(c);
+    }
+    static const struct {
+        const char *tls; /* printf format of the [tls] body; %1$s .. %4$s = f[0..3] */
+        const char *want;
+    } bad[] = {
+        {"tls_cert = %1$s\n", "[tls] tls_cert is set without tls_key"},
+        {"tls_key = %2$s\n", "[tls] tls_key is set without tls_cert"},
+        {"require_tls = on\n", "[tls] require_tls = on needs tls_cert and tls_key"},
+        {"tls_ca = %1$s\n", "[tls] tls_ca is set without tls_cert and tls_key"},
+        {"tls_cert = %1$s\ntls_key = /nonexistent/k.pem\n", "[tls] tls_key /nonexistent/k.pem: cannot open"},
+        {"tls_cert = %1$s\ntls_key = %3$s\n", "does not match the certificate in tls_cert"},
+        {"tls_cert = %1$s\ntls_key = %4$s\n", "not a usable PEM private key"},
+        {"tls_cert = %4$s\ntls_key = %2$s\n", "not a usable PEM certificate"},
+        {"tls_cert = %1$s\ntls_key = %2$s\ntls_ca = %4$s\n", "[tls] tls_ca"},
+        {"tls_cert = %1$s\ntls_key = %2$s\nmin_version = 1.1\n", "[tls] min_version"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char body[600];
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+        snprintf(body, sizeof(body), bad[i].tls, f[0], f[1], f[2], f[3]);
+#pragma GCC diagnostic pop
+        snprintf(text, sizeof(text), BACKEND "[tls]\n%s" USERS, body);
+        CHECK(load_text(text, strlen(text), &c, cpath, err, sizeof(err)) < 0 && strstr(err, bad[i].want) &&
+                  !strstr(err, "SECRETBYTES"),
+              "tls case %zu: %s", i, err);
+    }
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    CHECK(system(cmd) == 0, "cleanup");
+}
+
 int main(void)
 {
     test_durations();
@@ -682,5 +744,6 @@ int main(void)
     test_reload();
     test_backends();
     test_secrets();
+    test_tls();
     return unit_summary();
 }

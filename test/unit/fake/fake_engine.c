@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 
 #include "ringmux/auth.h"
+#include "ringmux/backend.h"
 #include "ringmux/bconn.h"
 #include "ringmux/config.h"
 #include "ringmux/handshake.h"
@@ -23,6 +24,7 @@
 #include "ringmux/resultset.h"
 #include "ringmux/ring.h"
 #include "ringmux/session.h"
+#include "ringmux/tls.h"
 
 #define TICK_MS 50
 
@@ -879,6 +881,8 @@ void fe_destroy(struct fe *fe)
             fprintf(stderr, "fake engine: conn in slot %u still alive at the end\n", i);
     free(w->conns);
     free(w->free_slots);
+    tls_ctx_free(w->tls_server);
+    backends_tls_reset(w);
     for (size_t i = 0; i < fe->n_wires; i++) {
         buf_free(&fe->wires[i]->rx);
         buf_free(&fe->wires[i]->tx);
@@ -1154,7 +1158,7 @@ int fe_connect(struct fe *fe, struct fe_client *cl, const char *user, const char
     cl->id = hg.conn_id;
     fe_pkt_free(&g);
     struct rm_buf b = {0};
-    if (hs_write_login(&b, cl->caps & hg.caps, 0, 45, user, pw, db, &hg) < 0)
+    if (hs_write_login(&b, 1, cl->caps & hg.caps, 0, 45, user, pw, db, &hg) < 0)
         die("out of memory");
     cl->caps &= hg.caps;
     fe_send_raw(cl, buf_head(&b), buf_avail(&b));
