@@ -5,6 +5,7 @@
 #   elsewhere.pem/.key       signed by it, for elsewhere.invalid only (identity checks fail)
 #   client.pem/client.key    a client certificate signed by it (mutual TLS)
 #   other-ca.pem/.key        an unrelated CA (verification fails)
+#   rsa-public.pem/rsa-private.pem   an RSA key pair (caching_sha2_password without TLS)
 # Usage: scripts/make-test-certs.sh DIR   (created if missing; 2 days validity)
 set -euo pipefail
 dir=${1:?usage: make-test-certs.sh DIR}
@@ -32,5 +33,7 @@ extendedKeyUsage=serverAuth"
 leaf elsewhere "/CN=elsewhere.invalid" "subjectAltName=DNS:elsewhere.invalid
 extendedKeyUsage=serverAuth"
 leaf client "/CN=rmtest" "extendedKeyUsage=clientAuth"
-chmod 600 ./*.key
+quiet openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out rsa-private.pem
+quiet openssl rsa -in rsa-private.pem -pubout -out rsa-public.pem
+chmod 600 ./*.key rsa-private.pem
 echo "make-test-certs.sh: certificates in $dir"

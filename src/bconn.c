@@ -64,6 +64,16 @@ static void ops_free(struct rm_conn *c)
 {
     bconn_free((struct rm_bconn *)c);
 }
+static void login_failed(struct rm_bconn *b, const char *what, const uint8_t *p, size_t n);
+static void ops_tls(struct rm_conn *c, bool ok)
+{
+    if (ok)
+        return;
+    char reason[96], what[160];
+    snprintf(what, sizeof(what), "TLS with the server failed: %s ([backend] tls)",
+             tls_conn_error(c, reason, sizeof(reason)));
+    login_failed((struct rm_bconn *)c, what, NULL, 0);
+}
 
 const struct conn_ops bconn_ops = {
     .name = "backend",
@@ -71,6 +81,7 @@ const struct conn_ops bconn_ops = {
     .on_eof = ops_eof,
     .on_flushed = ops_flushed,
     .on_connect = ops_connect,
+    .on_tls = ops_tls,
     .free = ops_free,
     .keep_buffers = true, /* few and busy */
 };
@@ -356,6 +367,44 @@ static void on_greeting(struct rm_bconn *b, const uint8_t *p, size_t n)
 
 static void start_init(struct rm_bconn *b);
 
+/* caching_sha2_password full authentication (the server has no cached
+ * entry for the user, e.g. after a restart): the password itself, in the
+ * clear inside TLS, else RSA-encrypted with the server's pinned public key. */
+static void full_auth(struct rm_bconn *b, uint8_t seq)
+{
+    const struct rm_backend_cfg *bc = &b->c.w->cfg->backends[b->pool->be->idx];
+    const char *pw = b->pool->password;
+    size_t pl = strlen(pw);
+    uint8_t enc[1024];
+    size_t elen = sizeof(enc);
+    struct pkt_writer w;
+    if (b->c.tls) {
+        pkt_begin(&w, &b->c.out, (uint8_t)(seq + 1));
+        pkt_add(&w, pw, pl + 1);
+    } else if (bc->server_public_key_pem.data) {
+        if (auth_sha2_rsa_encrypt(pw, pl, b->greeting->scramble, bc->server_public_key_pem.data,
+                                  bc->server_public_key_pem.len, enc, &elen) < 0) {
+            login_failed(b, "cannot encrypt the password with [backend] server_public_key (too long for the key?)",
+                         NULL, 0);
+            return;
+        }
+        pkt_begin(&w, &b->c.out, (uint8_t)(seq + 1));
+        pkt_add(&w, enc, elen);
+    } else {
+        login_failed(b,
+                     "the server asks for caching_sha2_password full authentication, which needs TLS "
+                     "([backend] tls) or its RSA public key ([backend] server_public_key)",
+                     NULL, 0);
+        return;
+    }
+    if (pkt_end(&w) < 0) {
+        bconn_close(b, "out of memory");
+        return;
+    }
+    MET_INC(&b->c.w->met, backend_full_auth);
+    conn_flush(&b->c);
+}
+
 static void on_auth_packet(struct rm_bconn *b, const uint8_t *p, size_t n, uint8_t seq)
 {
     switch (p[0]) {
@@ -402,12 +451,13 @@ static void on_auth_packet(struct rm_bconn *b, const uint8_t *p, size_t n, uint8
         return;
     }
     case 0x01: /* AuthMoreData (caching_sha2_password) */
-        if (n >= 2 && p[1] == 0x03)
+        if (n == 2 && p[1] == 0x03)
             return; /* fast auth succeeded: OK follows */
-        login_failed(b,
-                     "caching_sha2_password needs full authentication (TLS or RSA), which ringmux "
-                     "does not do yet; use mysql_native_password for this user",
-                     NULL, 0);
+        if (n == 2 && p[1] == 0x04) {
+            full_auth(b, seq);
+            return;
+        }
+        login_failed(b, "unexpected caching_sha2_password data", NULL, 0);
         return;
     default: login_failed(b, "unexpected packet during login", NULL, 0); return;
     }

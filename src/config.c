@@ -129,6 +129,10 @@ const struct cfg_key cfg_keys[] = {
      .example = "/etc/ringmux/client.pem"},
     {BKEY("tls_key", CFG_STR, tls_key, NULL, 0, 0, CFG_RELOAD, "PEM private key of tls_cert."),
      .example = "/etc/ringmux/client.key"},
+    {BKEY("server_public_key", CFG_STR, server_public_key, NULL, 0, 0, CFG_RELOAD,
+          "PEM RSA public key of a MySQL 8 server (caching_sha2_password_public_key_path there): lets ringmux "
+          "log in with full authentication without TLS.  Not needed with tls on."),
+     .example = "/etc/ringmux/mysql-public.pem"},
 
     {KEY(SEC_POOL, "max_backend_connections", CFG_INT, max_backend_connections, "32", 1, 100000, CFG_RELOAD,
          "Most connections open to the backend at once.")},
@@ -164,6 +168,13 @@ const struct cfg_key cfg_keys[] = {
     {KEY(SEC_TLS, "min_version", CFG_ENUM, tls_min_version, "1.2", 0, 0, CFG_RELOAD,
          "Oldest TLS version clients may use: 1.2 or 1.3."),
      .words = cfg_w_tls_versions},
+    {KEY(SEC_TLS, "server_public_key", CFG_STR, server_public_key, NULL, 0, 0, CFG_RELOAD,
+         "PEM RSA public key sent to caching_sha2_password clients that need full authentication without TLS "
+         "(as MySQL's caching_sha2_password_public_key_path); with server_private_key."),
+     .example = "/etc/ringmux/rsa-public.pem"},
+    {KEY(SEC_TLS, "server_private_key", CFG_STR, server_private_key, NULL, 0, 0, CFG_RELOAD,
+         "Its PEM RSA private key."),
+     .example = "/etc/ringmux/rsa-private.pem"},
     {KEY(SEC_TLS, "secrets_file", CFG_STR, secrets_file, NULL, 0, 0, CFG_RELOAD,
          "File with [users] and [token_keys], mode 0600 or stricter; re-read on reload."),
      .example = "/etc/ringmux/secrets.ini"},
@@ -725,6 +736,7 @@ void cfg_free(struct rm_config *c)
         cfg_free_pem(&c->backends[b].tls_ca_pem);
         cfg_free_pem(&c->backends[b].tls_cert_pem);
         cfg_free_pem(&c->backends[b].tls_key_pem);
+        cfg_free_pem(&c->backends[b].server_public_key_pem);
     }
     for (size_t i = 0; i < c->n_users; i++) {
         free(c->users[i].name);
@@ -737,6 +749,8 @@ void cfg_free(struct rm_config *c)
     cfg_free_pem(&c->tls_cert_pem);
     cfg_free_pem(&c->tls_key_pem);
     cfg_free_pem(&c->tls_ca_pem);
+    cfg_free_pem(&c->rsa_public_pem);
+    cfg_free_pem(&c->rsa_private_pem);
     free(c->path);
     free(c);
 }

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "config_int.h"
+#include "ringmux/auth.h"
 #include "ringmux/tls.h"
 
 /* Add one [users] line. */
@@ -220,12 +221,24 @@ void cfg_free_pem(struct rm_pem *pem)
     pem->len = 0;
 }
 
+/* An RSA key file for caching_sha2_password: read and parsed. */
+static void read_rsa(struct cfg_parse *p, int line, const char *sec, const char *key, const char *path,
+                     struct rm_pem *pem, bool private_key)
+{
+    unsigned before = p->nerr;
+    read_pem(p, sec, key, path, pem);
+    if (p->nerr == before && auth_rsa_check_key(pem->data, pem->len, private_key) < 0)
+        cfg_err(p, line, "[%s] %s %s: not a PEM RSA %s key", sec, key, path, private_key ? "private" : "public");
+}
+
 /* [backend] / [backend.NAME] TLS keys of backend i. */
 static void load_backend_tls(struct cfg_parse *p, int i)
 {
     struct rm_backend_cfg *b = &p->c->backends[i];
     char sec[48];
     snprintf(sec, sizeof(sec), p->be_plain ? "backend" : "backend.%s", b->name);
+    if (b->server_public_key)
+        read_rsa(p, p->be_line[i], sec, "server_public_key", b->server_public_key, &b->server_public_key_pem, false);
     if (!b->tls_cert != !b->tls_key) {
         cfg_err(p, p->be_line[i],
                 "[%s] %s is set without %s; expected both (client certificate and its key) or "
@@ -269,6 +282,25 @@ void cfg_load_tls(struct cfg_parse *p)
     struct rm_config *c = p->c;
     for (int i = 0; i < c->n_backends; i++)
         load_backend_tls(p, i);
+    if (!c->server_public_key != !c->server_private_key) {
+        cfg_err(p, 0, "[tls] %s is set without %s; expected both (the RSA key pair) or neither",
+                c->server_public_key ? "server_public_key" : "server_private_key",
+                c->server_public_key ? "server_private_key" : "server_public_key");
+    } else if (c->server_public_key) {
+        unsigned before = p->nerr;
+        read_rsa(p, 0, "tls", "server_public_key", c->server_public_key, &c->rsa_public_pem, false);
+        read_rsa(p, 0, "tls", "server_private_key", c->server_private_key, &c->rsa_private_pem, true);
+        uint8_t scramble[20] = {1}, enc[1024];
+        char back[16];
+        size_t elen = sizeof(enc), blen = 0;
+        if (p->nerr == before && (auth_sha2_rsa_encrypt("ringmux", 7, scramble, c->rsa_public_pem.data,
+                                                        c->rsa_public_pem.len, enc, &elen) < 0 ||
+                                  auth_sha2_rsa_decrypt(enc, elen, scramble, c->rsa_private_pem.data,
+                                                        c->rsa_private_pem.len, back, sizeof(back), &blen) < 0 ||
+                                  blen != 7 || memcmp(back, "ringmux", 7) != 0))
+            cfg_err(p, 0, "[tls] server_private_key %s: does not match server_public_key %s", c->server_private_key,
+                    c->server_public_key);
+    }
     if (!c->tls_cert != !c->tls_key) {
         cfg_err(p, 0, "[tls] %s is set without %s; expected both (certificate and its private key) or neither",
                 c->tls_cert ? "tls_cert" : "tls_key", c->tls_cert ? "tls_key" : "tls_cert");

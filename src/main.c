@@ -16,11 +16,13 @@
 #include "ringmux/monitor.h"
 #include "ringmux/net.h"
 #include "ringmux/pool.h"
+#include "ringmux/token.h"
 #include "ringmux/worker.h"
 
 static void usage(FILE *f)
 {
     fprintf(f, "Usage: ringmux -c FILE [--check]\n"
+               "       ringmux token -c FILE --user USER [--ttl 15m] [--key NAME]\n"
                "       ringmux --help-config | --example-config | --version | --help\n"
                "\n"
                "  -c, --config FILE    configuration file (see etc/ringmux.ini)\n"
@@ -131,6 +133,8 @@ static void reload(struct rm_shared *sh, const char *path, struct old_cfg **olds
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "token") == 0)
+        return token_command(argc - 1, argv + 1);
     const char *path = NULL;
     bool check = false;
     static const struct option opts[] = {

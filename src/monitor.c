@@ -192,8 +192,9 @@ static MYSQL *connect_backend(const struct rm_config *cfg, int i, struct rm_topo
     unsigned int io_timeout = (unsigned int)((cfg->monitor_interval_ms * 2 + 999) / 1000);
     if (timeout > io_timeout)
         timeout = io_timeout;
+    const struct rm_backend_cfg *bc = &cfg->backends[i];
     for (int k = 0; k < b->n_addrs; k++) {
-        char host[INET6_ADDRSTRLEN];
+        char host[256];
         uint16_t port;
         addr_str(&b->addrs[k], host, sizeof(host), &port);
         MYSQL *m = mysql_init(NULL);
@@ -206,6 +207,21 @@ static MYSQL *connect_backend(const struct rm_config *cfg, int i, struct rm_topo
         mysql_optionsv(m, MYSQL_OPT_READ_TIMEOUT, &io_timeout);
         mysql_optionsv(m, MYSQL_OPT_WRITE_TIMEOUT, &io_timeout);
         mysql_optionsv(m, MYSQL_OPT_PROTOCOL, &proto);
+        if (bc->tls != BACKEND_TLS_OFF) { /* the same TLS as the workers' logins */
+            my_bool yes = 1, identity = bc->tls == BACKEND_TLS_VERIFY_IDENTITY;
+            mysql_optionsv(m, MYSQL_OPT_SSL_ENFORCE, &yes);
+            if (bc->tls_ca)
+                mysql_optionsv(m, MYSQL_OPT_SSL_CA, bc->tls_ca);
+            if (bc->tls_cert) {
+                mysql_optionsv(m, MYSQL_OPT_SSL_CERT, bc->tls_cert);
+                mysql_optionsv(m, MYSQL_OPT_SSL_KEY, bc->tls_key);
+            }
+            mysql_optionsv(m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &identity);
+            if (identity) /* the name is what the certificate must carry */
+                snprintf(host, sizeof(host), "%s", bc->addr.host);
+        }
+        if (bc->server_public_key) /* caching_sha2_password full authentication without TLS */
+            mysql_optionsv(m, MYSQL_SERVER_PUBLIC_KEY, bc->server_public_key);
         if (mysql_real_connect(m, host, u->name, u->password, NULL, port, NULL, 0)) {
             if (k > 0) { /* answered: try it first from now on */
                 struct sockaddr_storage ss = b->addrs[k];
@@ -217,7 +233,7 @@ static MYSQL *connect_backend(const struct rm_config *cfg, int i, struct rm_topo
             }
             return m;
         }
-        snprintf(b->error, sizeof(b->error), "%s:%u: %s", host, port, mysql_error(m));
+        snprintf(b->error, sizeof(b->error), "%.80s:%u: %s", host, port, mysql_error(m));
         mysql_close(m);
     }
     return NULL;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@
 #include "ringmux/pool.h"
 #include "ringmux/resultset.h"
 #include "ringmux/tls.h"
+#include "ringmux/token.h"
 #include "ringmux/vars.h"
 #include "ringmux/worker.h"
 #include "session_int.h"
@@ -219,6 +221,76 @@ static bool verify(struct rm_session *s, const struct rm_user *u, bool sha2, con
     return auth_native_verify(u->password, pl, s->scramble, auth, n);
 }
 
+/* What the client's next packet in SESS_AUTH_SWITCH is. */
+enum {
+    STAGE_NATIVE,    /* mysql_native_password proof after our auth switch */
+    STAGE_SHA2,      /* caching_sha2_password proof after our auth switch */
+    STAGE_CLEAR,     /* the password or a token in the clear (inside TLS) */
+    STAGE_SHA2_FULL, /* caching_sha2_password full authentication */
+};
+
+/* A password or token received in the clear (TLS, or RSA-decrypted):
+ * the user's password, or a valid token for the user. */
+static bool clear_ok(struct rm_session *s, const struct rm_user *u, const uint8_t *pw, size_t n)
+{
+    struct rm_worker *w = W(s);
+    if (n && pw[n - 1] == 0)
+        n--;
+    size_t pl = strlen(u->password);
+    unsigned d = n == pl ? 0 : 1;
+    for (size_t i = 0; i < n && i < pl; i++)
+        d |= (unsigned)(pw[i] ^ (uint8_t)u->password[i]);
+    if (d == 0)
+        return true;
+    enum token_result r = token_check(w->cfg->token_keys, w->cfg->n_token_keys, u->name, strlen(u->name),
+                                      (const char *)pw, n, (int64_t)time(NULL));
+    if (r == TOKEN_OK) {
+        MET_INC(&w->met, token_logins);
+        slog(LOG_DEBUG, s, "token login as %s", u->name);
+        return true;
+    }
+    if (r != TOKEN_NOT_A_TOKEN) {
+        MET_INC(&w->met, token_refused);
+        slog(LOG_INFO, s, "token refused for user %s: %s", u->name, token_result_str(r));
+    }
+    return false;
+}
+
+/* Park the login until the client's next auth packet. */
+static void await_auth(struct rm_session *s, const struct hs_response *r, int stage)
+{
+    free(s->pending_db);
+    s->pending_db = r->db && r->db_len ? strndup(r->db, r->db_len) : NULL;
+    free(s->user);
+    s->user = strndup(r->user, r->user_len);
+    s->auth_stage = (uint8_t)stage;
+    conn_flush(&s->c);
+    sess_set_state(s, SESS_AUTH_SWITCH);
+}
+
+/* AuthMoreData: 0x01 then data. */
+static void more_data(struct rm_session *s, const void *data, size_t n)
+{
+    struct pkt_writer pw;
+    pkt_begin(&pw, &s->c.out, s->seq++);
+    pkt_add_u8(&pw, 0x01);
+    pkt_add(&pw, data, n);
+    pkt_end(&pw);
+}
+
+static void refuse_cleartext(struct rm_session *s, const char *user, size_t ulen)
+{
+    char host[64], msg[300];
+    peer_host(s, host, sizeof(host));
+    snprintf(msg, sizeof(msg),
+             "Access denied for user '%.*s'@'%s': a password in the clear is only accepted over TLS "
+             "(mysql_clear_password, or caching_sha2_password full authentication without [tls] "
+             "server_public_key); connect with --ssl",
+             (int)(ulen > 64 ? 64 : ulen), user, host);
+    MET_INC(&W(s)->met, auth_failures);
+    sess_err_and_close(s, s->seq, 1045, "28000", msg);
+}
+
 void sess_on_handshake(struct rm_session *s, const uint8_t *p, size_t n)
 {
     struct rm_worker *w = W(s);
@@ -264,38 +336,56 @@ void sess_on_handshake(struct rm_session *s, const uint8_t *p, size_t n)
     s->caps = r.caps & s->server.caps & ~CLIENT_SSL;
     s->ext_caps = s->caps & CLIENT_LONG_PASSWORD ? 0 : r.ext_caps & s->server.ext_caps;
     s->collation = r.collation ? r.collation : s->server.collation;
-    s->seq = 2;
+    s->seq++;
     const struct rm_user *u = cfg_find_user(w->cfg, r.user, r.user_len);
     bool sha2 = is_plugin(r.plugin, r.plugin_len, AUTH_PLUGIN_SHA2);
     bool native = r.plugin_len == 0 || is_plugin(r.plugin, r.plugin_len, AUTH_PLUGIN_NATIVE);
+    bool clear = is_plugin(r.plugin, r.plugin_len, AUTH_PLUGIN_CLEAR);
     if (!u) {
         slog(LOG_INFO, s, "user '%.*s' is not listed in [users]: access denied",
              (int)(r.user_len > 64 ? 64 : r.user_len), r.user);
         access_denied(s, r.user, r.user_len, r.auth_len > 0, false);
         return;
     }
+    if (clear) { /* the client sent its password (or token) as it is */
+        if (!s->c.tls)
+            refuse_cleartext(s, r.user, r.user_len);
+        else if (!clear_ok(s, u, r.auth, r.auth_len))
+            access_denied(s, r.user, r.user_len, r.auth_len > 0, false);
+        else
+            auth_ok(s, u, r.db, r.db_len);
+        return;
+    }
     if (!native && !sha2) { /* a plugin we don't speak: ask for ours */
-        free(s->pending_db);
-        s->pending_db = r.db ? strndup(r.db, r.db_len) : NULL;
-        free(s->user);
-        s->user = strndup(r.user, r.user_len);
         hs_write_auth_switch(&s->c.out, s->seq++, AUTH_PLUGIN_NATIVE, s->scramble);
-        conn_flush(&s->c);
-        sess_set_state(s, SESS_AUTH_SWITCH);
+        await_auth(s, &r, STAGE_NATIVE);
         return;
     }
-    if (!verify(s, u, sha2, r.auth, r.auth_len)) {
-        access_denied(s, r.user, r.user_len, r.auth_len > 0, false);
+    if (sha2 && r.auth_len == 0 && u->password[0]) {
+        /* Our greeting named mysql_native_password, so a caching_sha2
+         * client sent nothing and waits to be switched to its plugin. */
+        hs_write_auth_switch(&s->c.out, s->seq++, AUTH_PLUGIN_SHA2, s->scramble);
+        await_auth(s, &r, STAGE_SHA2);
         return;
     }
-    if (sha2) { /* caching_sha2_password: "fast auth succeeded", then OK */
-        struct pkt_writer pw;
-        pkt_begin(&pw, &s->c.out, s->seq++);
-        pkt_add_u8(&pw, 0x01);
-        pkt_add_u8(&pw, 0x03);
-        pkt_end(&pw);
+    if (verify(s, u, sha2, r.auth, r.auth_len)) {
+        if (sha2) /* caching_sha2_password: "fast auth succeeded", then OK */
+            more_data(s, "\x03", 1);
+        auth_ok(s, u, r.db, r.db_len);
+        return;
     }
-    auth_ok(s, u, r.db, r.db_len);
+    if (sha2) { /* as MySQL 8 on a cache miss: "perform full authentication" */
+        MET_INC(&w->met, client_full_auth);
+        more_data(s, "\x04", 1);
+        await_auth(s, &r, STAGE_SHA2_FULL);
+        return;
+    }
+    if (w->cfg->n_token_keys > 0 && s->c.tls) { /* maybe a token: ask for it in the clear */
+        hs_write_auth_switch(&s->c.out, s->seq++, AUTH_PLUGIN_CLEAR, s->scramble);
+        await_auth(s, &r, STAGE_CLEAR);
+        return;
+    }
+    access_denied(s, r.user, r.user_len, r.auth_len > 0, false);
 }
 
 void sess_on_auth_switch_response(struct rm_session *s, const uint8_t *p, size_t n)
@@ -304,7 +394,44 @@ void sess_on_auth_switch_response(struct rm_session *s, const uint8_t *p, size_t
     s->seq++;
     const char *name = s->user ? s->user : "";
     const struct rm_user *u = cfg_find_user(w->cfg, name, strlen(name));
-    if (!u || !verify(s, u, false, p, n)) {
+    bool ok = false;
+    char pw[600];
+    size_t pl = 0;
+    if (!u) {
+        ok = false;
+    } else if (s->auth_stage == STAGE_NATIVE) {
+        ok = verify(s, u, false, p, n);
+    } else if (s->auth_stage == STAGE_SHA2) {
+        ok = verify(s, u, true, p, n);
+        if (ok) {
+            more_data(s, "\x03", 1); /* fast auth succeeded */
+        } else {                     /* not the password (a token?): full authentication */
+            MET_INC(&w->met, client_full_auth);
+            more_data(s, "\x04", 1);
+            s->auth_stage = STAGE_SHA2_FULL;
+            conn_flush(&s->c);
+            return;
+        }
+    } else if (s->auth_stage == STAGE_CLEAR || s->c.tls) { /* cleartext inside TLS */
+        ok = clear_ok(s, u, p, n);
+    } else if (n == 1 && p[0] == 0x02) { /* sha2 full auth without TLS: the client asks for our RSA key */
+        if (!w->cfg->rsa_public_pem.data) {
+            refuse_cleartext(s, name, strlen(name));
+            return;
+        }
+        more_data(s, w->cfg->rsa_public_pem.data, w->cfg->rsa_public_pem.len);
+        conn_flush(&s->c);
+        return; /* the encrypted password comes next */
+    } else if (!w->cfg->rsa_private_pem.data) {
+        refuse_cleartext(s, name, strlen(name));
+        return;
+    } else {
+        ok = auth_sha2_rsa_decrypt(p, n, s->scramble, w->cfg->rsa_private_pem.data, w->cfg->rsa_private_pem.len, pw,
+                                   sizeof(pw), &pl) == 0 &&
+             clear_ok(s, u, (const uint8_t *)pw, pl);
+        explicit_bzero(pw, sizeof(pw));
+    }
+    if (!ok) {
         access_denied(s, name, strlen(name), n > 0, false);
         return;
     }

@@ -31,15 +31,16 @@ struct rm_pem {
 
 /* One [backend] / [backend.NAME] section. */
 struct rm_backend_cfg {
-    char name[32];       /* NAME of [backend.NAME]; "default" for [backend] */
-    struct rm_addr addr; /* address = host:port (host may be a DNS name) */
-    int max_connections; /* max_connections = 0..100000, 0 = only [pool] max_backend_connections */
-    int weight;          /* weight = 1..1000: share of reader-endpoint sessions */
-    int tls;             /* tls = off|on|verify_ca|verify_identity (BACKEND_TLS_*) */
-    char *tls_ca;        /* PEM CA(s) the server's certificate must chain to (verify_*) */
-    char *tls_cert;      /* PEM client certificate presented to the server, optional */
-    char *tls_key;       /* its private key */
-    struct rm_pem tls_ca_pem, tls_cert_pem, tls_key_pem; /* the files above, read by cfg_load */
+    char name[32];           /* NAME of [backend.NAME]; "default" for [backend] */
+    struct rm_addr addr;     /* address = host:port (host may be a DNS name) */
+    int max_connections;     /* max_connections = 0..100000, 0 = only [pool] max_backend_connections */
+    int weight;              /* weight = 1..1000: share of reader-endpoint sessions */
+    int tls;                 /* tls = off|on|verify_ca|verify_identity (BACKEND_TLS_*) */
+    char *tls_ca;            /* PEM CA(s) the server's certificate must chain to (verify_*) */
+    char *tls_cert;          /* PEM client certificate presented to the server, optional */
+    char *tls_key;           /* its private key */
+    char *server_public_key; /* PEM RSA public key of the server: caching_sha2 full auth without TLS */
+    struct rm_pem tls_ca_pem, tls_cert_pem, tls_key_pem, server_public_key_pem; /* the files above, read by cfg_load */
 };
 
 /* [backend] tls: encryption only, then the chain, then the chain and the
@@ -101,14 +102,16 @@ struct rm_config {
     int abandoned_statement;              /* ABANDONED_FINISH or ABANDONED_KILL */
 
     /* [tls] (all reloadable: new handshakes use the new files) */
-    char *tls_cert;      /* PEM certificate (chain) shown to clients; with tls_key enables TLS */
-    char *tls_key;       /* PEM private key of tls_cert */
-    char *tls_ca;        /* PEM CA(s): clients must present a certificate signed by one */
-    int require_tls;     /* 1: plaintext logins refused */
-    int tls_min_version; /* 0 = TLS 1.2, 1 = TLS 1.3 */
-    char *secrets_file;  /* secrets_file = path: [users] and [token_keys], mode 0600 or stricter (reloadable) */
+    char *tls_cert;           /* PEM certificate (chain) shown to clients; with tls_key enables TLS */
+    char *tls_key;            /* PEM private key of tls_cert */
+    char *tls_ca;             /* PEM CA(s): clients must present a certificate signed by one */
+    int require_tls;          /* 1: plaintext logins refused */
+    int tls_min_version;      /* 0 = TLS 1.2, 1 = TLS 1.3 */
+    char *server_public_key;  /* PEM RSA public key sent to caching_sha2 clients that ask (full auth without TLS) */
+    char *server_private_key; /* its private key */
+    char *secrets_file;       /* secrets_file = path: [users] and [token_keys], mode 0600 or stricter (reloadable) */
     /* The files above, read by cfg_load (workers never open files). */
-    struct rm_pem tls_cert_pem, tls_key_pem, tls_ca_pem;
+    struct rm_pem tls_cert_pem, tls_key_pem, tls_ca_pem, rsa_public_pem, rsa_private_pem;
 
     /* [users]: one line per user, "name = password" (reloadable); merged
      * with the secrets file's [users]; RINGMUX_PASSWORD_<USER> in the

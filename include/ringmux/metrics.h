@@ -46,6 +46,10 @@ struct rm_metrics {
     atomic_uint_fast64_t tls_resumed;            /* of which resumed a session (ticket) */
     atomic_uint_fast64_t tls_failures;           /* client TLS handshakes or records that failed */
     atomic_uint_fast64_t tls_required_refused;   /* plaintext logins refused by require_tls */
+    atomic_uint_fast64_t backend_full_auth;      /* backend logins that needed caching_sha2 full authentication */
+    atomic_uint_fast64_t client_full_auth;       /* client logins that went through caching_sha2 full authentication */
+    atomic_uint_fast64_t token_logins;           /* logins with a valid token */
+    atomic_uint_fast64_t token_refused;          /* tokens refused (expired, tampered, unknown key, other user) */
     atomic_uint_fast64_t backend_statements[16]; /* client commands forwarded, per backend (RM_MAX_BACKENDS) */
 };
 

@@ -34,7 +34,7 @@ struct rm_topo_backend {
     int n_addrs;    /* resolved candidates, the last one that answered first */
     struct sockaddr_storage addrs[RM_MAX_ADDRS];
     socklen_t addr_lens[RM_MAX_ADDRS];
-    char error[192]; /* why it is down or unresolvable, "" if fine */
+    char error[192];              /* why it is down or unresolvable, "" if fine */
     struct hs_server_info server; /* its greeting (version, capabilities, collation) */
     bool server_read;             /* server was read from it */
 };

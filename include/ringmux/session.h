@@ -57,9 +57,10 @@ struct rm_session {
     uint32_t caps;     /* negotiated capabilities */
     uint32_t ext_caps; /* negotiated MariaDB extended capabilities */
     uint8_t collation;
-    char *user;       /* authenticated user (copy) */
-    char *password;   /* its configured password (copy; for backend logins) */
-    char *pending_db; /* database requested at connect, being validated */
+    uint8_t auth_stage; /* SESS_AUTH_SWITCH: what the client's next packet is (sess_auth.c) */
+    char *user;         /* authenticated user (copy) */
+    char *password;     /* its configured password (copy; for backend logins) */
+    char *pending_db;   /* database requested at connect, being validated */
 
     struct rm_pool *pool; /* where its backend connections come from */
     struct rm_bconn *bc;  /* attached backend connection, or NULL */

@@ -7,6 +7,9 @@
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/sha.h>
 #include <wolfssl/wolfcrypt/sha256.h>
+#include <wolfssl/wolfcrypt/asn_public.h>
+#include <wolfssl/wolfcrypt/random.h>
+#include <wolfssl/wolfcrypt/rsa.h>
 
 static void sha1_2(const void *a, size_t alen, const void *b, size_t blen, uint8_t out[20])
 {
@@ -108,4 +111,95 @@ int auth_random_scramble(uint8_t *buf, size_t n)
         buf[i] = c;
     }
     return 0;
+}
+
+/* ---- RSA for caching_sha2_password full authentication ----------------- */
+
+#define RSA_MAX_DER 8192
+
+/* Decode a PEM RSA key into k (initialised here; free with wc_FreeRsaKey). */
+static int rsa_key(RsaKey *k, const uint8_t *pem, size_t pem_len, bool private_key)
+{
+    uint8_t der[RSA_MAX_DER];
+    if (pem_len > 64 * 1024 || wc_InitRsaKey(k, NULL) != 0)
+        return -1;
+    int n = private_key ? wc_KeyPemToDer(pem, (int)pem_len, der, sizeof(der), NULL)
+                        : wc_PubKeyPemToDer(pem, (int)pem_len, der, sizeof(der));
+    word32 idx = 0;
+    int rc = n > 0 ? (private_key ? wc_RsaPrivateKeyDecode(der, &idx, k, (word32)n)
+                                  : wc_RsaPublicKeyDecode(der, &idx, k, (word32)n))
+                   : -1;
+    explicit_bzero(der, sizeof(der));
+    if (rc != 0) {
+        wc_FreeRsaKey(k);
+        return -1;
+    }
+    return 0;
+}
+
+int auth_rsa_check_key(const uint8_t *pem, size_t pem_len, bool private_key)
+{
+    RsaKey k;
+    if (rsa_key(&k, pem, pem_len, private_key) < 0)
+        return -1;
+    wc_FreeRsaKey(&k);
+    return 0;
+}
+
+int auth_sha2_rsa_encrypt(const char *pw, size_t pw_len, const uint8_t scramble[AUTH_SCRAMBLE_LEN], const uint8_t *pem,
+                          size_t pem_len, uint8_t *out, size_t *out_len)
+{
+    uint8_t buf[512];
+    if (pw_len + 1 > sizeof(buf))
+        return -1;
+    for (size_t i = 0; i <= pw_len; i++)
+        buf[i] = (uint8_t)((i < pw_len ? (uint8_t)pw[i] : 0) ^ scramble[i % AUTH_SCRAMBLE_LEN]);
+    RsaKey k;
+    WC_RNG rng;
+    int rc = -1;
+    if (rsa_key(&k, pem, pem_len, false) < 0)
+        goto out;
+    if (wc_InitRng(&rng) == 0) {
+        int n = wc_RsaPublicEncrypt_ex(buf, (word32)pw_len + 1, out, (word32)*out_len, &k, &rng, WC_RSA_OAEP_PAD,
+                                       WC_HASH_TYPE_SHA, WC_MGF1SHA1, NULL, 0);
+        if (n > 0) {
+            *out_len = (size_t)n;
+            rc = 0;
+        }
+        wc_FreeRng(&rng);
+    }
+    wc_FreeRsaKey(&k);
+out:
+    explicit_bzero(buf, sizeof(buf));
+    return rc;
+}
+
+int auth_sha2_rsa_decrypt(const uint8_t *in, size_t in_len, const uint8_t scramble[AUTH_SCRAMBLE_LEN],
+                          const uint8_t *pem, size_t pem_len, char *pw, size_t room, size_t *pw_len)
+{
+    uint8_t buf[1024];
+    RsaKey k;
+    if (in_len == 0 || in_len > sizeof(buf) || rsa_key(&k, pem, pem_len, true) < 0)
+        return -1;
+    WC_RNG rng;
+    int n = -1;
+    if (wc_InitRng(&rng) == 0) { /* blinding */
+        wc_RsaSetRNG(&k, &rng);
+        n = wc_RsaPrivateDecrypt_ex(in, (word32)in_len, buf, sizeof(buf), &k, WC_RSA_OAEP_PAD, WC_HASH_TYPE_SHA,
+                                    WC_MGF1SHA1, NULL, 0);
+        wc_FreeRng(&rng);
+    }
+    wc_FreeRsaKey(&k);
+    int rc = -1;
+    if (n > 0 && (size_t)n <= room) {
+        for (int i = 0; i < n; i++)
+            buf[i] ^= scramble[(size_t)i % AUTH_SCRAMBLE_LEN];
+        if (buf[n - 1] == 0 && memchr(buf, 0, (size_t)n - 1) == NULL) {
+            memcpy(pw, buf, (size_t)n);
+            *pw_len = (size_t)n - 1;
+            rc = 0;
+        }
+    }
+    explicit_bzero(buf, sizeof(buf));
+    return rc;
 }

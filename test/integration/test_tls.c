@@ -12,7 +12,12 @@
  *     (ticket); min_version = 1.3 refuses TLS 1.2;
  *   - garbage instead of a TLS handshake: that client is dropped, counted,
  *     and nobody else notices;
- *   - many TLS clients at once, connecting and disconnecting. */
+ *   - many TLS clients at once, connecting and disconnecting;
+ *   - TLS to the backend ([backend] tls) against a MariaDB started with TLS
+ *     and require_secure_transport = ON: on, verify_ca, verify_identity
+ *     (right name passes, wrong name and unrelated CA fail with the reason
+ *     in the client's error), off refused by the server, a client
+ *     certificate for a REQUIRE X509 account, TLS on both sides at once. */
 #include "harness.h"
 
 #include <errno.h>
@@ -447,6 +452,182 @@ static void test_many_clients(void)
     IT_EQ_INT(it_proxy_stop(&P), 0);
 }
 
+/* ---- TLS to the backend --------------------------------------------------- */
+
+static char tlsdb_dir[160];
+static int tlsdb_port;
+
+/* A MariaDB that takes TLS only (require_secure_transport = ON). */
+static bool tlsdb_start(void)
+{
+    if (tlsdb_port)
+        return true;
+    char cmd[1024], out[4096];
+    snprintf(tlsdb_dir, sizeof tlsdb_dir, "/tmp/ringmux-tlsdb.%d", (int)getpid());
+    snprintf(cmd, sizeof cmd,
+             "SANDBOX_EXTRA_ARGS='--ssl-cert=%s --ssl-key=%s --ssl-ca=%s --require-secure-transport=ON' "
+             "%s/scripts/sandbox-mariadb.sh start %s 2>&1 | tail -n 5",
+             cert("server.pem"), cert("server.key"), cert("ca.pem"), RINGMUX_SOURCE_DIR, tlsdb_dir);
+    if (run(cmd, out, sizeof out) != 0) {
+        IT_FAIL("cannot start the TLS-only MariaDB: %s", out);
+        return false;
+    }
+    char path[200];
+    snprintf(path, sizeof path, "%s/port", tlsdb_dir);
+    FILE *f = fopen(path, "r");
+    if (!f || fscanf(f, "%d", &tlsdb_port) != 1) {
+        IT_FAIL("no port in %s", path);
+        if (f)
+            fclose(f);
+        return false;
+    }
+    fclose(f);
+    /* An account that must show a client certificate. */
+    snprintf(cmd, sizeof cmd,
+             "mariadb --no-defaults --protocol=socket --socket=%s/mysql.sock -uroot -e \"CREATE USER IF NOT EXISTS "
+             "'rmx509'@'127.0.0.1' IDENTIFIED BY 'x509-pw' REQUIRE X509; GRANT ALL ON rmtest.* TO "
+             "'rmx509'@'127.0.0.1'\" 2>&1",
+             tlsdb_dir);
+    IT_CHECK(run(cmd, out, sizeof out) == 0, "cannot create the X509 account: %s", out);
+    return true;
+}
+
+static void tlsdb_stop(void)
+{
+    if (!tlsdb_port)
+        return;
+    char cmd[512], out[2048];
+    snprintf(cmd, sizeof cmd, "%s/scripts/sandbox-mariadb.sh stop %s 2>&1 && rm -rf %s", RINGMUX_SOURCE_DIR, tlsdb_dir,
+             tlsdb_dir);
+    run(cmd, out, sizeof out);
+    tlsdb_port = 0;
+}
+
+/* A proxy whose one backend is the TLS-only server with these [backend]
+ * lines; the client side gets TLS too when client_tls. */
+static int start_backend_proxy(struct it_proxy *P, const char *backend_lines, const char *users, bool client_tls)
+{
+    char be[1024], rm[600] = "", pool[300];
+    snprintf(be, sizeof be, "[backend]\n%s\n[monitor]\nuser = " IT_USER "\n", backend_lines);
+    snprintf(pool, sizeof pool, "connection_borrow_timeout = 2s\n%s", users ? users : "");
+    if (client_tls)
+        snprintf(rm, sizeof rm, "[tls]\ntls_cert = %s\ntls_key = %s\n", cert("server.pem"), cert("server.key"));
+    return it_proxy_start_full(P, rm, be, pool);
+}
+
+/* What a client of the proxy sees at login (the database is checked on the
+ * backend then): "" if it worked, else "CODE message". */
+static void first_statement(struct it_proxy *P, const char *user, const char *pw, char *err, size_t len)
+{
+    struct it_error e = {0};
+    err[0] = '\0';
+    if (it_connect_error(P->host, P->port, user, pw, IT_DB, &e) == 0)
+        snprintf(err, len, "%u %s", e.code, e.message);
+}
+
+static void test_backend_tls(void)
+{
+    if (!tlsdb_start())
+        return;
+    char lines[600], err[600];
+    struct it_proxy P;
+    static const char *const modes[] = {"on", "verify_ca"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(lines, sizeof lines, "address = 127.0.0.1:%d\ntls = %s\ntls_ca = %s\n", tlsdb_port, modes[i],
+                 cert("ca.pem"));
+        if (i == 0)
+            snprintf(lines, sizeof lines, "address = 127.0.0.1:%d\ntls = on\n", tlsdb_port);
+        if (start_backend_proxy(&P, lines, NULL, false) != 0) {
+            IT_FAIL("backend tls = %s: proxy did not start", modes[i]);
+            continue;
+        }
+        MYSQL *m = it_connect_proxy(&P, IT_DB);
+        if (m) {
+            char v[64] = "";
+            it_scalar(m,
+                      "SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = "
+                      "'SSL_VERSION'",
+                      v, sizeof v);
+            IT_CHECK(strncmp(v, "TLSv1", 5) == 0, "backend tls = %s: the backend link is not TLS (%s)", modes[i], v);
+            big_round_trips(m, modes[i]);
+            MYSQL_STMT *st = mysql_stmt_init(m);
+            IT_CHECK(mysql_stmt_prepare(st, "SELECT ? + 1", 12) == 0, "prepare over backend TLS: %s",
+                     mysql_stmt_error(st));
+            mysql_stmt_close(st);
+            mysql_close(m);
+        }
+        IT_EQ_INT(it_proxy_stop(&P), 0);
+    }
+    /* verify_identity: "localhost" is in the certificate... */
+    snprintf(lines, sizeof lines, "address = localhost:%d\ntls = verify_identity\ntls_ca = %s\n", tlsdb_port,
+             cert("ca.pem"));
+    if (start_backend_proxy(&P, lines, NULL, true) == 0) {
+        MYSQL *m = tls_must(&P, &(struct tls_opts){.mode = MODE_VERIFY_IDENTITY, .ca = "ca.pem"}, "TLS on both sides");
+        if (m) {
+            big_round_trips(m, "both sides");
+            mysql_close(m);
+        }
+        IT_EQ_INT(it_proxy_stop(&P), 0);
+    } else {
+        IT_FAIL("verify_identity: proxy did not start");
+    }
+    /* ...wrongname.test is not (the test resolver maps it to the same server). */
+    char hosts[200];
+    snprintf(hosts, sizeof hosts, "%s/hosts", certs);
+    FILE *f = fopen(hosts, "w");
+    if (f) {
+        fprintf(f, "127.0.0.1:%d wrongname.test\n", tlsdb_port);
+        fclose(f);
+    }
+    setenv("RINGMUX_TEST_HOSTS", hosts, 1);
+    snprintf(lines, sizeof lines, "address = wrongname.test:%d\ntls = verify_identity\ntls_ca = %s\n", tlsdb_port,
+             cert("ca.pem"));
+    int rc = start_backend_proxy(&P, lines, NULL, false);
+    unsetenv("RINGMUX_TEST_HOSTS");
+    if (rc == 0) {
+        first_statement(&P, IT_USER, IT_PASSWORD, err, sizeof err);
+        fprintf(stderr, "wrong name: %s\n", err);
+        IT_CHECK(strstr(err, "TLS with the server failed") != NULL, "wrong name: %s", err);
+        IT_EQ_INT(it_proxy_stop(&P), 0);
+    }
+    /* An unrelated CA. */
+    snprintf(lines, sizeof lines, "address = 127.0.0.1:%d\ntls = verify_ca\ntls_ca = %s\n", tlsdb_port,
+             cert("other-ca.pem"));
+    if (start_backend_proxy(&P, lines, NULL, false) == 0) {
+        first_statement(&P, IT_USER, IT_PASSWORD, err, sizeof err);
+        fprintf(stderr, "unrelated CA: %s\n", err);
+        IT_CHECK(strstr(err, "TLS with the server failed") && strstr(err, "verify"), "unrelated CA: %s", err);
+        IT_EQ_INT(it_proxy_stop(&P), 0);
+    }
+    /* tls = off: the server refuses the plaintext login. */
+    snprintf(lines, sizeof lines, "address = 127.0.0.1:%d\n", tlsdb_port);
+    if (start_backend_proxy(&P, lines, NULL, false) == 0) {
+        first_statement(&P, IT_USER, IT_PASSWORD, err, sizeof err);
+        IT_CHECK(strstr(err, "1045") != NULL, "tls = off against require_secure_transport: %s", err);
+        IT_EQ_INT(it_proxy_stop(&P), 0);
+    }
+    /* A REQUIRE X509 account: only with the client certificate. */
+    for (int with = 0; with < 2; with++) {
+        if (with)
+            snprintf(lines, sizeof lines,
+                     "address = 127.0.0.1:%d\ntls = verify_ca\ntls_ca = %s\ntls_cert = %s\ntls_key = %s\n", tlsdb_port,
+                     cert("ca.pem"), cert("client.pem"), cert("client.key"));
+        else
+            snprintf(lines, sizeof lines, "address = 127.0.0.1:%d\ntls = verify_ca\ntls_ca = %s\n", tlsdb_port,
+                     cert("ca.pem"));
+        if (start_backend_proxy(&P, lines, "[users]\nrmx509 = x509-pw\n", false) != 0) {
+            IT_FAIL("x509: proxy did not start");
+            continue;
+        }
+        first_statement(&P, "rmx509", "x509-pw", err, sizeof err);
+        if (with)
+            IT_CHECK(err[0] == '\0', "client certificate: %s", err);
+        else
+            IT_CHECK(strstr(err, "1045") != NULL, "no client certificate: %s", err);
+        IT_EQ_INT(it_proxy_stop(&P), 0);
+    }
+}
+
 int main(int argc, char **argv)
 {
     it_watchdog(300);
@@ -465,9 +646,10 @@ int main(int argc, char **argv)
         {"ssl modes", test_ssl_modes},           {"identity and rotation", test_identity_and_rotation},
         {"require tls", test_require_tls},       {"mutual tls", test_mutual_tls},
         {"openssl resume", test_openssl_resume}, {"bad tls input", test_bad_tls_input},
-        {"many clients", test_many_clients},
+        {"many clients", test_many_clients},     {"backend tls", test_backend_tls},
     };
     it_run_cases(argc, argv, cases, sizeof cases / sizeof cases[0], NULL);
+    tlsdb_stop();
     snprintf(cmd, sizeof cmd, "rm -rf %s", certs);
     system(cmd);
     return it_done();
