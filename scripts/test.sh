@@ -158,6 +158,7 @@ if [[ ${RINGMUX_TEST_FAST:-0} != 1 ]]; then
     # A small quarantine: RSS-bound tests (slow readers) measure the proxy,
     # not ASan's hold on freed memory.
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:quarantine_size_mb=16 \
+    LSAN_OPTIONS=suppressions=$ROOT/test/lsan.supp:print_suppressions=0 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         run_ctest build-asan asan
 else

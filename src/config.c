@@ -101,6 +101,19 @@ const struct cfg_key cfg_keys[] = {
     {KEY(SEC_RINGMUX, "max_prepared_statements", CFG_INT, max_prepared_statements, "16382", 1, 1048576, CFG_RELOAD,
          "Prepared statements one client session may hold; past it COM_STMT_PREPARE gets ERR 1461, as from the "
          "server's max_prepared_stmt_count.")},
+    {KEY(SEC_RINGMUX, "handshake_timeout", CFG_DURATION, handshake_timeout_ms, "10s", 1000, 300000, CFG_RELOAD,
+         "A client must have logged in (TLS handshake included) this long after connecting, else it is closed.")},
+    {KEY(SEC_RINGMUX, "max_unauthenticated_connections", CFG_INT, max_unauthenticated, "1000", 0, 1000000, CFG_RELOAD,
+         "Client connections still logging in at once; more get ERR 1040 at once; 0 = no limit.")},
+    {KEY(SEC_RINGMUX, "max_failed_logins", CFG_INT, max_failed_logins, "20", 0, 1000000, CFG_RELOAD,
+         "Failed logins allowed from one client address within failed_login_window; past it that address's "
+         "logins get ERR 1129 without their password being checked, until the window ends; 0 = no limit.")},
+    {KEY(SEC_RINGMUX, "failed_login_window", CFG_DURATION, failed_login_window_ms, "1m", 1000, MS_1H, CFG_RELOAD,
+         "The window max_failed_logins counts in, from an address's first failure; a successful login from the "
+         "address starts the count again.")},
+    {KEY(SEC_RINGMUX, "max_connections_per_user", CFG_INT, max_connections_per_user, "0", 0, 1000000, CFG_RELOAD,
+         "Sessions one user may have open at once, across workers (ERR 1203 past it, as the server's "
+         "max_user_connections); 0 = no limit.")},
     {KEY(SEC_RINGMUX, "admin_users", CFG_STR, admin_users, NULL, 0, 0, CFG_RELOAD,
          "Users (from [users], comma-separated) that may KILL any client session; others only their own."),
      .example = "ops"},

@@ -17,6 +17,7 @@
 #include "ringmux/backend.h"
 #include "ringmux/handshake.h"
 #include "ringmux/kill.h"
+#include "ringmux/limits.h"
 #include "ringmux/log.h"
 #include "ringmux/net.h"
 #include "ringmux/packet.h"
@@ -111,6 +112,8 @@ void sess_accept(struct rm_worker *w, int fd, bool reader)
     /* The id names its worker, so KILL <id> from any worker finds it. */
     s->id = ++w->next_sess_seq * (uint32_t)w->sh->n_workers + (uint32_t)w->idx;
     s->last_active_ms = w->now_ms;
+    s->born_ms = w->now_ms;
+    s->user_slot = -1;
     s->status = SERVER_STATUS_AUTOCOMMIT;
     s->state = SESS_HANDSHAKE; /* born in it: no transition */
     MET_INC(&w->met, clients_accepted);
@@ -121,6 +124,17 @@ void sess_accept(struct rm_worker *w, int fd, bool reader)
         char msg[160];
         snprintf(msg, sizeof(msg), "Too many connections (ringmux max_client_connections = %d)",
                  w->cfg->max_client_connections);
+        sess_err_and_close(s, 0, 1040, "08004", msg);
+        return;
+    }
+    s->unauth = true;
+    int unauth = atomic_fetch_add(&w->sh->limits.unauthenticated, 1) + 1;
+    if (w->cfg->max_unauthenticated > 0 && unauth > w->cfg->max_unauthenticated) {
+        MET_INC(&w->met, unauth_refused);
+        char msg[200];
+        snprintf(msg, sizeof(msg),
+                 "Too many connections logging in at once (ringmux max_unauthenticated_connections = %d)",
+                 w->cfg->max_unauthenticated);
         sess_err_and_close(s, 0, 1040, "08004", msg);
         return;
     }
@@ -147,6 +161,41 @@ static void peer_host(struct rm_session *s, char *out, size_t len)
         inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)len);
 }
 
+/* The hash of the client's address, looked up once. */
+static uint64_t addr_key(struct rm_session *s)
+{
+    if (!s->addr_key) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        if (getpeername(s->c.fd, (struct sockaddr *)&ss, &sl) == 0)
+            s->addr_key = lim_addr_key(&ss);
+    }
+    return s->addr_key;
+}
+
+/* Too many failed logins from this address lately: refuse without looking
+ * at the credentials.  True when refused (the session is closing). */
+static bool throttled(struct rm_session *s, uint8_t seq)
+{
+    struct rm_worker *w = W(s);
+    const struct rm_config *c = w->cfg;
+    if (c->max_failed_logins <= 0)
+        return false;
+    uint64_t wait =
+        lim_login_blocked(&w->sh->limits, addr_key(s), w->now_ms, c->max_failed_logins, c->failed_login_window_ms);
+    if (!wait)
+        return false;
+    char host[64], msg[300];
+    peer_host(s, host, sizeof(host));
+    snprintf(msg, sizeof(msg),
+             "Host '%s' is blocked after %d failed logins; try again in %llu s (ringmux max_failed_logins, "
+             "failed_login_window)",
+             host, c->max_failed_logins, (unsigned long long)(wait + 999) / 1000);
+    MET_INC(&w->met, logins_throttled);
+    sess_err_and_close(s, seq, 1129, "HY000", msg);
+    return true;
+}
+
 /* The server's ERR 1045.  At login the connection then closes; after a
  * failed COM_CHANGE_USER the session stays as it was (keep). */
 static void access_denied(struct rm_session *s, const char *user, size_t ulen, bool with_pw, bool keep)
@@ -156,6 +205,7 @@ static void access_denied(struct rm_session *s, const char *user, size_t ulen, b
     snprintf(msg, sizeof(msg), "Access denied for user '%.*s'@'%s' (using password: %s)", (int)(ulen > 64 ? 64 : ulen),
              user, host, with_pw ? "YES" : "NO");
     MET_INC(&W(s)->met, auth_failures);
+    lim_login_failed(&W(s)->sh->limits, addr_key(s), W(s)->now_ms, W(s)->cfg->failed_login_window_ms);
     if (keep)
         sess_send_err(s, 1, 1045, "28000", msg);
     else
@@ -174,6 +224,19 @@ static bool is_plugin(const void *plugin, size_t len, const char *name)
 static void auth_ok(struct rm_session *s, const struct rm_user *u, const char *db, size_t db_len)
 {
     struct rm_worker *w = W(s);
+    lim_login_ok(&w->sh->limits, addr_key(s));
+    lim_user_leave(&w->sh->limits, s->user_slot); /* COM_CHANGE_USER: the old user's session ends */
+    s->user_slot = lim_user_enter(&w->sh->limits, u->name, strlen(u->name), w->cfg->max_connections_per_user);
+    if (s->user_slot == -1) {
+        char msg[300];
+        snprintf(msg, sizeof(msg),
+                 "User %.80s already has more than 'max_user_connections' active connections (ringmux "
+                 "max_connections_per_user = %d)",
+                 u->name, w->cfg->max_connections_per_user);
+        MET_INC(&w->met, user_limit_refused);
+        sess_err_and_close(s, s->seq, 1203, "42000", msg);
+        return;
+    }
     char *nu = strdup(u->name), *np = strdup(u->password);
     /* The writer's (or a reader's) pool; with none right now, the first
      * backend's: the first statement's borrow moves it where it must go. */
@@ -332,6 +395,8 @@ void sess_on_handshake(struct rm_session *s, const uint8_t *p, size_t n)
         sess_err_and_close(s, s->seq + 1, 1045, "28000", msg);
         return;
     }
+    if (throttled(s, (uint8_t)(s->seq + 1)))
+        return;
     /* CLIENT_SSL is this link's business: never passed on to a backend. */
     s->caps = r.caps & s->server.caps & ~CLIENT_SSL;
     s->ext_caps = s->caps & CLIENT_LONG_PASSWORD ? 0 : r.ext_caps & s->server.ext_caps;
@@ -465,6 +530,8 @@ void sess_cmd_change_user(struct rm_session *s, const uint8_t *p, size_t n)
         sess_fail_and_close(s, 1, 1043, "08S01", "ringmux: malformed COM_CHANGE_USER packet");
         return;
     }
+    if (throttled(s, 1))
+        return;
     s->seq = 2;
     const struct rm_user *u = cfg_find_user(w->cfg, (const char *)user, ulen);
     bool sha2 = is_plugin(plugin, plen, AUTH_PLUGIN_SHA2);

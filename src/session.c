@@ -20,6 +20,7 @@
 #include "ringmux/backend.h"
 #include "ringmux/handshake.h"
 #include "ringmux/kill.h"
+#include "ringmux/limits.h"
 #include "ringmux/log.h"
 #include "ringmux/net.h"
 #include "ringmux/packet.h"
@@ -27,9 +28,6 @@
 #include "ringmux/resultset.h"
 #include "ringmux/vars.h"
 #include "ringmux/worker.h"
-
-/* Clients must finish the handshake within this long. */
-#define SESS_HANDSHAKE_TIMEOUT_MS 10000
 
 const char *sess_state_str(enum sess_state s)
 {
@@ -87,6 +85,10 @@ void sess_set_state(struct rm_session *s, enum sess_state to)
             MET_DEC(&w->met, statements_running);
     }
     s->state = to;
+    if (s->unauth && to != SESS_HANDSHAKE && to != SESS_AUTH_SWITCH) { /* logged in, or closing */
+        s->unauth = false;
+        atomic_fetch_sub(&w->sh->limits.unauthenticated, 1);
+    }
     switch (to) {
     case SESS_WAIT:
         s->wait_since_ms = w->now_ms;
@@ -218,6 +220,10 @@ void sess_close(struct rm_session *s, const char *reason)
 
 void sess_free(struct rm_session *s)
 {
+    struct rm_shared *sh = W(s)->sh;
+    if (s->unauth)
+        atomic_fetch_sub(&sh->limits.unauthenticated, 1);
+    lim_user_leave(&sh->limits, s->user_slot);
     stmt_reg_clear(&s->stmts);
     stmt_text_unref(s->prep_text);
     buf_free(&s->cmd);
@@ -820,9 +826,12 @@ void sess_check_timeouts(struct rm_worker *w)
     link_foreach_safe (pos, tmp, &w->sessions) {
         struct rm_session *s = link_entry(pos, struct rm_session, link);
         uint64_t quiet = w->now_ms - s->last_active_ms;
-        if ((s->state == SESS_HANDSHAKE || s->state == SESS_AUTH_SWITCH) && quiet > SESS_HANDSHAKE_TIMEOUT_MS)
-            sess_fail_and_close(s, s->seq, 1043, "08S01", "ringmux: bad handshake: timed out waiting for the client");
-        else if (s->state == SESS_IDLE && idle > 0 && quiet > (uint64_t)idle)
+        if ((s->state == SESS_HANDSHAKE || s->state == SESS_AUTH_SWITCH) &&
+            w->now_ms - s->born_ms > (uint64_t)w->cfg->handshake_timeout_ms) {
+            MET_INC(&w->met, handshake_timeouts);
+            sess_fail_and_close(s, s->seq, 1043, "08S01",
+                                "ringmux: bad handshake: not logged in within handshake_timeout");
+        } else if (s->state == SESS_IDLE && idle > 0 && quiet > (uint64_t)idle)
             sess_close(s, "idle_client_timeout reached");
     }
 }

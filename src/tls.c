@@ -11,6 +11,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/wolfcrypt/chacha20_poly1305.h>
+#include <wolfssl/wolfcrypt/ecc.h>
 
 #include "ringmux/config.h"
 #include "ringmux/conn.h"
@@ -239,6 +240,11 @@ void tls_ctx_free(struct rm_tls_ctx *x)
         return;
     wolfSSL_CTX_free(x->ctx); /* connections made from it keep their reference */
     free(x);
+}
+
+void tls_thread_done(void)
+{
+    wc_ecc_fp_free(); /* FP_ECC: a per-thread table of precomputed points */
 }
 
 bool tls_ctx_is_server(const struct rm_tls_ctx *x)

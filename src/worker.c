@@ -436,6 +436,7 @@ void *worker_main(void *arg)
             break;
     }
     log_info("worker %d stopped", w->idx);
+    tls_thread_done();
     return NULL;
 }
 

@@ -73,6 +73,11 @@ struct rm_config {
     int64_t idle_client_timeout_ms; /* idle_client_timeout = duration, 0 = never (reloadable) */
     int64_t max_allowed_packet;     /* max_allowed_packet = size (1k..1G), default 64M */
     int max_prepared_statements;    /* max_prepared_statements = 1..1048576 per session, default 16382 (reloadable) */
+    int64_t handshake_timeout_ms;   /* handshake_timeout = duration: login (TLS included) must end by then */
+    int max_unauthenticated;        /* max_unauthenticated_connections = 0..1000000, 0 = no limit */
+    int max_failed_logins;          /* max_failed_logins = per address per failed_login_window, 0 = off */
+    int64_t failed_login_window_ms; /* failed_login_window = duration */
+    int max_connections_per_user;   /* max_connections_per_user = 0..1000000, 0 = no limit */
     struct rm_addr admin;           /* admin_listen = host:port, port 0 = disabled */
 
     struct rm_addr reader_listen; /* reader_listen = host:port, port 0 = disabled (read-only endpoint) */

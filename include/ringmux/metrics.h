@@ -50,6 +50,10 @@ struct rm_metrics {
     atomic_uint_fast64_t client_full_auth;       /* client logins that went through caching_sha2 full authentication */
     atomic_uint_fast64_t token_logins;           /* logins with a valid token */
     atomic_uint_fast64_t token_refused;          /* tokens refused (expired, tampered, unknown key, other user) */
+    atomic_uint_fast64_t handshake_timeouts;     /* clients closed by handshake_timeout */
+    atomic_uint_fast64_t logins_throttled;       /* logins refused: too many failures from the address */
+    atomic_uint_fast64_t unauth_refused;         /* connections refused: max_unauthenticated_connections */
+    atomic_uint_fast64_t user_limit_refused;     /* logins refused: max_connections_per_user */
     atomic_uint_fast64_t backend_statements[16]; /* client commands forwarded, per backend (RM_MAX_BACKENDS) */
 };
 

@@ -50,6 +50,10 @@ struct rm_session {
     struct rm_link wait_link; /* in worker->waiters while SESS_WAIT */
     uint64_t wait_since_ms;   /* when it started waiting */
     uint64_t last_active_ms;  /* for idle_client_timeout */
+    uint64_t born_ms;         /* accepted at: handshake_timeout counts from here */
+    uint64_t addr_key;        /* hash of the client's address (limits.h), 0 until the first login attempt */
+    int user_slot;            /* its place in the per-user session count, < 0 when not counted */
+    bool unauth;              /* counted in the connections not logged in yet */
 
     /* Connection phase. */
     uint8_t scramble[AUTH_SCRAMBLE_LEN];

@@ -33,6 +33,9 @@ struct rm_tls_ctx *tls_server_ctx_new(const struct rm_config *c, char *err, size
  * its section in messages ("backend.db1"). */
 struct rm_tls_ctx *tls_client_ctx_new(const struct rm_backend_cfg *b, const char *sec, char *err, size_t errlen);
 void tls_ctx_free(struct rm_tls_ctx *x);
+/* A thread that ran TLS handshakes ends: free wolfSSL's per-thread ECC
+ * cache (call on that thread). */
+void tls_thread_done(void);
 bool tls_ctx_is_server(const struct rm_tls_ctx *x);
 
 /* Attach TLS state to c (conn_start_tls is the owners' entry point).

@@ -15,6 +15,7 @@
 #include "ringmux/config.h"
 #include "ringmux/conn.h"
 #include "ringmux/handshake.h"
+#include "ringmux/limits.h"
 #include "ringmux/list.h"
 #include "ringmux/metrics.h"
 #include "ringmux/monitor.h"
@@ -60,6 +61,7 @@ struct rm_shared {
     struct rm_monitor *mon;                     /* the monitor thread */
     atomic_bool paused;                         /* POST /pause: new statements wait, running ones finish */
     _Atomic uint64_t writer_changes;            /* times the monitor moved the writer role */
+    struct rm_limits limits;                    /* failed logins per address, unauthenticated, per user */
 };
 
 struct rm_worker {

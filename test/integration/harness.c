@@ -1431,3 +1431,25 @@ bool it_parse_err(const struct it_pkt *k, struct it_err *e)
     snprintf(e->msg, sizeof e->msg, "%.*s", (int)(k->len - off), (const char *)k->p + off);
     return true;
 }
+
+int it_shell(const char *cmd, char *out, size_t len)
+{
+    FILE *pp = popen(cmd, "r");
+    if (!pp)
+        return -1;
+    size_t n = fread(out, 1, len - 1, pp);
+    out[n] = '\0';
+    int st = pclose(pp);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int it_make_certs(const char *dir)
+{
+    char cmd[512], out[2048];
+    snprintf(cmd, sizeof cmd, "%s/scripts/make-test-certs.sh %s 2>&1", RINGMUX_SOURCE_DIR, dir);
+    if (it_shell(cmd, out, sizeof out) != 0) {
+        IT_FAIL("cannot make test certificates: %s", out);
+        return -1;
+    }
+    return 0;
+}

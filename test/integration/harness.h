@@ -195,6 +195,12 @@ double it_metric_sum(struct it_proxy *p, const char *name);
 /* Poll it_metric(series) every 50 ms until it equals want or timeout_s
  * passes; returns the last value read (-1 in direct mode). */
 double it_metric_wait(struct it_proxy *p, const char *series, double want, double timeout_s);
+/* Run cmd with popen: its exit status (-1 if it did not exit), its output
+ * (up to len - 1 bytes, NUL-terminated) in out. */
+int it_shell(const char *cmd, char *out, size_t len);
+/* Throwaway CA, certificates and RSA keys in dir (scripts/make-test-certs.sh);
+ * 0, or -1 after recording a failure. */
+int it_make_certs(const char *dir);
 /* A free TCP port on 127.0.0.1 (for reader_listen), -1 if none. */
 int it_free_port(void);
 /* An admin HTTP request ("POST", "/pause"): the body of a 200 answer

@@ -128,18 +128,6 @@ static int start_tls_proxy(struct it_proxy *P, const char *name, const char *ext
     return it_proxy_start_ex(P, ini, NULL);
 }
 
-/* Run a shell command, return its exit status and (up to len) its output. */
-static int run(const char *cmd, char *out, size_t len)
-{
-    FILE *pp = popen(cmd, "r");
-    if (!pp)
-        return -1;
-    size_t n = fread(out, 1, len - 1, pp);
-    out[n] = '\0';
-    int st = pclose(pp);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* Statements and results larger than a TLS record, both ways. */
 static void big_round_trips(MYSQL *m, const char *what)
 {
@@ -203,13 +191,13 @@ static void test_ssl_modes(void)
     const char *base = "mariadb -h127.0.0.1 -u" IT_USER " -p" IT_PASSWORD " " IT_DB " -N -B";
     snprintf(cmd, sizeof cmd, "%s -P%d --ssl -e \"SHOW SESSION STATUS LIKE 'Ssl_cipher'; SELECT 'cli-ok'\" 2>&1", base,
              P.port);
-    IT_CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, "cli-ok"), "mariadb --ssl: %s", out);
+    IT_CHECK(it_shell(cmd, out, sizeof out) == 0 && strstr(out, "cli-ok"), "mariadb --ssl: %s", out);
     snprintf(cmd, sizeof cmd, "%s -P%d --ssl-ca=%s --ssl-verify-server-cert -e \"\\s\" 2>&1", base, P.port,
              cert("ca.pem"));
-    IT_CHECK(run(cmd, out, sizeof out) == 0 && strstr(out, "Cipher in use is TLS"),
+    IT_CHECK(it_shell(cmd, out, sizeof out) == 0 && strstr(out, "Cipher in use is TLS"),
              "mariadb --ssl-ca --ssl-verify-server-cert: %s", out);
     snprintf(cmd, sizeof cmd, "%s -P%d --ssl-ca=%s -e \"SELECT 1\" 2>&1", base, P.port, cert("other-ca.pem"));
-    IT_CHECK(run(cmd, out, sizeof out) != 0 && strstr(out, "2026"), "mariadb --ssl-ca=other-ca: %s", out);
+    IT_CHECK(it_shell(cmd, out, sizeof out) != 0 && strstr(out, "2026"), "mariadb --ssl-ca=other-ca: %s", out);
     IT_CHECK(it_metric(&P, "ringmux_tls_handshakes_total") >= 6, "handshakes not counted: %.0f",
              it_metric(&P, "ringmux_tls_handshakes_total"));
     IT_EQ_INT(it_proxy_stop(&P), 0);
@@ -310,14 +298,14 @@ static void test_openssl_resume(void)
              "sleep 1 | timeout 10 openssl s_client -starttls mysql -connect 127.0.0.1:%d -CAfile %s "
              "-verify_return_error -sess_out %s 2>&1",
              P.port, cert("ca.pem"), sess);
-    run(cmd, out, sizeof out);
+    it_shell(cmd, out, sizeof out);
     IT_CHECK(strstr(out, "New, TLSv1.3") && strstr(out, "Verify return code: 0 (ok)"),
              "s_client: no verified TLS 1.3 session: %.2000s", out);
     snprintf(cmd, sizeof cmd,
              "sleep 1 | timeout 10 openssl s_client -starttls mysql -connect 127.0.0.1:%d -CAfile %s "
              "-sess_in %s 2>&1",
              P.port, cert("ca.pem"), sess);
-    run(cmd, out, sizeof out);
+    it_shell(cmd, out, sizeof out);
     IT_CHECK(strstr(out, "Reused, TLSv1.3") != NULL, "s_client: session not resumed: %.2000s", out);
     IT_CHECK(it_metric(&P, "ringmux_tls_resumed_total") >= 1, "resumption not counted");
     IT_EQ_INT(it_proxy_stop(&P), 0);
@@ -328,11 +316,11 @@ static void test_openssl_resume(void)
     }
     snprintf(cmd, sizeof cmd,
              "timeout 10 openssl s_client -tls1_2 -starttls mysql -connect 127.0.0.1:%d 2>&1 </dev/null", P.port);
-    run(cmd, out, sizeof out);
+    it_shell(cmd, out, sizeof out);
     IT_CHECK(!strstr(out, "New, TLSv1.2"), "min_version = 1.3 let TLS 1.2 through: %.2000s", out);
     snprintf(cmd, sizeof cmd, "sleep 1 | timeout 10 openssl s_client -starttls mysql -connect 127.0.0.1:%d 2>&1",
              P.port);
-    run(cmd, out, sizeof out);
+    it_shell(cmd, out, sizeof out);
     IT_CHECK(strstr(out, "New, TLSv1.3") != NULL, "min_version = 1.3: no TLS 1.3: %.2000s", out);
     IT_EQ_INT(it_proxy_stop(&P), 0);
 }
@@ -468,7 +456,7 @@ static bool tlsdb_start(void)
              "SANDBOX_EXTRA_ARGS='--ssl-cert=%s --ssl-key=%s --ssl-ca=%s --require-secure-transport=ON' "
              "%s/scripts/sandbox-mariadb.sh start %s 2>&1 | tail -n 5",
              cert("server.pem"), cert("server.key"), cert("ca.pem"), RINGMUX_SOURCE_DIR, tlsdb_dir);
-    if (run(cmd, out, sizeof out) != 0) {
+    if (it_shell(cmd, out, sizeof out) != 0) {
         IT_FAIL("cannot start the TLS-only MariaDB: %s", out);
         return false;
     }
@@ -488,7 +476,7 @@ static bool tlsdb_start(void)
              "'rmx509'@'127.0.0.1' IDENTIFIED BY 'x509-pw' REQUIRE X509; GRANT ALL ON rmtest.* TO "
              "'rmx509'@'127.0.0.1'\" 2>&1",
              tlsdb_dir);
-    IT_CHECK(run(cmd, out, sizeof out) == 0, "cannot create the X509 account: %s", out);
+    IT_CHECK(it_shell(cmd, out, sizeof out) == 0, "cannot create the X509 account: %s", out);
     return true;
 }
 
@@ -499,7 +487,7 @@ static void tlsdb_stop(void)
     char cmd[512], out[2048];
     snprintf(cmd, sizeof cmd, "%s/scripts/sandbox-mariadb.sh stop %s 2>&1 && rm -rf %s", RINGMUX_SOURCE_DIR, tlsdb_dir,
              tlsdb_dir);
-    run(cmd, out, sizeof out);
+    it_shell(cmd, out, sizeof out);
     tlsdb_port = 0;
 }
 
@@ -636,12 +624,9 @@ int main(int argc, char **argv)
         return 0;
     }
     snprintf(certs, sizeof certs, "/tmp/ringmux-certs.%d", (int)getpid());
-    char cmd[512], out[2048];
-    snprintf(cmd, sizeof cmd, "%s/scripts/make-test-certs.sh %s 2>&1", RINGMUX_SOURCE_DIR, certs);
-    if (run(cmd, out, sizeof out) != 0) {
-        IT_FAIL("cannot make test certificates: %s", out);
+    char cmd[512];
+    if (it_make_certs(certs) < 0)
         return it_done();
-    }
     static const struct it_case cases[] = {
         {"ssl modes", test_ssl_modes},           {"identity and rotation", test_identity_and_rotation},
         {"require tls", test_require_tls},       {"mutual tls", test_mutual_tls},
