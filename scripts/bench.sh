@@ -24,6 +24,17 @@
 #        rw          sysbench oltp_read_write (--db-ps-mode=auto)
 #        rw_text     sysbench oltp_read_write --db-ps-mode=disable
 #        churn       bench/churn: connect + SELECT 1 + close in a loop
+#        point_tls   point_ps over TLS (sysbench --mysql-ssl=on) at
+#                    BENCH_TLS_THREADS: direct = TLS to MariaDB, ringmux =
+#                    TLS to ringmux (its backend connections plaintext and
+#                    already open), haproxy = TLS through to MariaDB
+#        churn_tls   churn with every connection over TLS, a full handshake
+#                    each (bench/churn --tls: wolfSSL in the client, so the
+#                    client's own TLS cost stays small)
+#        churn_tls_resume  the same, each connection resuming the previous
+#                    one's TLS session (ticket)
+#      TLS rows use an Ed25519 server certificate on both MariaDB and
+#      ringmux (make-test-certs.sh server-ed25519.pem).
 #        idle        bench/idle: 10000 idle clients through ringmux; the
 #                    proxy's VmRSS before/while connected -> KiB per client
 #      each sysbench scenario at 16, 64 and 512 client threads.
@@ -38,7 +49,9 @@
 #
 # Environment:
 #   BENCH_TIME=SEC           seconds per run (default 20, --quick 5)
-#   BENCH_SCENARIOS=a,b,...  subset of: point_ps,point_text,rw,rw_text,churn,idle
+#   BENCH_SCENARIOS=a,b,...  subset of: point_ps,point_text,rw,rw_text,churn,point_tls,churn_tls,
+#                            churn_tls_resume,idle
+#   BENCH_TLS_THREADS="64"   sysbench thread counts of point_tls (default 64)
 #   BENCH_THREADS="16 64"    sysbench thread counts (default "16 64 512")
 #   BENCH_TARGETS=a,b        subset of: direct,ringmux,haproxy
 #   BENCH_MAX_BACKEND=N      ringmux max_backend_connections (default 16)
@@ -77,7 +90,7 @@ while [[ $# -gt 0 ]]; do
     case $1 in
     --quick) QUICK=1 ;;
     -h | --help)
-        sed -n '2,56p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,69p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *) die "unknown argument '$1' (try -h)" ;;
@@ -85,7 +98,7 @@ while [[ $# -gt 0 ]]; do
     shift
 done
 
-ALL_SCENARIOS=(point_ps point_text rw rw_text churn idle)
+ALL_SCENARIOS=(point_ps point_text rw rw_text churn point_tls churn_tls churn_tls_resume idle)
 ALL_TARGETS=(direct ringmux haproxy)
 if ((QUICK)); then
     BENCH_TIME=${BENCH_TIME:-5}
@@ -103,14 +116,16 @@ BENCH_PROXY_THREADS=${BENCH_PROXY_THREADS:-1}
 BENCH_CHURN_THREADS=${BENCH_CHURN_THREADS:-16}
 BENCH_IDLE_CLIENTS=${BENCH_IDLE_CLIENTS:-10000}
 BENCH_THREADS=${BENCH_THREADS//,/ }
+BENCH_TLS_THREADS=${BENCH_TLS_THREADS:-64}
+BENCH_TLS_THREADS=${BENCH_TLS_THREADS//,/ }
 
 [[ $BENCH_TIME =~ ^[0-9]+$ && $BENCH_TIME -ge 1 ]] || die "BENCH_TIME must be a whole number of seconds >= 1"
 for v in BENCH_MAX_BACKEND BENCH_PROXY_THREADS BENCH_CHURN_THREADS BENCH_IDLE_CLIENTS BENCH_IDLE_HOLD; do
     [[ ${!v} =~ ^[0-9]+$ && ${!v} -ge 1 ]] || die "$v must be a positive integer"
 done
 ((BENCH_IDLE_HOLD >= 3)) || die "BENCH_IDLE_HOLD must be at least 3 (memory is sampled during the hold)"
-for t in $BENCH_THREADS; do
-    [[ $t =~ ^[0-9]+$ && $t -ge 1 ]] || die "BENCH_THREADS: bad thread count '$t'"
+for t in $BENCH_THREADS $BENCH_TLS_THREADS; do
+    [[ $t =~ ^[0-9]+$ && $t -ge 1 ]] || die "BENCH_THREADS / BENCH_TLS_THREADS: bad thread count '$t'"
 done
 
 # in_list WORD LIST...: 0 if WORD is one of LIST.
@@ -148,6 +163,7 @@ declare -A DEP_PROBE=(
     [libwolfssl-dev]=/usr/include/wolfssl/ssl.h
     [libinih-dev]=/usr/include/ini.h
     [procps]=/usr/bin/ps
+    [openssl]=/usr/bin/openssl
 )
 install_deps() {
     local missing=() p
@@ -166,7 +182,7 @@ install_deps() {
         warn "apt-get install failed for some of: ${missing[*]}"
 }
 install_deps
-for tool in sysbench curl cmake; do
+for tool in sysbench curl cmake openssl; do
     command -v "$tool" >/dev/null || die "'$tool' is required (apt-get install $tool)"
 done
 HAPROXY=$(command -v haproxy 2>/dev/null || { [[ -x /usr/sbin/haproxy ]] && echo /usr/sbin/haproxy; } || true)
@@ -292,8 +308,21 @@ SB_COMMON=(--mysql-host=127.0.0.1 --mysql-user=rmtest --mysql-password=rmtest-pw
 # --- 3. MariaDB --------------------------------------------------------------
 # The sandbox runs with max_connections=2000 and one thread per connection:
 # enough for 512 direct sysbench threads and for HAProxy's 1:1 forwarding.
+# TLS: throwaway certificates; MariaDB offers TLS (clients choose), ringmux
+# too; sysbench --mysql-ssl=on reads cacert.pem, client-cert.pem and
+# client-key.pem from its working directory.
+CERTS=$WORK/certs
+SB_SSL_DIR=$WORK/sysbench-ssl
+"$ROOT/scripts/make-test-certs.sh" "$CERTS" >"$LOGDIR/certs.log" 2>&1 ||
+    { cat "$LOGDIR/certs.log" >&2; die "could not make TLS certificates"; }
+mkdir -p "$SB_SSL_DIR"
+cp "$CERTS/ca.pem" "$SB_SSL_DIR/cacert.pem"
+cp "$CERTS/client.pem" "$SB_SSL_DIR/client-cert.pem"
+cp "$CERTS/client.key" "$SB_SSL_DIR/client-key.pem"
+
 log "starting sandbox MariaDB in $DB_DIR"
-DB_PORT=$("$ROOT/scripts/sandbox-mariadb.sh" start "$DB_DIR" 2>"$LOGDIR/sandbox.log" | tail -n 1) ||
+DB_PORT=$(SANDBOX_EXTRA_ARGS="--ssl-cert=$CERTS/server-ed25519.pem --ssl-key=$CERTS/server-ed25519.key --ssl-ca=$CERTS/ca.pem" \
+    "$ROOT/scripts/sandbox-mariadb.sh" start "$DB_DIR" 2>"$LOGDIR/sandbox.log" | tail -n 1) ||
     { cat "$LOGDIR/sandbox.log" >&2; die "could not start the sandbox MariaDB"; }
 [[ $DB_PORT =~ ^[0-9]+$ ]] || die "sandbox MariaDB printed no port (log: $LOGDIR/sandbox.log)"
 DB_PID=$(cat "$DB_DIR/mariadb.pid" 2>/dev/null || true)
@@ -329,6 +358,10 @@ address = 127.0.0.1:$DB_PORT
 
 [pool]
 max_backend_connections = $BENCH_MAX_BACKEND
+
+[tls]
+tls_cert = $CERTS/server-ed25519.pem
+tls_key = $CERTS/server-ed25519.key
 
 [users]
 rmtest = rmtest-pw
@@ -585,9 +618,10 @@ unavailable_row() {
 # --- 5a. sysbench scenarios ------------------------------------------------
 # run_sysbench SCENARIO THREADS TARGET
 run_sysbench() {
-    local scen=$1 thr=$2 tgt=$3 test psmode port logf rc=0
+    local scen=$1 thr=$2 tgt=$3 test psmode port logf rc=0 ssl=off
     case $scen in
     point_ps) test=oltp_point_select psmode=auto ;;
+    point_tls) test=oltp_point_select psmode=auto ssl=on ;;
     point_text) test=oltp_point_select psmode=disable ;;
     rw) test=oltp_read_write psmode=auto ;;
     rw_text) test=oltp_read_write psmode=disable ;;
@@ -602,9 +636,9 @@ run_sysbench() {
     cpu_mark "$tgt"
     # timeout: a hung run (e.g. a proxy that stops answering) must not stall
     # the whole benchmark; 512 threads need some time to connect.
-    timeout -k 10 $((BENCH_TIME + 120)) \
-        sysbench "$test" "${SB_COMMON[@]}" --mysql-port="$port" --db-ps-mode="$psmode" \
-        --threads="$thr" --time="$BENCH_TIME" --report-interval=0 run >"$logf" 2>&1 || rc=$?
+    (cd "$SB_SSL_DIR" && timeout -k 10 $((BENCH_TIME + 120)) \
+        sysbench "$test" "${SB_COMMON[@]}" --mysql-port="$port" --db-ps-mode="$psmode" --mysql-ssl="$ssl" \
+        --threads="$thr" --time="$BENCH_TIME" --report-interval=0 run) >"$logf" 2>&1 || rc=$?
     cpu_per_op "$tgt" "$(awk '/^ *queries:/ {print $2}' "$logf")"
     after_run "$tgt"
     local qps p95 ign note=$RUN_NOTE
@@ -622,20 +656,22 @@ run_sysbench() {
 }
 
 # --- 5b. churn ---------------------------------------------------------------
-# run_churn TARGET
+# run_churn SCENARIO TARGET (SCENARIO churn, churn_tls or churn_tls_resume)
 run_churn() {
-    local tgt=$1 port logf rc=0 res
+    local scen=$1 tgt=$2 port logf rc=0 res ssl=()
+    [[ $scen == churn_tls ]] && ssl=(--tls)
+    [[ $scen == churn_tls_resume ]] && ssl=(--tls-resume)
     if ! before_run "$tgt"; then
-        unavailable_row churn "$BENCH_CHURN_THREADS" "$tgt"
+        unavailable_row "$scen" "$BENCH_CHURN_THREADS" "$tgt"
         return
     fi
     port=$(target_port "$tgt")
-    logf=$LOGDIR/churn-$BENCH_CHURN_THREADS-$tgt.log
-    log "churn threads=$BENCH_CHURN_THREADS target=$tgt (${BENCH_TIME}s)"
+    logf=$LOGDIR/$scen-$BENCH_CHURN_THREADS-$tgt.log
+    log "$scen threads=$BENCH_CHURN_THREADS target=$tgt (${BENCH_TIME}s)"
     cpu_mark "$tgt"
     timeout -k 10 $((BENCH_TIME + 60)) \
         "$CHURN" --host 127.0.0.1 --port "$port" --user rmtest --password rmtest-pw --db rmtest \
-        --threads "$BENCH_CHURN_THREADS" --duration "$BENCH_TIME" --query select1 >"$logf" 2>&1 || rc=$?
+        --threads "$BENCH_CHURN_THREADS" --duration "$BENCH_TIME" --query select1 "${ssl[@]}" >"$logf" 2>&1 || rc=$?
     cpu_per_op "$tgt" "$(sed -n 's/^RESULT conns=\([0-9]*\).*/\1/p' "$logf")"
     after_run "$tgt"
     local note=$RUN_NOTE rate p95 errs
@@ -644,13 +680,13 @@ run_churn() {
     p95=$(sed -n 's/.* p95_ms=\([0-9.]*\).*/\1/p' <<<"$res")
     errs=$(sed -n 's/.* errors=\([0-9]*\).*/\1/p' <<<"$res")
     if ((rc != 0)) || [[ -z $rate ]]; then
-        add_row churn "$BENCH_CHURN_THREADS" "$tgt" "" "" "" "$M_OPENED" "$M_PINNED" \
+        add_row "$scen" "$BENCH_CHURN_THREADS" "$tgt" "" "" "" "$M_OPENED" "$M_PINNED" \
             "${note:+$note; }$(first_error "$logf")"
     else
         if [[ -n $errs && $errs != 0 ]]; then
             note="${note:+$note; }$errs errors: $(grep -m1 -E '^  [0-9]+ x error' "$logf" | sed 's/^ *//')"
         fi
-        add_row churn "$BENCH_CHURN_THREADS" "$tgt" "$rate" "conn/s" "$p95" "$M_OPENED" "$M_PINNED" "$note"
+        add_row "$scen" "$BENCH_CHURN_THREADS" "$tgt" "$rate" "conn/s" "$p95" "$M_OPENED" "$M_PINNED" "$note"
     fi
     settle
 }
@@ -748,9 +784,23 @@ for scen in point_ps point_text rw rw_text; do
 done
 if want_scenario churn; then
     for tgt in $(rotated_targets); do
-        run_churn "$tgt"
+        run_churn churn "$tgt"
     done
 fi
+if want_scenario point_tls; then
+    for thr in $BENCH_TLS_THREADS; do
+        for tgt in $(rotated_targets); do
+            run_sysbench point_tls "$thr" "$tgt"
+        done
+        ROTATION=$((ROTATION + 1))
+    done
+fi
+for scen in churn_tls churn_tls_resume; do
+    want_scenario "$scen" || continue
+    for tgt in $(rotated_targets); do
+        run_churn "$scen" "$tgt"
+    done
+done
 RM_RSS_END=""
 RM_HWM_END=""
 if ringmux_alive; then
@@ -831,13 +881,14 @@ report() {
     echo "- machine: $(nproc) CPUs ($(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)), $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2 / 1048576}' /proc/meminfo), kernel $(uname -r)"
     echo "- everything co-located on this machine (MariaDB, proxies, load generators): numbers are for comparison within this run only"
     versions
-    echo "- command: \`$(for v in BENCH_TIME BENCH_SCENARIOS BENCH_THREADS BENCH_TARGETS BENCH_MAX_BACKEND BENCH_PROXY_THREADS BENCH_CHURN_THREADS BENCH_IDLE_CLIENTS BENCH_IDLE_HOLD; do [[ -n ${!v+x} && -n $(printenv "$v" 2>/dev/null) ]] && printf '%s=%q ' "$v" "$(printenv "$v")"; done)$COMMAND_LINE\`"
-    echo "- settings: ${BENCH_TIME}s per run; sysbench threads: $BENCH_THREADS; 4 tables x 10000 rows; ringmux workers and HAProxy nbthread=$BENCH_PROXY_THREADS, max_backend_connections=$BENCH_MAX_BACKEND; churn threads=$BENCH_CHURN_THREADS; ulimit -n $NOFILE; total time ${ELAPSED}s"
+    echo "- command: \`$(for v in BENCH_TIME BENCH_SCENARIOS BENCH_THREADS BENCH_TLS_THREADS BENCH_TARGETS BENCH_MAX_BACKEND BENCH_PROXY_THREADS BENCH_CHURN_THREADS BENCH_IDLE_CLIENTS BENCH_IDLE_HOLD; do [[ -n ${!v+x} && -n $(printenv "$v" 2>/dev/null) ]] && printf '%s=%q ' "$v" "$(printenv "$v")"; done)$COMMAND_LINE\`"
+    echo "- settings: ${BENCH_TIME}s per run; sysbench threads: $BENCH_THREADS (point_tls: $BENCH_TLS_THREADS); 4 tables x 10000 rows; ringmux workers and HAProxy nbthread=$BENCH_PROXY_THREADS, max_backend_connections=$BENCH_MAX_BACKEND; churn threads=$BENCH_CHURN_THREADS; ulimit -n $NOFILE; total time ${ELAPSED}s"
     echo
     if ((${#R_SCEN[@]})); then
         echo "## Throughput"
         echo
-        echo "Throughput is sysbench queries/s (churn: connections/s, each = connect + SELECT 1 + close); p95 is"
+        echo "Throughput is sysbench queries/s (churn: connections/s, each = connect + SELECT 1 + close); _tls rows"
+        echo "use TLS from the client (to MariaDB for direct and haproxy, to ringmux for ringmux); p95 is"
         echo "sysbench's 95th percentile event latency (churn: connect + query). \"vs direct\" = throughput / direct"
         echo "throughput in this run. Backend conns opened / pinned: ringmux_backend_connections_opened_total and"
         echo "ringmux_pins_total deltas over the run (ringmux rows only). CPU µs/op: CPU time per query (churn: per"

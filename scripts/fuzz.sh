@@ -39,14 +39,17 @@ sources_for() {
     fuzz_packet) echo "src/proto/packet.c src/proto/track.c src/buf.c" ;;
     fuzz_response) echo "src/proto/response.c src/proto/packet.c src/buf.c" ;;
     fuzz_handshake) echo "src/proto/handshake.c src/proto/packet.c src/proto/auth.c src/buf.c" ;;
+    fuzz_token) echo "src/token.c" ;;
+    fuzz_tls) echo "src/tls.c src/buf.c src/proto/packet.c" ;;
     *) echo "$PROTO_SRCS" ;;
     esac
 }
 
-# Link wolfSSL when auth.c (SHA-1 / SHA-256) is in.
+# Link wolfSSL when auth.c (SHA-1 / SHA-256), token.c (HMAC-SHA256) or
+# tls.c is in.
 libs_for() {
     case " $(sources_for "$1") " in
-    *" src/proto/auth.c "*) pkg-config --libs wolfssl ;;
+    *" src/proto/auth.c "* | *" src/token.c "* | *" src/tls.c "*) pkg-config --libs wolfssl ;;
     esac
 }
 

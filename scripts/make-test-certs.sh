@@ -3,6 +3,7 @@
 #   ca.pem/ca.key            the test CA
 #   server.pem/server.key    signed by it, for 127.0.0.1, ::1 and localhost
 #   elsewhere.pem/.key       signed by it, for elsewhere.invalid only (identity checks fail)
+#   server-ed25519.pem/.key  as server.pem, with an Ed25519 key (cheap handshakes: benchmarks)
 #   client.pem/client.key    a client certificate signed by it (mutual TLS)
 #   other-ca.pem/.key        an unrelated CA (verification fails)
 #   rsa-public.pem/rsa-private.pem   an RSA key pair (caching_sha2_password without TLS)
@@ -30,6 +31,13 @@ ca ca "/CN=ringmux test CA"
 ca other-ca "/CN=ringmux unrelated CA"
 leaf server "/CN=localhost" "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost
 extendedKeyUsage=serverAuth"
+# leaf with an Ed25519 key instead of RSA
+quiet openssl genpkey -algorithm ed25519 -out server-ed25519.key
+quiet openssl req -new -key server-ed25519.key -subj "/CN=localhost" -out server-ed25519.csr
+printf '%s\n' "subjectAltName=IP:127.0.0.1,IP:::1,DNS:localhost" "extendedKeyUsage=serverAuth" >server-ed25519.ext
+quiet openssl x509 -req -in server-ed25519.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server-ed25519.pem \
+    -days $days -extfile server-ed25519.ext
+rm -f server-ed25519.csr server-ed25519.ext
 leaf elsewhere "/CN=elsewhere.invalid" "subjectAltName=DNS:elsewhere.invalid
 extendedKeyUsage=serverAuth"
 leaf client "/CN=rmtest" "extendedKeyUsage=clientAuth"

@@ -216,11 +216,14 @@ static void notify_eof(struct rm_conn *c, int err);
  * answers), then offer c->in to the owner. */
 static void tls_recv(struct rm_conn *c, const uint8_t *data, size_t len)
 {
-    int rc = tls_conn_feed(c, data, len);
+    bool done;
+    int rc = tls_conn_feed(c, data, len, &done);
     if (!c->send_inflight)
         start_send(c); /* handshake records, alerts */
-    if (rc == 1 && c->ops->on_tls)
+    if (done && c->ops->on_tls)
         c->ops->on_tls(c, true);
+    if (c->dead)
+        return;
     if (rc == -1) {
         char why[96];
         log_info("%s slot=%u: TLS failed: %s", c->ops->name, c->slot, tls_conn_error(c, why, sizeof(why)));
@@ -238,6 +241,8 @@ static void tls_recv(struct rm_conn *c, const uint8_t *data, size_t len)
         if (!c->dead)
             buf_consume(&c->in, used);
     }
+    if (!c->dead && buf_avail(&c->in) == 0 && !c->ops->keep_buffers)
+        buf_free(&c->in);                /* decryption reserves a record's room: idle clients give it back */
     if (rc == -2 && !c->dead && !c->eof) /* close_notify: the peer is done */
         notify_eof(c, 0);
 }

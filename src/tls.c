@@ -28,8 +28,9 @@ struct rm_tls {
     struct rm_buf cin;  /* ciphertext received and not yet read by wolfSSL */
     struct rm_buf cout; /* ciphertext wolfSSL wrote, waiting for conn.c to send it */
     bool server;
-    bool ready; /* handshake done */
-    int err;    /* wolfSSL error code of the failure */
+    bool ready;     /* handshake done */
+    bool ticket_ok; /* the client's session ticket opened: a resumption (TLS 1.2 does not say otherwise) */
+    int err;        /* wolfSSL error code of the failure */
 };
 
 /* ---- process-wide: library and ticket key ------------------------------- */
@@ -57,7 +58,6 @@ static int ticket_cb(WOLFSSL *ssl, unsigned char key_name[WOLFSSL_TICKET_NAME_SZ
                      unsigned char iv[WOLFSSL_TICKET_IV_SZ], unsigned char mac[WOLFSSL_TICKET_MAC_SZ], int enc,
                      unsigned char *state, int len, int *out_len, void *arg)
 {
-    (void)ssl;
     (void)arg;
     uint8_t aad[WOLFSSL_TICKET_NAME_SZ + WOLFSSL_TICKET_IV_SZ + 4];
     if (len < 0)
@@ -83,6 +83,9 @@ static int ticket_cb(WOLFSSL *ssl, unsigned char key_name[WOLFSSL_TICKET_NAME_SZ
     }
     if (rc != 0)
         return enc ? WOLFSSL_TICKET_RET_FATAL : WOLFSSL_TICKET_RET_REJECT;
+    struct rm_tls *t = wolfSSL_get_app_data(ssl);
+    if (!enc && t)
+        t->ticket_ok = true;
     *out_len = len;
     return WOLFSSL_TICKET_RET_OK;
 }
@@ -263,6 +266,7 @@ int tls_conn_start(struct rm_conn *c, struct rm_tls_ctx *x, const char *host)
     }
     wolfSSL_SetIOReadCtx(t->ssl, t);
     wolfSSL_SetIOWriteCtx(t->ssl, t);
+    wolfSSL_set_app_data(t->ssl, t); /* for the ticket callback */
     t->server = x->server;
     if (!x->server && host && *host) {
         struct in6_addr a;
@@ -298,17 +302,28 @@ void tls_conn_free(struct rm_conn *c)
     c->tls = NULL;
 }
 
+static int feed(struct rm_conn *c, struct rm_tls *t, bool *handshake_done);
+
 /* Bytes wolfSSL_read asks for at a time: one TLS record's plaintext. */
 #define READ_CHUNK 16384
 
-int tls_conn_feed(struct rm_conn *c, const uint8_t *data, size_t len)
+int tls_conn_feed(struct rm_conn *c, const uint8_t *data, size_t len, bool *handshake_done)
 {
     struct rm_tls *t = c->tls;
-    int done = 0;
+    *handshake_done = false;
     if (buf_append(&t->cin, data, len) < 0) {
         t->err = MEMORY_E;
         return -1;
     }
+    int rc = feed(c, t, handshake_done);
+    if (buf_avail(&t->cin) == 0 && !c->ops->keep_buffers)
+        buf_free(&t->cin); /* idle clients hold no buffer memory */
+    return rc;
+}
+
+/* Run the handshake, then read every record wolfSSL can decrypt. */
+static int feed(struct rm_conn *c, struct rm_tls *t, bool *handshake_done)
+{
     if (!t->ready) {
         int r = t->server ? wolfSSL_accept(t->ssl) : wolfSSL_connect(t->ssl);
         if (r != WOLFSSL_SUCCESS) {
@@ -319,7 +334,7 @@ int tls_conn_feed(struct rm_conn *c, const uint8_t *data, size_t len)
             return -1;
         }
         t->ready = true;
-        done = 1;
+        *handshake_done = true;
     }
     for (;;) {
         uint8_t *dst = buf_reserve(&c->in, READ_CHUNK);
@@ -334,7 +349,7 @@ int tls_conn_feed(struct rm_conn *c, const uint8_t *data, size_t len)
         }
         int e = wolfSSL_get_error(t->ssl, n);
         if (e == WOLFSSL_ERROR_WANT_READ || e == WOLFSSL_ERROR_WANT_WRITE)
-            return done;
+            return 0;
         if (e == WOLFSSL_ERROR_ZERO_RETURN)
             return -2;
         t->err = e;
@@ -384,7 +399,7 @@ bool tls_conn_ready(const struct rm_conn *c)
 
 bool tls_conn_resumed(const struct rm_conn *c)
 {
-    return c->tls && c->tls->ready && wolfSSL_session_reused(c->tls->ssl);
+    return c->tls && c->tls->ready && (c->tls->ticket_ok || wolfSSL_session_reused(c->tls->ssl));
 }
 
 const char *tls_conn_error(const struct rm_conn *c, char *buf, size_t len)
@@ -400,6 +415,6 @@ const char *tls_conn_describe(const struct rm_conn *c, char *buf, size_t len)
     }
     WOLFSSL *ssl = c->tls->ssl;
     snprintf(buf, len, "%s %s%s", wolfSSL_get_version(ssl), wolfSSL_get_cipher_name(ssl),
-             wolfSSL_session_reused(ssl) ? " resumed" : "");
+             tls_conn_resumed(c) ? " resumed" : "");
     return buf;
 }

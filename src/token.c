@@ -87,8 +87,8 @@ enum token_result token_check(const struct rm_token_key *keys, int n_keys, const
         return TOKEN_MALFORMED;
     const char *e = dot1 + 1;
     const char *dot2 = memchr(e, '.', (size_t)(end - e));
-    if (!dot2 || dot2 == e || dot2 - e > 12)
-        return TOKEN_MALFORMED;
+    if (!dot2 || dot2 == e || dot2 - e > 12 || (*e == '0' && dot2 - e > 1))
+        return TOKEN_MALFORMED; /* one spelling per token: no leading zeros */
     int64_t expiry = 0;
     for (const char *q = e; q < dot2; q++) {
         if (*q < '0' || *q > '9')

@@ -47,10 +47,10 @@ int tls_conn_start(struct rm_conn *c, struct rm_tls_ctx *x, const char *host);
 void tls_conn_free(struct rm_conn *c);
 
 /* Ciphertext arrived: run the handshake, append every decrypted byte to
- * c->in.  Returns 1 when the handshake completed during this call, 0 on
- * progress, -1 on a fatal TLS error (tls_conn_error says which), -2 when
- * the peer sent close_notify. */
-int tls_conn_feed(struct rm_conn *c, const uint8_t *data, size_t len);
+ * c->in.  Returns 0 on progress, -1 on a fatal TLS error (tls_conn_error
+ * says which), -2 when the peer sent close_notify; *handshake_done says
+ * whether the handshake completed during this call (whatever the result). */
+int tls_conn_feed(struct rm_conn *c, const uint8_t *data, size_t len, bool *handshake_done);
 /* Encrypt c->out (once the handshake is done) into the TLS output queue;
  * -1 on failure. */
 int tls_conn_seal(struct rm_conn *c);

@@ -65,6 +65,10 @@ static void test_tokens(void)
     snprintf(t2, sizeof(t2), "%s", tok);
     t2[12] = '1'; /* the expiry changed: 1800000900 -> 1800001900 */
     CHECK(token_check(keys, 2, "app", 3, t2, strlen(t2), now) == TOKEN_BAD_SIGNATURE, "expiry extended");
+    /* One spelling per token: a zero before the expiry is not the same token. */
+    char t3[TOKEN_MAX_LEN + 2];
+    snprintf(t3, sizeof(t3), "rmt1.k1.0%s", tok + 8);
+    CHECK(token_check(keys, 2, "app", 3, t3, strlen(t3), now) == TOKEN_MALFORMED, "leading zero: %s", t3);
     static const char *const malformed[] = {"rmt1.",
                                             "rmt1.k1",
                                             "rmt1.k1.",
@@ -73,7 +77,8 @@ static void test_tokens(void)
                                             "rmt1.k1.12a4.AAAA",
                                             "rmt1.k1.1800000900.short",
                                             "rmt1.k1.1800000900.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-                                            "rmt1.k1.18000009001234567.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"};
+                                            "rmt1.k1.18000009001234567.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                                            "rmt1.k1.01800000900.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"};
     for (size_t i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++)
         CHECK(token_check(keys, 2, "app", 3, malformed[i], strlen(malformed[i]), now) == TOKEN_MALFORMED,
               "malformed %zu: %s -> %s", i, malformed[i],
