@@ -50,7 +50,7 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 # --- 1. dependencies -------------------------------------------------------
 DEPS=(build-essential cmake pkg-config clang liburing-dev libwolfssl-dev
       libmariadb-dev libinih-dev mariadb-server mariadb-client sysbench
-      python3 procps openssl
+      python3 python3-yaml procps openssl groff-base
       # client drivers for test/drivers: PyMySQL, go-sql-driver, Connector/J
       python3-pymysql golang-go golang-github-go-sql-driver-mysql-dev
       libmariadb-java default-jdk-headless)

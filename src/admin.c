@@ -9,6 +9,7 @@
 
 #include "ringmux/log.h"
 #include "ringmux/metrics.h"
+#include "ringmux/monitor.h"
 #include "ringmux/worker.h"
 
 #define ADM_MAX_REQUEST 8192
@@ -109,15 +110,22 @@ void adm_on_data(struct rm_admin_conn *a, const uint8_t *data, size_t len, size_
         met_render_topology(a->c.w->topo, a->c.w->cfg, atomic_load(&sh->writer_changes), atomic_load(&sh->paused),
                             &body);
         respond(a, "200 OK", "text/plain; version=0.0.4", &body);
-    } else if (len > 14 && memcmp(data, "GET /healthz ", 13) == 0) {
+    } else if (len > 14 && memcmp(data, "GET /healthz ", 13) == 0) { /* the process is alive */
         buf_append(&body, "ok\n", 3);
         respond(a, "200 OK", "text/plain", &body);
+    } else if (len > 13 && memcmp(data, "GET /readyz ", 12) == 0) { /* a writer is up and logged in to */
+        char why[400];
+        bool ready = topo_ready(a->c.w->topo, a->c.w->cfg, why, sizeof(why) - 1);
+        strcat(why, "\n");
+        buf_append(&body, why, strlen(why));
+        respond(a, ready ? "200 OK" : "503 Service Unavailable", "text/plain", &body);
     } else if (len > 13 && (memcmp(data, "POST /pause ", 12) == 0 || memcmp(data, "GET /pause ", 11) == 0 ||
                             memcmp(data, "POST /resume ", 13) == 0)) {
         pause_request(a, data[0] == 'P' && data[6] == 'p' ? 1 : data[0] == 'P' ? 0 : -1, &body);
         respond(a, "200 OK", "text/plain", &body);
     } else {
-        static const char nf[] = "not found: try GET /metrics, GET /healthz, POST /pause, GET /pause, POST /resume\n";
+        static const char nf[] =
+            "not found: try GET /metrics, GET /healthz, GET /readyz, POST /pause, GET /pause, POST /resume\n";
         buf_append(&body, nf, sizeof(nf) - 1);
         respond(a, "404 Not Found", "text/plain", &body);
     }

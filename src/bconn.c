@@ -312,7 +312,7 @@ static void login_failed(struct rm_bconn *b, const char *what, const uint8_t *p,
                  (int)(e.msg_len > 120 ? 120 : e.msg_len), (const char *)e.msg);
     else
         snprintf(why, sizeof(why), "backend login as '%s' failed: %s", b->pool->user, what);
-    log_warn("b=%u %s", b->id, why);
+    blog(LOG_WARN, b, "%s", why);
     MET_INC(&b->c.w->met, backend_failed);
     backend_note_failure(b->pool->be, why);
     bconn_close(b, why);
@@ -868,7 +868,7 @@ static void whole_packet(struct rm_bconn *b, const uint8_t *raw, size_t n)
     case BC_IDLE: {
         struct pkt_err_view e;
         if (n > 0 && p[0] == 0xff && pkt_parse_err(p, n, &e) == 0)
-            log_info("b=%u server closed idle connection: %u %.*s", b->id, e.code, (int)e.msg_len, (const char *)e.msg);
+            blog(LOG_INFO, b, "server closed idle connection: %u %.*s", e.code, (int)e.msg_len, (const char *)e.msg);
         bconn_close(b, "unsolicited packet from the server");
         return;
     }

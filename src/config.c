@@ -68,6 +68,7 @@ static const char *const cfg_type_form[] = {
 
 static const char *const cfg_w_auto[] = {"auto", NULL};
 static const char *const cfg_w_levels[] = {"error", "warn", "info", "debug", NULL};
+static const char *const cfg_w_log_formats[] = {"text", "json", NULL};
 static const char *const cfg_w_abandoned[] = {"finish", "kill", NULL};
 static const char *const cfg_w_onoff[] = {"off", "on", NULL};
 static const char *const cfg_w_tls_versions[] = {"1.2", "1.3", NULL};
@@ -92,6 +93,14 @@ const struct cfg_key cfg_keys[] = {
     {KEY(SEC_RINGMUX, "log_level", CFG_ENUM, log_level, "info", 0, 0, CFG_RELOAD,
          "Least severe messages written to the log."),
      .words = cfg_w_levels},
+    {KEY(SEC_RINGMUX, "log_format", CFG_ENUM, log_format, "text", 0, 0, CFG_RELOAD,
+         "Log lines as text (logfmt: time=... level=... session=... msg=\"...\") or json (one object per line)."),
+     .words = cfg_w_log_formats},
+    {KEY(SEC_RINGMUX, "log_file", CFG_STR, log_file, "-", 0, 0, CFG_RELOAD,
+         "Where the log goes: - = stderr, or a file (appended to; reopened on reload, for log rotation).")},
+    {KEY(SEC_RINGMUX, "slow_query_threshold", CFG_DURATION, slow_query_ms, "0", 0, DUR_MAX, CFG_RELOAD,
+         "Log every statement that takes longer, with its digest (literals replaced by ?, never values); "
+         "0 = off.")},
     {KEY(SEC_RINGMUX, "max_client_connections", CFG_INT, max_client_connections, "10000", 1, 1000000, CFG_RELOAD,
          "Client connections accepted at once; more are refused.")},
     {KEY(SEC_RINGMUX, "idle_client_timeout", CFG_DURATION, idle_client_timeout_ms, "0", 0, DUR_MAX, CFG_RELOAD,
@@ -189,7 +198,7 @@ const struct cfg_key cfg_keys[] = {
          "Its PEM RSA private key."),
      .example = "/etc/ringmux/rsa-private.pem"},
     {KEY(SEC_TLS, "secrets_file", CFG_STR, secrets_file, NULL, 0, 0, CFG_RELOAD,
-         "File with [users] and [token_keys], mode 0600 or stricter; re-read on reload."),
+         "File with [users] and [token_keys], mode 0600 or stricter (0640 if owned by root); re-read on reload."),
      .example = "/etc/ringmux/secrets.ini"},
 
     {KEY(SEC_MONITOR, "interval", CFG_DURATION, monitor_interval_ms, "1s", 100, MS_1H, CFG_RELOAD,

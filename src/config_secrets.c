@@ -126,8 +126,13 @@ void cfg_load_secrets(struct cfg_parse *p)
         fclose(f);
         return;
     }
-    if (st.st_mode & 077) {
-        cfg_err(p, 0, "[tls] secrets_file %s: mode %04o lets %s read it; expected 0600 or stricter (chmod 600 %s)",
+    /* Nobody but its owner may read it; a root-owned file may also be read
+     * by its group (as PostgreSQL allows for its key): how Kubernetes
+     * Secret volumes (fsGroup) and root-managed groups hand files over. */
+    if ((st.st_mode & 007) || ((st.st_mode & 070) && st.st_uid != 0) || (st.st_mode & 022)) {
+        cfg_err(p, 0,
+                "[tls] secrets_file %s: mode %04o lets %s read or change it; expected 0600 or stricter (chmod 600 "
+                "%s), or 0640 when owned by root",
                 path, (unsigned)(st.st_mode & 07777), st.st_mode & 007 ? "every user" : "its group", path);
         fclose(f);
         return;

@@ -29,6 +29,7 @@ static void usage(FILE *f)
                "      --check          validate the configuration and exit (0 = valid)\n"
                "      --help-config    describe every configuration key\n"
                "      --example-config print a documented example configuration\n"
+               "      --man-config     print the ringmux.ini(5) manual page (troff)\n"
                "  -V, --version        print the version\n"
                "  -h, --help           this text\n"
                "\n"
@@ -125,6 +126,10 @@ static void reload(struct rm_shared *sh, const char *path, struct old_cfg **olds
     o->next = *olds;
     *olds = o;
     atomic_store(&log_current_level, next->log_level);
+    atomic_store(&log_current_format, next->log_format);
+    char lerr[300];
+    if (log_set_file(next->log_file, lerr, sizeof(lerr)) < 0) /* a rotated log file starts anew */
+        log_error("%s; logging on to the previous destination", lerr);
     atomic_store(&sh->cfg, next);
     for (int i = 0; i < sh->n_workers; i++)
         worker_wake(&sh->workers[i]);
@@ -138,13 +143,10 @@ int main(int argc, char **argv)
     const char *path = NULL;
     bool check = false;
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"check", no_argument, NULL, 'k'},
-        {"help-config", no_argument, NULL, 'H'},
-        {"example-config", no_argument, NULL, 'E'},
-        {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 'k'},
+        {"help-config", no_argument, NULL, 'H'},  {"example-config", no_argument, NULL, 'E'},
+        {"man-config", no_argument, NULL, 'M'},   {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     int opt;
     while ((opt = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
@@ -153,6 +155,7 @@ int main(int argc, char **argv)
         case 'k': check = true; break;
         case 'H': cfg_print_help(stdout); return 0;
         case 'E': cfg_write_example(stdout); return 0;
+        case 'M': cfg_write_man(stdout, RINGMUX_VERSION); return 0;
         case 'V': printf("ringmux %s\n", RINGMUX_VERSION); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -176,7 +179,13 @@ int main(int argc, char **argv)
         return 0;
     }
     atomic_store(&log_current_level, cfg->log_level);
-    char err[160];
+    atomic_store(&log_current_format, cfg->log_format);
+    char err[300];
+    if (log_set_file(cfg->log_file, err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s\n", err);
+        cfg_free(cfg);
+        return 1;
+    }
     if (net_check_unused(&cfg->listen, err, sizeof(err)) < 0) {
         log_error("listen = %s:%u: %s", cfg->listen.host, cfg->listen.port, err);
         cfg_free(cfg);

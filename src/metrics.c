@@ -74,6 +74,8 @@ static const struct met_row rows[] = {
         unauth_refused),
     ROW("ringmux_user_limit_refused_total", "Logins refused by max_connections_per_user.", "counter",
         user_limit_refused),
+    ROW("ringmux_slow_queries_total", "Statements slower than slow_query_threshold (each logged with its digest).",
+        "counter", slow_queries),
     ROW("ringmux_tls_required_refused_total", "Plaintext logins refused by [tls] require_tls.", "counter",
         tls_required_refused),
     ROW("ringmux_statements_running", "Client statements on a backend right now.", "gauge", statements_running),

@@ -29,6 +29,9 @@
 #include "ringmux/vars.h"
 #include "ringmux/worker.h"
 
+/* How much of a COM_QUERY is kept for its slow-query digest. */
+#define SLOW_SQL_KEEP 4096
+
 const char *sess_state_str(enum sess_state s)
 {
     switch (s) {
@@ -227,6 +230,7 @@ void sess_free(struct rm_session *s)
     stmt_reg_clear(&s->stmts);
     stmt_text_unref(s->prep_text);
     buf_free(&s->cmd);
+    buf_free(&s->slow_sql);
     diag_free(&s->diag);
     state_free(&s->st);
     free(s->user);
@@ -404,6 +408,11 @@ static void forward_command(struct rm_session *s, struct rm_bconn *b)
         }
     } else {
         buf_append(&b->c.out, buf_head(&s->cmd), buf_avail(&s->cmd));
+    }
+    buf_reset(&s->slow_sql);
+    if (W(s)->cfg->slow_query_ms > 0 && s->cmd_byte == COM_QUERY && buf_avail(&s->cmd) > PKT_HDR + 1) {
+        size_t n = buf_avail(&s->cmd) - PKT_HDR - 1; /* kept to make a digest should it be slow */
+        buf_append(&s->slow_sql, buf_head(&s->cmd) + PKT_HDR + 1, n > SLOW_SQL_KEEP ? SLOW_SQL_KEEP : n);
     }
     buf_reset(&s->cmd);
     MET_INC(&W(s)->met, queries);
@@ -668,11 +677,41 @@ static void track_counts(struct rm_session *s, const struct rm_resp *r)
     }
 }
 
+/* slow_query_threshold: the statement's digest, its time and where it ran. */
+static void slow_query(struct rm_session *s, const struct rm_bconn *b)
+{
+    struct rm_worker *w = W(s);
+    uint64_t took = w->now_ms - s->last_active_ms;
+    if (w->cfg->slow_query_ms <= 0 || took < (uint64_t)w->cfg->slow_query_ms)
+        return;
+    const char *sql = NULL;
+    size_t len = 0;
+    if (s->cmd_byte == COM_QUERY) {
+        sql = (const char *)buf_head(&s->slow_sql);
+        len = buf_avail(&s->slow_sql);
+    } else if (stmt_command(s)) {
+        const struct stmt_entry *e = stmt_reg_find(&s->stmts, s->cur_stmt);
+        if (e) {
+            sql = e->t->text;
+            len = e->t->len;
+        }
+    }
+    char digest[600];
+    if (sql)
+        sql_digest(sql, len, digest, sizeof(digest));
+    else
+        snprintf(digest, sizeof(digest), "(command 0x%02x)", s->cmd_byte);
+    MET_INC(&w->met, slow_queries);
+    slog(LOG_WARN, s, "slow query: %llu ms on backend %s (b=%u, user %s): %s", (unsigned long long)took,
+         backend_name(b->pool->be), b->id, s->user ? s->user : "?", digest);
+}
+
 void sess_on_response_done(struct rm_session *s)
 {
     struct rm_bconn *b = s->bc;
     const struct rm_resp *r = &b->resp;
     b->task = TASK_NONE;
+    slow_query(s, b);
     if (!r->is_err) {
         s->status = r->status;
         sess_set_in_trans(s, (r->status & SERVER_STATUS_IN_TRANS) != 0);

@@ -96,3 +96,30 @@ bool topo_same_addrs(const struct rm_topo_backend *a, const struct rm_topo_backe
     }
     return true;
 }
+
+bool topo_ready(const struct rm_topology *t, const struct rm_config *cfg, char *why, size_t len)
+{
+    if (t->writer >= 0) {
+        const struct rm_topo_backend *b = &t->be[t->writer];
+        const char *name = cfg->backends[t->writer].name;
+        if (b->up) {
+            snprintf(why, len, "ready: writer %s", name);
+            return true;
+        }
+        snprintf(why, len, "not ready: writer %s %s%s", name, b->checked ? "is unreachable" : "not checked yet",
+                 b->error[0] ? ": " : "");
+        if (b->error[0])
+            snprintf(why + strlen(why), len - strlen(why), "%s", b->error);
+        return false;
+    }
+    size_t n = (size_t)snprintf(why, len, "not ready: no writer%s", t->conflict ? " (two writable backends)" : "");
+    for (int i = 0; i < t->n && n < len; i++) {
+        const struct rm_topo_backend *b = &t->be[i];
+        n += (size_t)snprintf(why + n, len - n, "%s %s %s", i ? ";" : ":", cfg->backends[i].name,
+                              !b->checked    ? "not checked yet"
+                              : !b->up       ? "down"
+                              : b->read_only ? "read-only"
+                                             : "up");
+    }
+    return false;
+}

@@ -69,6 +69,9 @@ struct rm_config {
     struct rm_addr listen;          /* listen = 127.0.0.1:6033 (read-write endpoint) */
     int workers;                    /* workers = auto | 1..256; 0 means auto (online cores) */
     int log_level;                  /* log_level = error|warn|info|debug -> 0..3 (reloadable) */
+    int log_format;                 /* log_format = text|json (enum log_format, reloadable) */
+    char *log_file;                 /* log_file = - (stderr) | path, reopened on reload */
+    int64_t slow_query_ms;          /* slow_query_threshold = duration, 0 = off (reloadable) */
     int max_client_connections;     /* max_client_connections = 1..1000000 (reloadable) */
     int64_t idle_client_timeout_ms; /* idle_client_timeout = duration, 0 = never (reloadable) */
     int64_t max_allowed_packet;     /* max_allowed_packet = size (1k..1G), default 64M */
@@ -154,6 +157,8 @@ size_t cfg_restart_changes(const struct rm_config *old, const struct rm_config *
 void cfg_print_help(FILE *f);
 /* Print a documented example config built from the key table (etc/ringmux.ini). */
 void cfg_write_example(FILE *f);
+/* Print the ringmux.ini(5) manual page (troff) built from the key table. */
+void cfg_write_man(FILE *f, const char *version);
 
 /* Parse helpers, exposed for tests: 0 on success, -1 on a bad value. */
 int cfg_parse_duration_ms(const char *s, int64_t *out); /* "500ms", "5s", "2m", "1h", "0" */

@@ -54,6 +54,7 @@ struct rm_metrics {
     atomic_uint_fast64_t logins_throttled;       /* logins refused: too many failures from the address */
     atomic_uint_fast64_t unauth_refused;         /* connections refused: max_unauthenticated_connections */
     atomic_uint_fast64_t user_limit_refused;     /* logins refused: max_connections_per_user */
+    atomic_uint_fast64_t slow_queries;           /* statements over slow_query_threshold (logged) */
     atomic_uint_fast64_t backend_statements[16]; /* client commands forwarded, per backend (RM_MAX_BACKENDS) */
 };
 

@@ -64,6 +64,10 @@ bool topo_numeric_addr(const char *host, uint16_t port, struct sockaddr_storage 
 bool topo_same_addrs(const struct rm_topo_backend *a, const struct rm_topo_backend *b);
 /* Decide the roles in t from its backends' health and cfg. */
 void topo_decide(struct rm_topology *t, const struct rm_config *cfg);
+/* Readiness (GET /readyz): true when there is a writer and the monitor's
+ * last check logged in to it.  why gets one line either way ("ready:
+ * writer db1" / "not ready: writer db1 is unreachable: ..."). */
+bool topo_ready(const struct rm_topology *t, const struct rm_config *cfg, char *why, size_t len);
 
 /* Start-up: resolve and check every backend once, in the calling thread,
  * and publish the first snapshot in sh->topo, with the greeting clients

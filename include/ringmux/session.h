@@ -76,6 +76,7 @@ struct rm_session {
 
     /* The command being served. */
     struct rm_buf cmd;           /* raw command packet(s) incl. headers */
+    struct rm_buf slow_sql;      /* slow_query_threshold set: the start of the COM_QUERY on a backend */
     uint8_t cmd_byte;            /* its command */
     struct cls_result cls;       /* classification of a COM_QUERY */
     uint32_t last_bc_id;         /* backend conn that ran the previous command */

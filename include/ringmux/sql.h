@@ -117,4 +117,10 @@ void cls_classify(const char *sql, size_t len, struct cls_result *out);
  * Returns the number of calls replaced (0: out untouched), -1 on OOM. */
 int sql_rewrite_connection_id(const char *sql, size_t len, uint32_t id, struct rm_buf *out);
 
+/* The statement's digest for logs: its tokens, single-spaced, comments
+ * dropped, every string and number literal replaced by ? (a run of them in
+ * a list shown as "?, ..."); cut with "..." to fit room.  Never contains a
+ * value from the statement.  Returns the length written (NUL-terminated). */
+size_t sql_digest(const char *sql, size_t len, char *out, size_t room);
+
 #endif

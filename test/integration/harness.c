@@ -467,9 +467,10 @@ static int write_ini(struct it_proxy *p, const char *ringmux_ini, const char *ba
     fprintf(f,
             "[ringmux]\n"
             "listen = 127.0.0.1:%d\n"
-            "admin_listen = 127.0.0.1:%d\n"
-            "log_level = info\n",
+            "admin_listen = 127.0.0.1:%d\n",
             p->port, p->admin_port);
+    if (!ringmux_ini || !strstr(ringmux_ini, "log_level"))
+        fputs("log_level = info\n", f);
     if (!ringmux_ini || !strstr(ringmux_ini, "workers"))
         fputs("workers = 2\n", f);
     if (ringmux_ini) {
@@ -847,10 +848,11 @@ int it_connect_error(const char *host, int port, const char *user, const char *p
 
 /* ---- metrics ------------------------------------------------------------- */
 
-char *it_admin_request(struct it_proxy *p, const char *method, const char *path)
+int it_admin_call(struct it_proxy *p, const char *method, const char *path, char **body_out)
 {
+    *body_out = NULL;
     if (it_direct_mode() || p->admin_port <= 0)
-        return NULL;
+        return -1;
     int fd = -1;
     /* The admin listener may come up a moment after the client port. */
     for (int i = 0; i < 100 && fd < 0; i++) {
@@ -860,7 +862,7 @@ char *it_admin_request(struct it_proxy *p, const char *method, const char *path)
     }
     if (fd < 0) {
         fprintf(stderr, "harness: cannot connect to admin port %d: %s\n", p->admin_port, strerror(errno));
-        return NULL;
+        return -1;
     }
     char req[256];
     int len = snprintf(req, sizeof req, "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", method, path);
@@ -872,7 +874,7 @@ char *it_admin_request(struct it_proxy *p, const char *method, const char *path)
                 continue;
             fprintf(stderr, "harness: sending %s %s: %s\n", method, path, strerror(errno));
             close(fd);
-            return NULL;
+            return -1;
         }
         off += (size_t)n;
     }
@@ -893,14 +895,29 @@ char *it_admin_request(struct it_proxy *p, const char *method, const char *path)
     close(fd);
     char *resp = sb_take(&b);
     char *body = strstr(resp, "\r\n\r\n");
-    if (strncmp(resp, "HTTP/1.", 7) != 0 || !body || strncmp(resp + 8, " 200", 4) != 0) {
+    if (strncmp(resp, "HTTP/1.", 7) != 0 || !body || resp[8] != ' ') {
         fprintf(stderr, "harness: bad %s response: %.200s\n", path, resp);
         free(resp);
-        return NULL;
+        return -1;
     }
+    int status = atoi(resp + 9);
     body += 4;
     memmove(resp, body, strlen(body) + 1);
-    return resp;
+    *body_out = resp;
+    return status;
+}
+
+char *it_admin_request(struct it_proxy *p, const char *method, const char *path)
+{
+    char *body;
+    int status = it_admin_call(p, method, path, &body);
+    if (status != 200) {
+        if (status > 0)
+            fprintf(stderr, "harness: %s %s answered %d: %.200s\n", method, path, status, body ? body : "");
+        free(body);
+        return NULL;
+    }
+    return body;
 }
 
 char *it_metrics_text(struct it_proxy *p)

@@ -206,6 +206,9 @@ int it_free_port(void);
 /* An admin HTTP request ("POST", "/pause"): the body of a 200 answer
  * (malloc'd, caller frees), NULL on failure or in direct mode. */
 char *it_admin_request(struct it_proxy *p, const char *method, const char *path);
+/* The same request: its HTTP status (-1 if none), the body in *body
+ * (malloc'd, NULL if none). */
+int it_admin_call(struct it_proxy *p, const char *method, const char *path, char **body);
 /* The whole /metrics body (malloc'd, caller frees), NULL on failure. */
 char *it_metrics_text(struct it_proxy *p);
 

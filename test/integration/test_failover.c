@@ -47,7 +47,6 @@ static bool lost_class(unsigned e)
     return e == 2013 || e == 2006 || e == 1053 || e == 1927;
 }
 
-
 struct idle_client {
     int id;
     MYSQL *m;
@@ -283,6 +282,34 @@ out:
             mysql_close(w[i].m);
 }
 
+/* Poll GET /readyz until it answers status (within timeout_s); /healthz
+ * stays 200 all along (the process is alive). */
+static bool readyz(struct it_proxy *p, int status, double timeout_s)
+{
+    if (it_direct_mode())
+        return true;
+    double t0 = it_now();
+    for (;;) {
+        char *body = NULL, *hb = NULL;
+        int st = it_admin_call(p, "GET", "/readyz", &body);
+        int hst = it_admin_call(p, "GET", "/healthz", &hb);
+        IT_EQ_INT(hst, 200);
+        free(hb);
+        if (st == status) {
+            fprintf(stderr, "/readyz %d after %.2f s: %s", st, it_now() - t0, body ? body : "\n");
+            IT_CHECK(body &&
+                         strncmp(body, status == 200 ? "ready: writer" : "not ready: ", status == 200 ? 13 : 11) == 0,
+                     "/readyz body: %s", body ? body : "(none)");
+            free(body);
+            return true;
+        }
+        free(body);
+        if (it_now() - t0 > timeout_s)
+            return false;
+        it_usleep(100000);
+    }
+}
+
 /* Backend down longer than connection_borrow_timeout = 2s. */
 static void test_down(struct it_proxy *p)
 {
@@ -290,11 +317,13 @@ static void test_down(struct it_proxy *p)
     if (!c)
         return;
     IT_EQ_INT(it_scalar_int(c, "SELECT 1"), 1);
+    IT_CHECK(readyz(p, 200, 3), "/readyz is not 200 with the backend up");
     if (it_backend_stop() != 0) {
         IT_FAIL("it_backend_stop failed");
         mysql_close(c);
         return;
     }
+    IT_CHECK(readyz(p, 503, 5), "/readyz did not turn 503 with the backend down");
     for (int round = 0; round < 2; round++) {
         double t0 = it_now();
         unsigned e = it_try_query(c, "SELECT 1");
@@ -318,6 +347,7 @@ static void test_down(struct it_proxy *p)
         mysql_close(c);
         return;
     }
+    IT_CHECK(readyz(p, 200, 10), "/readyz did not turn 200 with the backend back");
     /* Back: the same client works again (allow for the reconnect backoff). */
     double t0 = it_now();
     unsigned e;

@@ -612,15 +612,31 @@ static void test_secrets(void)
     /* Readable by others: refused, with the fix in the message. */
     static const struct {
         mode_t mode;
-        const char *want;
-    } modes[] = {{0644, "mode 0644 lets every user read it; expected 0600 or stricter"},
-                 {0640, "mode 0640 lets its group read it"}};
+        bool root_owned;
+        const char *want; /* NULL: accepted */
+    } modes[] = {{0644, true, "mode 0644 lets every user read or change it; expected 0600 or stricter"},
+                 {0660, true, "mode 0660 lets its group read or change it"},
+                 {0640, false, "mode 0640 lets its group read or change it"},
+                 {0640, true, NULL},
+                 {0440, true, NULL}};
+    bool root = geteuid() == 0;
     for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+        if (!modes[i].root_owned && (!root || chown(spath, 65534, 65534) != 0))
+            continue; /* needs root to give the file away */
+        if (modes[i].root_owned && (!root || chown(spath, 0, 0) != 0))
+            continue;
         chmod(spath, modes[i].mode);
-        CHECK(load_text(text, strlen(text), &c, cpath, err, sizeof(err)) < 0 && strstr(err, modes[i].want) &&
-                  strstr(err, "chmod 600"),
-              "mode %o: %s", (unsigned)modes[i].mode, err);
+        int rc = load_text(text, strlen(text), &c, cpath, err, sizeof(err));
+        if (modes[i].want)
+            CHECK(rc < 0 && strstr(err, modes[i].want) && strstr(err, "chmod 600"), "mode %o: %s",
+                  (unsigned)modes[i].mode, err);
+        else
+            CHECK(rc == 0, "mode %o, owned by root: %s", (unsigned)modes[i].mode, err);
+        if (rc == 0)
+            cfg_free(c);
     }
+    if (root)
+        CHECK(chown(spath, 0, 0) == 0, "chown back");
     chmod(spath, 0400);
     CHECK(load_text(text, strlen(text), &c, cpath, err, sizeof(err)) == 0, "mode 0400: %s", err);
     cfg_free(c);

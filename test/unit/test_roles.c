@@ -116,9 +116,45 @@ static void test_decide(void)
     cfg_free(c);
 }
 
+/* GET /readyz: a writer that the monitor logged in to. */
+static void test_ready(void)
+{
+    char why[400];
+    struct rm_config *c = load("[backend]\naddress = 10.0.0.9:3306\n[users]\napp = pw\n");
+    struct rm_topology *t = topo_from_config(c);
+    CHECK(!topo_ready(t, c, why, sizeof(why)) && strstr(why, "not ready: writer default not checked yet"),
+          "before any check: %s", why);
+    t->be[0].checked = true;
+    snprintf(t->be[0].error, sizeof(t->be[0].error), "10.0.0.9:3306: Can't connect");
+    CHECK(!topo_ready(t, c, why, sizeof(why)) && strstr(why, "writer default is unreachable: 10.0.0.9:3306: Can't"),
+          "down: %s", why);
+    health(t, 0, true, true, 0); /* a lone backend is the writer even when read-only */
+    t->be[0].error[0] = '\0';
+    CHECK(topo_ready(t, c, why, sizeof(why)) && strcmp(why, "ready: writer default") == 0, "up: %s", why);
+    free(t);
+    cfg_free(c);
+    c = load(THREE(""));
+    t = topo_from_config(c);
+    for (int i = 0; i < 3; i++)
+        t->be[i].checked = true;
+    health(t, 0, true, true, 0);
+    health(t, 1, false, false, 0);
+    health(t, 2, true, true, 0);
+    topo_decide(t, c);
+    CHECK(!topo_ready(t, c, why, sizeof(why)) &&
+              strcmp(why, "not ready: no writer: a read-only; b down; c read-only") == 0,
+          "no writer: %s", why);
+    health(t, 1, true, false, 0);
+    topo_decide(t, c);
+    CHECK(topo_ready(t, c, why, sizeof(why)) && strcmp(why, "ready: writer b") == 0, "b writes: %s", why);
+    free(t);
+    cfg_free(c);
+}
+
 int main(void)
 {
     test_from_config();
     test_decide();
+    test_ready();
     return unit_summary();
 }
