@@ -70,8 +70,7 @@ static const struct met_row rows[] = {
         "Logins refused unchecked: too many failed logins from the address (max_failed_logins).", "counter",
         logins_throttled),
     ROW("ringmux_unauthenticated_refused_total",
-        "Connections refused: too many still logging in (max_unauthenticated_connections).", "counter",
-        unauth_refused),
+        "Connections refused: too many still logging in (max_unauthenticated_connections).", "counter", unauth_refused),
     ROW("ringmux_user_limit_refused_total", "Logins refused by max_connections_per_user.", "counter",
         user_limit_refused),
     ROW("ringmux_slow_queries_total", "Statements slower than slow_query_threshold (each logged with its digest).",
@@ -96,6 +95,43 @@ static void put(struct rm_buf *out, const char *s)
     buf_append(out, s, strlen(s));
 }
 
+const uint64_t met_bucket_us[MET_BUCKETS] = {100,   250,    500,    1000,   2500,    5000,    10000,   25000,
+                                             50000, 100000, 250000, 500000, 1000000, 2500000, 10000000};
+
+void met_observe(struct met_hist *h, uint64_t us)
+{
+    int i = 0;
+    while (i < MET_BUCKETS && us > met_bucket_us[i])
+        i++;
+    atomic_fetch_add_explicit(&h->b[i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->sum_us, us, memory_order_relaxed);
+}
+
+/* A histogram family summed over the workers, cumulative buckets. */
+static void render_hist(struct rm_metrics *const *per_worker, int n, size_t off, const char *name, const char *help,
+                        struct rm_buf *out)
+{
+    char line[256];
+    snprintf(line, sizeof(line), "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    put(out, line);
+    unsigned long long cum = 0, sum_us = 0;
+    for (int k = 0; k <= MET_BUCKETS; k++) {
+        for (int i = 0; i < n; i++) {
+            const struct met_hist *h = (const void *)((const char *)per_worker[i] + off);
+            cum += atomic_load_explicit(&h->b[k], memory_order_relaxed);
+            if (k == 0)
+                sum_us += atomic_load_explicit(&h->sum_us, memory_order_relaxed);
+        }
+        if (k < MET_BUCKETS)
+            snprintf(line, sizeof(line), "%s_bucket{le=\"%g\"} %llu\n", name, (double)met_bucket_us[k] / 1e6, cum);
+        else
+            snprintf(line, sizeof(line), "%s_bucket{le=\"+Inf\"} %llu\n", name, cum);
+        put(out, line);
+    }
+    snprintf(line, sizeof(line), "%s_sum %.6f\n%s_count %llu\n", name, (double)sum_us / 1e6, name, cum);
+    put(out, line);
+}
+
 void met_render(struct rm_metrics *const *per_worker, int n, struct rm_buf *out)
 {
     char line[256];
@@ -115,6 +151,40 @@ void met_render(struct rm_metrics *const *per_worker, int n, struct rm_buf *out)
         for (int i = 0; i < n; i++)
             sum += atomic_load_explicit(&per_worker[i]->pins[p], memory_order_relaxed);
         snprintf(line, sizeof(line), "ringmux_pins_total{reason=\"%s\"} %llu\n", cls_pin_str((enum cls_pin)p), sum);
+        put(out, line);
+    }
+    render_hist(per_worker, n, offsetof(struct rm_metrics, query_total), "ringmux_query_duration_seconds",
+                "Client commands run on a backend: from the command's arrival to the end of its response (the "
+                "client's view; RDS Proxy's QueryResponseLatency).",
+                out);
+    render_hist(per_worker, n, offsetof(struct rm_metrics, query_db), "ringmux_query_database_duration_seconds",
+                "The same commands from the moment they were sent to the backend (RDS Proxy's "
+                "QueryDatabaseResponseLatency).",
+                out);
+    render_hist(per_worker, n, offsetof(struct rm_metrics, borrow_wait), "ringmux_borrow_wait_seconds",
+                "From a command's arrival until a backend connection was there to run it.", out);
+    /* Client connections that never became sessions, by reason. */
+    static const struct {
+        const char *reason;
+        size_t off;
+    } fails[] = {
+        {"too_many_connections", offsetof(struct rm_metrics, clients_rejected)},
+        {"auth", offsetof(struct rm_metrics, auth_failures)},
+        {"tls", offsetof(struct rm_metrics, tls_failures)},
+        {"tls_required", offsetof(struct rm_metrics, tls_required_refused)},
+        {"handshake_timeout", offsetof(struct rm_metrics, handshake_timeouts)},
+        {"throttled", offsetof(struct rm_metrics, logins_throttled)},
+        {"unauthenticated_limit", offsetof(struct rm_metrics, unauth_refused)},
+        {"user_limit", offsetof(struct rm_metrics, user_limit_refused)},
+    };
+    put(out, "# HELP ringmux_client_setup_failures_total Client connections that did not become sessions, by reason.\n"
+             "# TYPE ringmux_client_setup_failures_total counter\n");
+    for (size_t f = 0; f < sizeof(fails) / sizeof(fails[0]); f++) {
+        unsigned long long sum = 0;
+        for (int i = 0; i < n; i++)
+            sum += atomic_load_explicit((const atomic_uint_fast64_t *)((const char *)per_worker[i] + fails[f].off),
+                                        memory_order_relaxed);
+        snprintf(line, sizeof(line), "ringmux_client_setup_failures_total{reason=\"%s\"} %llu\n", fails[f].reason, sum);
         put(out, line);
     }
 }

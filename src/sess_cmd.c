@@ -261,6 +261,7 @@ static void on_command(struct rm_session *s, const uint8_t *raw, size_t raw_len,
         return;
     }
     s->last_active_ms = w->now_ms;
+    s->cmd_start_us = w->now_us;
     s->kill_query = false;
     struct rm_buf rewritten = {0}; /* the SQL with CONNECTION_ID() replaced, if any */
     uint8_t cmd = p[0];

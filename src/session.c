@@ -409,6 +409,7 @@ static void forward_command(struct rm_session *s, struct rm_bconn *b)
     } else {
         buf_append(&b->c.out, buf_head(&s->cmd), buf_avail(&s->cmd));
     }
+    s->db_start_us = W(s)->now_us;
     buf_reset(&s->slow_sql);
     if (W(s)->cfg->slow_query_ms > 0 && s->cmd_byte == COM_QUERY && buf_avail(&s->cmd) > PKT_HDR + 1) {
         size_t n = buf_avail(&s->cmd) - PKT_HDR - 1; /* kept to make a digest should it be slow */
@@ -528,6 +529,9 @@ static void run_sync(struct rm_session *s, struct rm_bconn *b)
 
 void sess_on_backend(struct rm_session *s, struct rm_bconn *b)
 {
+    struct rm_worker *w = W(s);
+    if (!s->pending_db) /* a command (not the connect-time database check) */
+        met_observe(&w->met.borrow_wait, w->now_us - s->cmd_start_us);
     sess_apply_reset_state(s);
     s->bc = b;
     b->sess = s;
@@ -711,6 +715,11 @@ void sess_on_response_done(struct rm_session *s)
     struct rm_bconn *b = s->bc;
     const struct rm_resp *r = &b->resp;
     b->task = TASK_NONE;
+    struct rm_worker *w = W(s);
+    if (!s->pending_db) {
+        met_observe(&w->met.query_total, w->now_us - s->cmd_start_us);
+        met_observe(&w->met.query_db, w->now_us - s->db_start_us);
+    }
     slow_query(s, b);
     if (!r->is_err) {
         s->status = r->status;

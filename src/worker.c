@@ -35,11 +35,13 @@
 /* Listener ids in OP_ACCEPT tags. */
 enum { LISTENER_CLIENT = 0, LISTENER_ADMIN = 1, LISTENER_READER = 2, N_LISTENERS = 3 };
 
-static uint64_t now_ms(void)
+/* Read the monotonic clock into w->now_ms and w->now_us. */
+static void clock_now(struct rm_worker *w)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    w->now_us = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+    w->now_ms = w->now_us / 1000;
 }
 
 /* Try the fastest ring setup first, then fall back with a clear log line. */
@@ -117,7 +119,7 @@ int worker_init(struct rm_worker *w, struct rm_shared *sh, int idx)
     w->topo = atomic_load(&sh->topo);
     atomic_store(&sh->topo_seen[idx], w->topo->gen);
     backends_init(w);
-    w->now_ms = now_ms();
+    clock_now(w);
     if (setup_ring(w) < 0 || setup_buffers(w) < 0)
         return -1;
     char err[256];
@@ -414,7 +416,7 @@ void *worker_main(void *arg)
         rc = io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
         if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY)
             log_error("io_uring_submit_and_wait: %s", strerror(-rc));
-        w->now_ms = now_ms();
+        clock_now(w);
         refresh_topology(w);
         unsigned head, n = 0;
         io_uring_for_each_cqe (&w->ring, head, cqe) {

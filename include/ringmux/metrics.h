@@ -10,6 +10,17 @@
 #include "ringmux/sql.h"
 #include "ringmux/buf.h"
 
+/* A latency histogram: counts per bucket (MET_BUCKETS bounds, then +Inf),
+ * and the sum of the observations in microseconds. */
+#define MET_BUCKETS 15
+extern const uint64_t met_bucket_us[MET_BUCKETS];
+struct met_hist {
+    atomic_uint_fast64_t b[MET_BUCKETS + 1];
+    atomic_uint_fast64_t sum_us;
+};
+/* Record one observation of us microseconds (only its worker calls it). */
+void met_observe(struct met_hist *h, uint64_t us);
+
 struct rm_metrics {
     atomic_uint_fast64_t clients_accepted; /* client connections accepted */
     atomic_uint_fast64_t clients_rejected; /* refused: max_client_connections or bad handshake */
@@ -55,6 +66,9 @@ struct rm_metrics {
     atomic_uint_fast64_t unauth_refused;         /* connections refused: max_unauthenticated_connections */
     atomic_uint_fast64_t user_limit_refused;     /* logins refused: max_connections_per_user */
     atomic_uint_fast64_t slow_queries;           /* statements over slow_query_threshold (logged) */
+    struct met_hist query_total;                 /* command received -> response complete (client's view) */
+    struct met_hist query_db;                    /* command sent to the backend -> response complete */
+    struct met_hist borrow_wait;                 /* command received -> a backend connection to run it on */
     atomic_uint_fast64_t backend_statements[16]; /* client commands forwarded, per backend (RM_MAX_BACKENDS) */
 };
 

@@ -51,6 +51,8 @@ struct rm_session {
     uint64_t wait_since_ms;   /* when it started waiting */
     uint64_t last_active_ms;  /* for idle_client_timeout */
     uint64_t born_ms;         /* accepted at: handshake_timeout counts from here */
+    uint64_t cmd_start_us;    /* the current command arrived (latency histograms) */
+    uint64_t db_start_us;     /* it was sent to the backend */
     uint64_t addr_key;        /* hash of the client's address (limits.h), 0 until the first login attempt */
     int user_slot;            /* its place in the per-user session count, < 0 when not counted */
     bool unauth;              /* counted in the connections not logged in yet */

@@ -92,6 +92,7 @@ struct rm_worker {
 
     struct rm_config *cfg;  /* config snapshot used this loop turn */
     uint64_t now_ms;        /* monotonic clock, updated every loop turn */
+    uint64_t now_us;        /* the same reading in microseconds (latency histograms) */
     uint64_t last_maint_ms; /* last pool maintenance pass */
     struct rm_metrics met;
     uint64_t emfile_logged_ms; /* rate limit for the out-of-descriptors warning */

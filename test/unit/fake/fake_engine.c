@@ -795,6 +795,7 @@ void fe_advance(struct fe *fe, uint64_t ms)
 {
     for (uint64_t t = 0; t < ms; t += TICK_MS) {
         fe->w.now_ms += TICK_MS;
+        fe->w.now_us = fe->w.now_ms * 1000;
         pool_maintain(&fe->w);
         if (fe->w.now_ms - fe->w.last_maint_ms >= 1000) {
             fe->w.last_maint_ms = fe->w.now_ms;
@@ -854,6 +855,7 @@ int fe_init(struct fe *fe, const char *config)
     w->topo = t;
     backends_init(w);
     w->now_ms = 1000000;
+    w->now_us = w->now_ms * 1000;
     w->last_maint_ms = w->now_ms;
     return 0;
 }
