@@ -65,18 +65,12 @@ static void respond(struct rm_admin_conn *a, const char *status, const char *cty
     conn_flush(&a->c);
 }
 
-/* POST /pause (pause 1), POST /resume (0), GET /pause (-1: status only).
- * Paused, new statements wait (up to connection_borrow_timeout) while
- * statements and transactions already on a backend finish; the answer says
- * how many are still running, so a switchover script polls GET /pause until
- * "running 0", moves the writer, then POSTs /resume. */
-static void pause_request(struct rm_admin_conn *a, int pause, struct rm_buf *body)
+long long adm_pause(struct rm_shared *sh, int pause, const char *who)
 {
-    struct rm_shared *sh = a->c.w->sh;
     if (pause >= 0) {
         bool was = atomic_exchange(&sh->paused, pause == 1);
         if (was != (pause == 1))
-            log_warn("admin: %s", pause ? "paused: new statements wait (POST /resume to continue)" : "resumed");
+            log_warn("%s: %s", who, pause ? "paused: new statements wait (resume to continue)" : "resumed");
         for (int i = 0; i < sh->n_workers; i++)
             worker_wake(&sh->workers[i]); /* resumed: serve the held statements */
     }
@@ -84,6 +78,16 @@ static void pause_request(struct rm_admin_conn *a, int pause, struct rm_buf *bod
     for (int i = 0; i < sh->n_workers; i++)
         running += (long long)atomic_load(&sh->metrics[i]->statements_running) +
                    (long long)atomic_load(&sh->metrics[i]->transactions_open);
+    return running;
+}
+
+/* POST /pause (pause 1), POST /resume (0), GET /pause (-1: status only):
+ * adm_pause, answered "paused running N" so a switchover script polls
+ * GET /pause until "running 0", moves the writer, then POSTs /resume. */
+static void pause_request(struct rm_admin_conn *a, int pause, struct rm_buf *body)
+{
+    struct rm_shared *sh = a->c.w->sh;
+    long long running = adm_pause(sh, pause, "admin HTTP");
     char line[96];
     int n = snprintf(line, sizeof(line), "%s running %lld\n", atomic_load(&sh->paused) ? "paused" : "resumed", running);
     buf_append(body, line, (size_t)n);

@@ -38,6 +38,11 @@ const struct cfg_section_def cfg_sections[SEC_COUNT] = {
     [SEC_MONITOR] = {"monitor", "The monitor thread: checks every backend (reachable, read_only, replica\n"
                                 "lag), resolves backend names, and decides which backend is the writer\n"
                                 "(read/write endpoint) and which are readers (reader_listen)."},
+    [SEC_ADMIN] = {"admin", "The admin console: the MySQL protocol on console_listen, its own login\n"
+                            "(user / password; the password may instead be in the secrets file's\n"
+                            "[admin] section), answering SHOW POOLS, SHOW CLIENTS, SHOW BACKENDS,\n"
+                            "SHOW STATS, SHOW PINS, SHOW CONFIG, SHOW VERSION, PAUSE, RESUME, RELOAD,\n"
+                            "KILL <client id> and SHUTDOWN [WAIT] (mariadb -h HOST -P PORT -u admin -p)."},
     [SEC_TLS] = {"tls", "TLS towards clients (TLS 1.2 and 1.3, session tickets), and secrets kept\n"
                         "out of this file.  With tls_cert and tls_key set, clients may ask for TLS\n"
                         "in the handshake (mariadb --ssl, ssl-mode=REQUIRED); require_tls = on\n"
@@ -175,6 +180,13 @@ const struct cfg_key cfg_keys[] = {
     {KEY(SEC_POOL, "init_query", CFG_STR, init_query, NULL, 0, 0, CFG_RELOAD,
          "SQL run once on each new backend connection; unset or empty = none."),
      .example = "SET time_zone = '+00:00'"},
+
+    {KEY(SEC_ADMIN, "console_listen", CFG_ADDR, console_listen, "127.0.0.1:0", 0, 65535, 0,
+         "Address of the MySQL-protocol admin console; port 0 = off.")},
+    {KEY(SEC_ADMIN, "user", CFG_STR, admin_user, "admin", 0, 0, CFG_RELOAD, "User name that logs in to the console.")},
+    {KEY(SEC_ADMIN, "password", CFG_STR, admin_password, NULL, 0, 0, CFG_RELOAD,
+         "Its password (required with console_listen); better kept in the secrets file's [admin] section."),
+     .example = "change-me"},
 
     {KEY(SEC_TLS, "tls_cert", CFG_STR, tls_cert, NULL, 0, 0, CFG_RELOAD,
          "PEM certificate (chain) shown to clients; with tls_key, clients may use TLS.  Re-read on reload."),
@@ -491,9 +503,9 @@ static void cfg_section_line(struct cfg_parse *p, char *s)
         return;
     }
     if (p->secrets) {
-        p->sec = strcasecmp(s, "users") == 0 ? SEC_USERS : SEC_BAD;
+        p->sec = strcasecmp(s, "users") == 0 ? SEC_USERS : strcasecmp(s, "admin") == 0 ? SEC_ADMIN : SEC_BAD;
         if (p->sec == SEC_BAD)
-            cfg_err(p, p->lineno, "[%s]: not allowed in the secrets file; expected [users] or [token_keys]",
+            cfg_err(p, p->lineno, "[%s]: not allowed in the secrets file; expected [users], [admin] or [token_keys]",
                     cfg_show(s, shown, sizeof(shown)));
         return;
     }
@@ -505,7 +517,7 @@ static void cfg_section_line(struct cfg_parse *p, char *s)
     if (p->sec == SEC_BAD)
         cfg_err(p, p->lineno,
                 "[%s]: unknown section; expected one of [ringmux], [backend] or [backend.NAME], [pool], [monitor], "
-                "[users]",
+                "[admin], [tls], [users]",
                 cfg_show(s, shown, sizeof(shown)));
 }
 
@@ -598,6 +610,11 @@ int cfg_on_key(void *user, const char *section, const char *name, const char *va
         cfg_token_key_line(p, name, value);
         return 1;
     }
+    if (p->secrets && p->sec == SEC_ADMIN && strcasecmp(name, "password") != 0) {
+        cfg_err(p, p->lineno, "[admin] %s: not allowed in the secrets file; expected password",
+                cfg_show(name, shown, sizeof(shown)));
+        return 1;
+    }
     const struct cfg_key *k = cfg_key_find(p->sec, name);
     if (!k) {
         size_t n = 0;
@@ -668,6 +685,10 @@ static void cfg_check_file(struct cfg_parse *p)
     }
     if (c->n_users == 0)
         cfg_err(p, 0, "[users]: no users defined; expected at least one line name = password");
+    if (c->console_listen.port != 0 && (!c->admin_password || !*c->admin_password))
+        cfg_err(p, 0,
+                "[admin] password is required with console_listen; expected password = ... in [admin] (here "
+                "or in the secrets file)");
     const struct cfg_key *mu = cfg_key_find(SEC_MONITOR, "user");
     if (c->monitor_user && c->n_users && !cfg_find_user(c, c->monitor_user, strlen(c->monitor_user)))
         cfg_err(p, p->set_at[mu - cfg_keys], "[monitor] user: \"%s\" is not in [users]; expected a [users] name",
@@ -748,6 +769,8 @@ void cfg_free(struct rm_config *c)
 {
     if (!c)
         return;
+    if (c->admin_password)
+        explicit_bzero(c->admin_password, strlen(c->admin_password));
     for (size_t i = 0; i < CFG_NKEYS; i++)
         if (cfg_keys[i].type == CFG_STR && !(cfg_keys[i].flags & CFG_BACKEND))
             free(*(char **)((char *)c + cfg_keys[i].off));

@@ -126,3 +126,74 @@ void cfg_write_man(FILE *f, const char *version)
           ".SH SEE ALSO\n\\fBringmux\\fR(1)\n",
           f);
 }
+
+/* A key's current value as text (durations in the largest exact unit). */
+static void value_text(const struct rm_config *c, const void *base, const struct cfg_key *k, char *buf, size_t len)
+{
+    const void *f = (const char *)base + k->off;
+    switch (k->type) {
+    case CFG_STR: {
+        const char *s = *(char *const *)f;
+        snprintf(buf, len, "%s", s ? s : "");
+        break;
+    }
+    case CFG_INT:
+        if (k->words && *(const int *)f == 0 && strcmp(k->name, "workers") == 0)
+            snprintf(buf, len, "auto");
+        else
+            snprintf(buf, len, "%d", *(const int *)f);
+        break;
+    case CFG_ENUM: snprintf(buf, len, "%s", k->words[*(const int *)f]); break;
+    case CFG_DURATION: {
+        long long ms = (long long)*(const int64_t *)f;
+        if (ms && ms % 3600000 == 0)
+            snprintf(buf, len, "%lldh", ms / 3600000);
+        else if (ms && ms % 60000 == 0)
+            snprintf(buf, len, "%lldm", ms / 60000);
+        else if (ms && ms % 1000 == 0)
+            snprintf(buf, len, "%llds", ms / 1000);
+        else
+            snprintf(buf, len, "%lldms", ms);
+        break;
+    }
+    case CFG_SIZE: snprintf(buf, len, "%lld", (long long)*(const int64_t *)f); break;
+    case CFG_ADDR:
+    case CFG_HOSTPORT: {
+        const struct rm_addr *a = f;
+        snprintf(buf, len, strchr(a->host, ':') ? "[%s]:%u" : "%s:%u", a->host, a->port);
+        break;
+    }
+    }
+    (void)c;
+}
+
+void cfg_each_setting(const struct rm_config *c,
+                      void (*fn)(void *arg, const char *section, const char *key, const char *value, bool reloadable),
+                      void *arg)
+{
+    char val[512];
+    for (int s = 0; s < SEC_COUNT; s++) {
+        for (size_t i = 0; i < cfg_nkeys; i++) {
+            const struct cfg_key *k = &cfg_keys[i];
+            if ((int)k->sec != s)
+                continue;
+            if (k->flags & CFG_BACKEND) {
+                for (int b = 0; b < c->n_backends; b++) {
+                    char sec[48];
+                    snprintf(sec, sizeof(sec), "backend.%s", c->backends[b].name);
+                    value_text(c, &c->backends[b], k, val, sizeof(val));
+                    fn(arg, sec, k->name, val, k->flags & CFG_RELOAD);
+                }
+                continue;
+            }
+            value_text(c, c, k, val, sizeof(val));
+            if (k->off == offsetof(struct rm_config, admin_password) && val[0])
+                snprintf(val, sizeof(val), "(set)"); /* never shown */
+            fn(arg, cfg_sections[s].name, k->name, val, k->flags & CFG_RELOAD);
+        }
+    }
+    snprintf(val, sizeof(val), "%zu users (passwords not shown)", c->n_users);
+    fn(arg, "users", "(users)", val, true);
+    snprintf(val, sizeof(val), "%d keys (not shown)", c->n_token_keys);
+    fn(arg, "token_keys", "(keys)", val, true);
+}

@@ -15,7 +15,7 @@
 #define CFG_MAX_KEYS  64
 #define MAX_USER_NAME 80 /* MariaDB's limit on user names, in bytes here */
 
-enum cfg_section { SEC_RINGMUX, SEC_BACKEND, SEC_POOL, SEC_MONITOR, SEC_TLS, SEC_USERS, SEC_COUNT };
+enum cfg_section { SEC_RINGMUX, SEC_BACKEND, SEC_POOL, SEC_MONITOR, SEC_ADMIN, SEC_TLS, SEC_USERS, SEC_COUNT };
 /* Only in the secrets file; not part of the key table or the example. */
 enum { SEC_TOKEN_KEYS = SEC_COUNT };
 

@@ -91,7 +91,7 @@ void kill_start(struct rm_session *s, uint32_t target, bool query_only)
     struct rm_worker *w = s->c.w;
     int n = w->sh->n_workers;
     int to = (int)(target % (uint32_t)n);
-    bool admin = is_admin(w->cfg, s->user);
+    bool admin = s->console || is_admin(w->cfg, s->user); /* the admin console may kill anyone */
     if (to == w->idx) {
         sess_answer_kill(s, target, kill_local(w, target, query_only, s->user, admin));
         return;
@@ -126,6 +126,8 @@ void kill_on_message(struct rm_worker *w, struct rm_msg *m)
             sess_answer_kill(s, m->target, m->err);
         break;
     }
+    case MSG_REPORT:
+    case MSG_REPORT_DONE: break; /* console.c's: not routed here */
     }
     free(m);
 }

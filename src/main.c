@@ -100,6 +100,7 @@ static void reload(struct rm_shared *sh, const char *path, struct old_cfg **olds
     /* Settings that need a restart keep their running values. */
     next->listen = cur->listen;
     next->admin = cur->admin;
+    next->console_listen = cur->console_listen;
     next->workers = cur->workers;
     next->reader_listen = cur->reader_listen;
     bool same_backends = next->n_backends == cur->n_backends;

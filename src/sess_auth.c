@@ -94,17 +94,31 @@ static struct rm_tls_ctx *client_tls(struct rm_worker *w)
     return w->tls_server;
 }
 
+static struct rm_session *accept_session(struct rm_worker *w, int fd, bool reader, bool console);
+
 void sess_accept(struct rm_worker *w, int fd, bool reader)
+{
+    accept_session(w, fd, reader, false);
+}
+
+void sess_accept_console(struct rm_worker *w, int fd)
+{
+    accept_session(w, fd, false, true);
+}
+
+/* A new client connection: the session, its greeting; NULL if refused. */
+static struct rm_session *accept_session(struct rm_worker *w, int fd, bool reader, bool console)
 {
     struct rm_session *s = calloc(1, sizeof(*s));
     if (!s || conn_register(w, &s->c, &sess_ops, fd) < 0) {
         free(s);
         close(fd);
         MET_INC(&w->met, clients_rejected);
-        return;
+        return NULL;
     }
     link_init(&s->wait_link); /* TCP_NODELAY/keepalive come from the listener */
     s->reader = reader;
+    s->console = console;
     s->server = w->topo->server; /* what this client is told, kept for its handshake */
     if (client_tls(w))
         s->server.caps |= CLIENT_SSL;
@@ -125,7 +139,7 @@ void sess_accept(struct rm_worker *w, int fd, bool reader)
         snprintf(msg, sizeof(msg), "Too many connections (ringmux max_client_connections = %d)",
                  w->cfg->max_client_connections);
         sess_err_and_close(s, 0, 1040, "08004", msg);
-        return;
+        return NULL;
     }
     s->unauth = true;
     int unauth = atomic_fetch_add(&w->sh->limits.unauthenticated, 1) + 1;
@@ -136,16 +150,17 @@ void sess_accept(struct rm_worker *w, int fd, bool reader)
                  "Too many connections logging in at once (ringmux max_unauthenticated_connections = %d)",
                  w->cfg->max_unauthenticated);
         sess_err_and_close(s, 0, 1040, "08004", msg);
-        return;
+        return NULL;
     }
     if (auth_random_scramble(s->scramble, AUTH_SCRAMBLE_LEN) < 0 ||
         hs_write_greeting(&s->c.out, &s->server, s->id, s->scramble) < 0) {
         sess_close(s, "cannot build greeting");
-        return;
+        return NULL;
     }
     s->seq = 1;
     conn_flush(&s->c);
     conn_arm_recv(&s->c);
+    return s;
 }
 
 static void peer_host(struct rm_session *s, char *out, size_t len)
@@ -226,6 +241,14 @@ static void auth_ok(struct rm_session *s, const struct rm_user *u, const char *d
     struct rm_worker *w = W(s);
     lim_login_ok(&w->sh->limits, addr_key(s));
     lim_user_leave(&w->sh->limits, s->user_slot); /* COM_CHANGE_USER: the old user's session ends */
+    if (s->console) {                             /* no pool, no backend: admin commands only */
+        free(s->user);
+        s->user = strdup(u->name);
+        sess_set_state(s, SESS_IDLE);
+        sess_send_ok(s, s->seq++);
+        slog(LOG_INFO, s, "admin console: %s logged in", u->name);
+        return;
+    }
     s->user_slot = lim_user_enter(&w->sh->limits, u->name, strlen(u->name), w->cfg->max_connections_per_user);
     if (s->user_slot == -1) {
         char msg[300];
@@ -275,6 +298,20 @@ static void auth_ok(struct rm_session *s, const struct rm_user *u, const char *d
     slog(LOG_DEBUG, s, "authenticated as %s", s->user);
 }
 
+/* The account a login names: from [users], or on the admin console the
+ * [admin] user (tmp holds it). */
+static const struct rm_user *login_user(struct rm_session *s, const char *name, size_t len, struct rm_user *tmp)
+{
+    const struct rm_config *c = W(s)->cfg;
+    if (!s->console)
+        return cfg_find_user(c, name, len);
+    if (!c->admin_user || !c->admin_password || strlen(c->admin_user) != len || memcmp(c->admin_user, name, len) != 0)
+        return NULL;
+    tmp->name = c->admin_user;
+    tmp->password = c->admin_password;
+    return tmp;
+}
+
 /* Verify an auth response for plugin `plugin` against user u. */
 static bool verify(struct rm_session *s, const struct rm_user *u, bool sha2, const uint8_t *auth, size_t n)
 {
@@ -305,6 +342,8 @@ static bool clear_ok(struct rm_session *s, const struct rm_user *u, const uint8_
         d |= (unsigned)(pw[i] ^ (uint8_t)u->password[i]);
     if (d == 0)
         return true;
+    if (s->console)
+        return false; /* the console takes its own password only */
     enum token_result r = token_check(w->cfg->token_keys, w->cfg->n_token_keys, u->name, strlen(u->name),
                                       (const char *)pw, n, (int64_t)time(NULL));
     if (r == TOKEN_OK) {
@@ -402,13 +441,14 @@ void sess_on_handshake(struct rm_session *s, const uint8_t *p, size_t n)
     s->ext_caps = s->caps & CLIENT_LONG_PASSWORD ? 0 : r.ext_caps & s->server.ext_caps;
     s->collation = r.collation ? r.collation : s->server.collation;
     s->seq++;
-    const struct rm_user *u = cfg_find_user(w->cfg, r.user, r.user_len);
+    struct rm_user admin;
+    const struct rm_user *u = login_user(s, r.user, r.user_len, &admin);
     bool sha2 = is_plugin(r.plugin, r.plugin_len, AUTH_PLUGIN_SHA2);
     bool native = r.plugin_len == 0 || is_plugin(r.plugin, r.plugin_len, AUTH_PLUGIN_NATIVE);
     bool clear = is_plugin(r.plugin, r.plugin_len, AUTH_PLUGIN_CLEAR);
     if (!u) {
-        slog(LOG_INFO, s, "user '%.*s' is not listed in [users]: access denied",
-             (int)(r.user_len > 64 ? 64 : r.user_len), r.user);
+        slog(LOG_INFO, s, "user '%.*s' is not listed in %s: access denied", (int)(r.user_len > 64 ? 64 : r.user_len),
+             r.user, s->console ? "[admin] user" : "[users]");
         access_denied(s, r.user, r.user_len, r.auth_len > 0, false);
         return;
     }
@@ -458,7 +498,8 @@ void sess_on_auth_switch_response(struct rm_session *s, const uint8_t *p, size_t
     struct rm_worker *w = W(s);
     s->seq++;
     const char *name = s->user ? s->user : "";
-    const struct rm_user *u = cfg_find_user(w->cfg, name, strlen(name));
+    struct rm_user admin;
+    const struct rm_user *u = login_user(s, name, strlen(name), &admin);
     bool ok = false;
     char pw[600];
     size_t pl = 0;
@@ -528,6 +569,10 @@ void sess_cmd_change_user(struct rm_session *s, const uint8_t *p, size_t n)
         plugin = pkt_read_cstr(&r, &plen);
     if (r.err) {
         sess_fail_and_close(s, 1, 1043, "08S01", "ringmux: malformed COM_CHANGE_USER packet");
+        return;
+    }
+    if (s->console) {
+        sess_send_err(s, 1, 1227, "42000", "ringmux admin console: COM_CHANGE_USER is not supported here");
         return;
     }
     if (throttled(s, 1))

@@ -17,6 +17,7 @@
 
 #include "ringmux/backend.h"
 #include "ringmux/handshake.h"
+#include "ringmux/console.h"
 #include "ringmux/kill.h"
 #include "ringmux/log.h"
 #include "ringmux/net.h"
@@ -268,6 +269,25 @@ static void on_command(struct rm_session *s, const uint8_t *raw, size_t raw_len,
     s->cmd_byte = cmd;
     s->cls.flags = 0;
     s->cls.pin = PIN_NONE;
+    if (s->console) {
+        console_command(s, p, n);
+        return;
+    }
+    /* Its first bytes, for SHOW CLIENTS and pin samples (digested when shown). */
+    s->cur_sql_len = 0;
+    if (cmd == COM_QUERY) {
+        size_t k = n - 1 < sizeof(s->cur_sql) ? n - 1 : sizeof(s->cur_sql);
+        memcpy(s->cur_sql, p + 1, k);
+        s->cur_sql_len = (uint8_t)k;
+    } else if (cmd == COM_STMT_EXECUTE && n >= 5) {
+        uint32_t id = (uint32_t)p[1] | (uint32_t)p[2] << 8 | (uint32_t)p[3] << 16 | (uint32_t)p[4] << 24;
+        const struct stmt_entry *e = stmt_reg_find(&s->stmts, id);
+        if (e) {
+            size_t k = e->t->len < sizeof(s->cur_sql) ? e->t->len : sizeof(s->cur_sql);
+            memcpy(s->cur_sql, e->t->text, k);
+            s->cur_sql_len = (uint8_t)k;
+        }
+    }
     if (s->lost_pin != PIN_NONE && cmd != COM_QUIT && cmd != COM_PING) {
         char msg[320];
         snprintf(msg, sizeof(msg),

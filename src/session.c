@@ -165,6 +165,9 @@ void sess_pin(struct rm_session *s, enum cls_pin reason)
     if (s->pin != PIN_NONE || reason == PIN_NONE)
         return;
     s->pin = reason;
+    struct rm_worker *w = W(s);
+    if (s->cur_sql_len) /* a sample for SHOW PINS: the statement's shape, never its values */
+        sql_digest(s->cur_sql, s->cur_sql_len, w->pin_sample[reason], sizeof(w->pin_sample[reason]));
     MET_INC(&W(s)->met, pins[reason]);
     MET_INC(&W(s)->met, pinned_current);
     slog(LOG_DEBUG, s, "pinned: %s", cls_pin_str(reason));
@@ -231,6 +234,7 @@ void sess_free(struct rm_session *s)
     stmt_text_unref(s->prep_text);
     buf_free(&s->cmd);
     buf_free(&s->slow_sql);
+    buf_free(&s->report);
     diag_free(&s->diag);
     state_free(&s->st);
     free(s->user);

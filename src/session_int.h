@@ -1,6 +1,6 @@
-/* What the three parts of the client session share (session.c,
- * sess_auth.c, sess_cmd.c).  Private to them: other modules use
- * include/ringmux/session.h. */
+/* What the parts of the client session share (session.c, sess_auth.c,
+ * sess_cmd.c, and console.c for admin console sessions).  Private to them:
+ * other modules use include/ringmux/session.h. */
 #ifndef RINGMUX_SESSION_INT_H
 #define RINGMUX_SESSION_INT_H
 

@@ -19,6 +19,7 @@
 
 #include "ringmux/admin.h"
 #include "ringmux/backend.h"
+#include "ringmux/console.h"
 #include "ringmux/kill.h"
 #include "ringmux/log.h"
 #include "ringmux/net.h"
@@ -33,7 +34,7 @@
 #define TICK_MS      50          /* timer resolution for timeouts and maintenance */
 
 /* Listener ids in OP_ACCEPT tags. */
-enum { LISTENER_CLIENT = 0, LISTENER_ADMIN = 1, LISTENER_READER = 2, N_LISTENERS = 3 };
+enum { LISTENER_CLIENT = 0, LISTENER_ADMIN = 1, LISTENER_READER = 2, LISTENER_CONSOLE = 3, N_LISTENERS = 4 };
 
 /* Read the monotonic clock into w->now_ms and w->now_us. */
 static void clock_now(struct rm_worker *w)
@@ -111,7 +112,7 @@ int worker_init(struct rm_worker *w, struct rm_shared *sh, int idx)
     memset(w, 0, sizeof(*w));
     w->idx = idx;
     w->sh = sh;
-    w->listen_fd = w->admin_fd = w->wake_fd = w->reader_fd = -1;
+    w->listen_fd = w->admin_fd = w->wake_fd = w->reader_fd = w->console_fd = -1;
     link_init(&w->sessions);
     link_init(&w->waiters);
     link_init(&w->graveyard);
@@ -139,6 +140,14 @@ int worker_init(struct rm_worker *w, struct rm_shared *sh, int idx)
         w->admin_fd = net_listen(&w->cfg->admin, false, err, sizeof(err));
         if (w->admin_fd < 0) {
             log_error("admin_listen = %s:%u: %s", w->cfg->admin.host, w->cfg->admin.port, err);
+            return -1;
+        }
+    }
+    if (idx == 0 && w->cfg->console_listen.port != 0) { /* the admin console lives on worker 0 */
+        w->console_fd = net_listen(&w->cfg->console_listen, false, err, sizeof(err));
+        if (w->console_fd < 0) {
+            log_error("[admin] console_listen = %s:%u: %s", w->cfg->console_listen.host, w->cfg->console_listen.port,
+                      err);
             return -1;
         }
     }
@@ -196,7 +205,10 @@ static void stop_accepting(struct rm_worker *w)
 
 static int listener_fd(const struct rm_worker *w, int which)
 {
-    return which == LISTENER_CLIENT ? w->listen_fd : which == LISTENER_READER ? w->reader_fd : w->admin_fd;
+    return which == LISTENER_CLIENT    ? w->listen_fd
+           : which == LISTENER_READER  ? w->reader_fd
+           : which == LISTENER_CONSOLE ? w->console_fd
+                                       : w->admin_fd;
 }
 
 static void on_accept(struct rm_worker *w, struct io_uring_cqe *cqe)
@@ -235,6 +247,8 @@ static void on_accept(struct rm_worker *w, struct io_uring_cqe *cqe)
     }
     if (which == LISTENER_ADMIN)
         adm_accept(w, fd);
+    else if (which == LISTENER_CONSOLE)
+        sess_accept_console(w, fd);
     else
         sess_accept(w, fd, which == LISTENER_READER);
 }
@@ -300,7 +314,10 @@ static void drain_inbox(struct rm_worker *w)
     while (fifo) {
         m = fifo;
         fifo = m->next;
-        kill_on_message(w, m); /* takes m */
+        if (m->type == MSG_REPORT || m->type == MSG_REPORT_DONE)
+            console_on_message(w, m); /* takes m */
+        else
+            kill_on_message(w, m); /* takes m */
     }
 }
 
@@ -322,6 +339,10 @@ static void on_wake(struct rm_worker *w)
         if (w->admin_fd >= 0) {
             close(w->admin_fd);
             w->admin_fd = -1;
+        }
+        if (w->console_fd >= 0) {
+            close(w->console_fd);
+            w->console_fd = -1;
         }
     } else {
         arm_wake(w);
@@ -407,6 +428,8 @@ void *worker_main(void *arg)
         arm_accept(w, w->reader_fd, LISTENER_READER);
     if (w->admin_fd >= 0)
         arm_accept(w, w->admin_fd, LISTENER_ADMIN);
+    if (w->console_fd >= 0)
+        arm_accept(w, w->console_fd, LISTENER_CONSOLE);
     arm_tick(w);
     arm_wake(w);
     log_info("worker %d started", w->idx);
@@ -454,6 +477,8 @@ void worker_destroy(struct rm_worker *w)
     stop_accepting(w);
     if (w->admin_fd >= 0)
         close(w->admin_fd);
+    if (w->console_fd >= 0)
+        close(w->console_fd);
     if (w->wake_fd >= 0)
         close(w->wake_fd);
     io_uring_queue_exit(&w->ring);

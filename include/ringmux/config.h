@@ -109,6 +109,11 @@ struct rm_config {
     char *admin_users;                    /* users that may KILL any session (comma-separated), NULL if unset */
     int abandoned_statement;              /* ABANDONED_FINISH or ABANDONED_KILL */
 
+    /* [admin] */
+    struct rm_addr console_listen; /* console_listen = host:port, port 0 = off (restart to change) */
+    char *admin_user;              /* user = name for the console (reloadable) */
+    char *admin_password;          /* password = ... (reloadable; may come from the secrets file) */
+
     /* [tls] (all reloadable: new handshakes use the new files) */
     char *tls_cert;           /* PEM certificate (chain) shown to clients; with tls_key enables TLS */
     char *tls_key;            /* PEM private key of tls_cert */
@@ -157,6 +162,11 @@ size_t cfg_restart_changes(const struct rm_config *old, const struct rm_config *
 void cfg_print_help(FILE *f);
 /* Print a documented example config built from the key table (etc/ringmux.ini). */
 void cfg_write_example(FILE *f);
+/* Call fn for every setting with its current value as text (passwords and
+ * keys are never passed; [admin] password shows as "(set)"). */
+void cfg_each_setting(const struct rm_config *c,
+                      void (*fn)(void *arg, const char *section, const char *key, const char *value, bool reloadable),
+                      void *arg);
 /* Print the ringmux.ini(5) manual page (troff) built from the key table. */
 void cfg_write_man(FILE *f, const char *version);
 

@@ -56,6 +56,12 @@ struct rm_session {
     uint64_t addr_key;        /* hash of the client's address (limits.h), 0 until the first login attempt */
     int user_slot;            /* its place in the per-user session count, < 0 when not counted */
     bool unauth;              /* counted in the connections not logged in yet */
+    bool console;             /* came in on [admin] console_listen: admin commands, no backend */
+    uint8_t report_kind;      /* console: the SHOW being gathered from the workers */
+    int report_pending;       /* console: workers that have not answered yet */
+    struct rm_buf report;     /* console: their rows so far */
+    uint8_t cur_sql_len;      /* the current statement's first bytes (SHOW CLIENTS, pin samples) */
+    char cur_sql[127];
 
     /* Connection phase. */
     uint8_t scramble[AUTH_SCRAMBLE_LEN];
@@ -107,6 +113,8 @@ struct rm_session {
 /* Accept a new client socket on worker w (reader: on the read-only
  * endpoint): send the greeting. */
 void sess_accept(struct rm_worker *w, int fd, bool reader);
+/* The same for the admin console listener ([admin] console_listen). */
+void sess_accept_console(struct rm_worker *w, int fd);
 /* Client bytes arrived: consume what can be acted on now (*used). */
 void sess_on_data(struct rm_session *s, const uint8_t *data, size_t len, size_t *used);
 void sess_on_eof(struct rm_session *s, int err);

@@ -29,8 +29,10 @@ struct rm_pool;
 /* A message from one worker to another (control path only: KILL).  Posted
  * on the target's lock-free inbox, which it drains when woken. */
 enum rm_msg_type {
-    MSG_KILL,      /* stop session `target` (or only its statement) */
-    MSG_KILL_DONE, /* answer to MSG_KILL for session `from_sess`: err (0 = done) */
+    MSG_KILL,        /* stop session `target` (or only its statement) */
+    MSG_KILL_DONE,   /* answer to MSG_KILL for session `from_sess`: err (0 = done) */
+    MSG_REPORT,      /* admin console: describe this worker's pools / clients / pins (`target` = what) */
+    MSG_REPORT_DONE, /* the answer, rows in `blob` */
 };
 struct rm_msg {
     struct rm_msg *next;
@@ -42,6 +44,8 @@ struct rm_msg {
     int from_worker;    /* where the killer session lives */
     uint32_t from_sess; /* the killer session's id */
     char user[81];      /* the killer's user */
+    char *blob;         /* MSG_REPORT_DONE: rows, tab-separated fields, one per line (malloc'd) */
+    size_t blob_len;
 };
 
 /* Process-wide state shared by all workers. */
@@ -72,6 +76,7 @@ struct rm_worker {
     int listen_fd;     /* client listener (rw endpoint) */
     int reader_fd;     /* reader endpoint listener, -1 when reader_listen is off */
     int admin_fd;      /* admin HTTP listener, worker 0 only, -1 otherwise */
+    int console_fd;    /* admin console (MySQL protocol) listener, worker 0 only, -1 otherwise */
     int wake_fd;       /* eventfd: main thread pokes (reload, stop) */
     uint64_t wake_val; /* eventfd read target */
 
@@ -96,7 +101,7 @@ struct rm_worker {
     uint64_t last_maint_ms; /* last pool maintenance pass */
     struct rm_metrics met;
     uint64_t emfile_logged_ms; /* rate limit for the out-of-descriptors warning */
-    bool accept_paused[3];     /* accept stopped after EMFILE, re-armed by the tick */
+    bool accept_paused[4];     /* accept stopped after EMFILE, re-armed by the tick (per listener) */
     bool kick_waiters;         /* a slot or conn freed: serve the FIFO this loop turn */
     bool stopped;              /* loop should exit once drained */
     uint32_t next_bconn_id;
@@ -113,8 +118,9 @@ struct rm_worker {
     const struct rm_topology *topo;              /* snapshot used this loop turn (monitor.h) */
     struct rm_backend backends[RM_MAX_BACKENDS]; /* one per configured backend: pools and health */
     int n_backends;
-    struct rm_tls_ctx *tls_server; /* TLS for clients, built from cfg at the first accept after a (re)load */
-    bool tls_built;                /* tls_server reflects cfg (NULL: TLS off or its setup failed) */
+    char pin_sample[PIN__COUNT][160]; /* digest of the last statement that pinned, per reason (SHOW PINS) */
+    struct rm_tls_ctx *tls_server;    /* TLS for clients, built from cfg at the first accept after a (re)load */
+    bool tls_built;                   /* tls_server reflects cfg (NULL: TLS off or its setup failed) */
 };
 
 int worker_init(struct rm_worker *w, struct rm_shared *sh, int idx);

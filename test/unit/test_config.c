@@ -248,7 +248,7 @@ struct err_case {
 static const struct err_case err_cases[] = {
     {BACKEND USERS "[foo]\nx = 1\n",
      ":5: [foo]: unknown section; expected one of [ringmux], [backend] or [backend.NAME], [pool], [monitor], "
-     "[users]"},
+     "[admin], [tls], [users]"},
     {"[pool]\nmax_conns = 3\n" BACKEND USERS,
      ":2: [pool] max_conns: unknown key; expected one of max_backend_connections, "
      "min_idle_backend_connections"},
@@ -649,7 +649,8 @@ static void test_secrets(void)
         {"[token_keys]\nk1 = 00ff\n", ":2: [token_keys] k1: expected 64 hex characters", "00ff"},
         {"[token_keys]\nk1 = zz02030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1fzz\n",
          "got 64 characters with a non-hex one", "zz02"},
-        {"[pool]\nx = 1\n", ":1: [pool]: not allowed in the secrets file; expected [users] or [token_keys]", NULL},
+        {"[pool]\nx = 1\n", ":1: [pool]: not allowed in the secrets file; expected [users], [admin] or [token_keys]",
+         NULL},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         write_tmp(spath, bad[i].secrets, strlen(bad[i].secrets));
