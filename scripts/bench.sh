@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ringmux benchmark driver: everything on one machine, in one go.
 #
-#   scripts/bench.sh [--quick]
+#   scripts/bench.sh [--quick] [--report] [--peer NAME=HOST:PORT ...]
 #   scripts/bench.sh failover      write outage when the primary dies (see
 #                                  scripts/bench-failover.sh)
 #
@@ -46,6 +46,16 @@
 #      bench/results/logs/.
 #
 # --quick: 5 s per scenario and thread counts 16 and 512 only.
+# --report: also write bench/results/<date>.md and PNG plots (gnuplot) of
+#   throughput and p95 latency against client threads for every target
+#   (bench/results/<date>-<scenario>-qps.png / -p95.png).
+# --peer NAME=HOST:PORT: one more target, a proxy you run yourself in front
+#   of the benchmark's MariaDB (give it a fixed port with BENCH_DB_PORT;
+#   user rmtest / rmtest-pw, database rmtest); repeatable.
+# On a machine with 8 or more CPUs the database, the load generators and the
+# proxies run on separate CPU sets (taskset), so the proxy's own cost shows:
+#   proxies: the first BENCH_PROXY_THREADS CPUs (at least 2 are set aside),
+#   MariaDB: the next half of the rest, load generators: the remainder.
 #
 # Environment:
 #   BENCH_TIME=SEC           seconds per run (default 20, --quick 5)
@@ -63,6 +73,7 @@
 #   BENCH_IDLE_CLIENTS=N     idle clients (default 10000; capped by ulimit -n)
 #   BENCH_IDLE_HOLD=SEC      how long the idle clients stay idle (default 10)
 #   BENCH_SKIP_INSTALL=1     never run apt-get
+#   BENCH_DB_PORT=N          the sandbox MariaDB's port (default: a free one)
 #
 # A scenario that fails shows "failed" (with the first error) in the table
 # and the run goes on.  Every process started here is stopped on exit.
@@ -85,12 +96,29 @@ if [[ ${1:-} == failover ]]; then
     shift
     exec "$ROOT/scripts/bench-failover.sh" "$@"
 fi
+# in_list WORD LIST...: 0 if WORD is one of LIST.
+in_list() {
+    local w=$1 x
+    shift
+    for x in "$@"; do [[ $x == "$w" ]] && return 0; done
+    return 1
+}
+
 QUICK=0
+REPORT=0
+PEERS=() # NAME=HOST:PORT
 while [[ $# -gt 0 ]]; do
     case $1 in
     --quick) QUICK=1 ;;
+    --report) REPORT=1 ;;
+    --peer)
+        [[ $# -ge 2 && $2 =~ ^[a-z][a-z0-9_]*=[^:]+:[0-9]+$ ]] ||
+            die "--peer needs NAME=HOST:PORT (NAME: lower-case letters, digits, _), got '${2:-}'"
+        PEERS+=("$2")
+        shift
+        ;;
     -h | --help)
-        sed -n '2,69p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,82p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *) die "unknown argument '$1' (try -h)" ;;
@@ -100,6 +128,13 @@ done
 
 ALL_SCENARIOS=(point_ps point_text rw rw_text churn point_tls churn_tls churn_tls_resume idle)
 ALL_TARGETS=(direct ringmux haproxy)
+declare -A PEER_ADDR=()
+for p in "${PEERS[@]}"; do
+    name=${p%%=*}
+    in_list "$name" "${ALL_TARGETS[@]}" 2>/dev/null && die "--peer: '$name' is already a target name"
+    ALL_TARGETS+=("$name")
+    PEER_ADDR[$name]=${p#*=}
+done
 if ((QUICK)); then
     BENCH_TIME=${BENCH_TIME:-5}
     BENCH_THREADS=${BENCH_THREADS:-16 512}
@@ -128,13 +163,6 @@ for t in $BENCH_THREADS $BENCH_TLS_THREADS; do
     [[ $t =~ ^[0-9]+$ && $t -ge 1 ]] || die "BENCH_THREADS / BENCH_TLS_THREADS: bad thread count '$t'"
 done
 
-# in_list WORD LIST...: 0 if WORD is one of LIST.
-in_list() {
-    local w=$1 x
-    shift
-    for x in "$@"; do [[ $x == "$w" ]] && return 0; done
-    return 1
-}
 
 IFS=, read -r -a SCENARIOS <<<"$BENCH_SCENARIOS"
 IFS=, read -r -a TARGETS <<<"$BENCH_TARGETS"
@@ -164,6 +192,7 @@ declare -A DEP_PROBE=(
     [libinih-dev]=/usr/include/ini.h
     [procps]=/usr/bin/ps
     [openssl]=/usr/bin/openssl
+    [gnuplot-nox]=/usr/bin/gnuplot
 )
 install_deps() {
     local missing=() p
@@ -302,7 +331,7 @@ rss_kib() {
     awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || true
 }
 
-SB_COMMON=(--mysql-host=127.0.0.1 --mysql-user=rmtest --mysql-password=rmtest-pw
+SB_COMMON=(--mysql-user=rmtest --mysql-password=rmtest-pw
            --mysql-db=rmtest --tables=4 --table-size=10000)
 
 # --- 3. MariaDB --------------------------------------------------------------
@@ -320,6 +349,25 @@ cp "$CERTS/ca.pem" "$SB_SSL_DIR/cacert.pem"
 cp "$CERTS/client.pem" "$SB_SSL_DIR/client-cert.pem"
 cp "$CERTS/client.key" "$SB_SSL_DIR/client-key.pem"
 
+# CPU sets: with 8 or more CPUs the proxies, MariaDB and the load
+# generators get their own, so the proxy's cost is not hidden in the noise
+# of the others.
+NCPU=$(nproc 2>/dev/null || echo 1)
+TS_PROXY=() TS_LOAD=() CPU_NOTE="all processes share all $NCPU CPUs"
+if ((NCPU >= 8)) && command -v taskset >/dev/null; then
+    px=$BENCH_PROXY_THREADS
+    ((px < 2)) && px=2
+    db=$(((NCPU - px) / 2))
+    PROXY_CPUS="0-$((px - 1))" DB_CPUS="$px-$((px + db - 1))" LOAD_CPUS="$((px + db))-$((NCPU - 1))"
+    TS_PROXY=(taskset -c "$PROXY_CPUS") TS_LOAD=(taskset -c "$LOAD_CPUS")
+    CPU_NOTE="CPU sets: proxies $PROXY_CPUS, MariaDB $DB_CPUS, load generators $LOAD_CPUS"
+fi
+if [[ -n ${BENCH_DB_PORT:-} ]]; then
+    [[ $BENCH_DB_PORT =~ ^[0-9]+$ ]] || die "BENCH_DB_PORT must be a port number"
+    mkdir -p "$DB_DIR"
+    echo "$BENCH_DB_PORT" >"$DB_DIR/port"
+    export SANDBOX_KEEP_PORT=1
+fi
 log "starting sandbox MariaDB in $DB_DIR"
 DB_PORT=$(SANDBOX_EXTRA_ARGS="--ssl-cert=$CERTS/server-ed25519.pem --ssl-key=$CERTS/server-ed25519.key --ssl-ca=$CERTS/ca.pem" \
     "$ROOT/scripts/sandbox-mariadb.sh" start "$DB_DIR" 2>"$LOGDIR/sandbox.log" | tail -n 1) ||
@@ -329,9 +377,13 @@ DB_PID=$(cat "$DB_DIR/mariadb.pid" 2>/dev/null || true)
 DB_MAXCONN=$(mariadb --no-defaults --protocol=socket --socket="$DB_DIR/mysql.sock" --user=root \
     --batch --skip-column-names -e 'SELECT @@max_connections' 2>/dev/null || echo "?")
 log "MariaDB on port $DB_PORT (max_connections $DB_MAXCONN)"
+if [[ -n ${DB_CPUS:-} && -n $DB_PID ]]; then
+    taskset -a -p -c "$DB_CPUS" "$DB_PID" >/dev/null || warn "could not pin MariaDB to CPUs $DB_CPUS"
+fi
+log "$CPU_NOTE"
 
 log "preparing sysbench tables (4 x 10000 rows)"
-sysbench oltp_read_write "${SB_COMMON[@]}" --mysql-port="$DB_PORT" --threads=4 prepare \
+sysbench oltp_read_write "${SB_COMMON[@]}" --mysql-host=127.0.0.1 --mysql-port="$DB_PORT" --threads=4 prepare \
     >"$LOGDIR/sysbench-prepare.log" 2>&1 ||
     { tail -n 20 "$LOGDIR/sysbench-prepare.log" >&2; die "sysbench prepare failed"; }
 
@@ -368,7 +420,7 @@ rmtest = rmtest-pw
 EOF
     cp -f "$WORK/ringmux.ini" "$LOGDIR/ringmux.ini"
     echo "--- ringmux start #$RM_STARTS $(date -u +%FT%TZ)" >>"$LOGDIR/ringmux.log"
-    "$RINGMUX" -c "$WORK/ringmux.ini" >>"$LOGDIR/ringmux.log" 2>&1 &
+    "${TS_PROXY[@]}" "$RINGMUX" -c "$WORK/ringmux.ini" >>"$LOGDIR/ringmux.log" 2>&1 &
     RM_PID=$!
     if ! wait_port "$RM_PORT" "$RM_PID" 15 || ! wait_port "$RM_ADMIN_PORT" "$RM_PID" 5; then
         tail -n 20 "$LOGDIR/ringmux.log" >&2
@@ -410,7 +462,7 @@ backend mariadb
     server db 127.0.0.1:$DB_PORT
 EOF
     cp -f "$WORK/haproxy.cfg" "$LOGDIR/haproxy.cfg"
-    "$HAPROXY" -f "$WORK/haproxy.cfg" -db >>"$LOGDIR/haproxy.log" 2>&1 &
+    "${TS_PROXY[@]}" "$HAPROXY" -f "$WORK/haproxy.cfg" -db >>"$LOGDIR/haproxy.log" 2>&1 &
     HA_PID=$!
     if ! wait_port "$HA_PORT" "$HA_PID" 10; then
         tail -n 20 "$LOGDIR/haproxy.log" >&2
@@ -526,8 +578,10 @@ cpu_per_op() {
     db=$(($(proc_ticks "$DB_PID") - CPU_DB0))
     px=$(($(proc_ticks "$(proxy_pid "$1")") - CPU_PX0))
     all=$(($(busy_ticks) - CPU_ALL0))
-    [[ $1 == direct ]] && px=0
-    CPU_CELL=$(awk -v d="$db" -v p="$px" -v a="$all" -v n="$2" -v hz="$CLK_TCK" -v t="$1" 'BEGIN {
+    [[ $1 == direct || -n ${PEER_ADDR[$1]:-} ]] && px=0 # a peer's process is not ours to measure
+    local kind=proxy
+    [[ $1 == direct || -n ${PEER_ADDR[$1]:-} ]] && kind=direct # no process of ours forwards
+    CPU_CELL=$(awk -v d="$db" -v p="$px" -v a="$all" -v n="$2" -v hz="$CLK_TCK" -v t="$kind" 'BEGIN {
         if (n <= 0) exit
         u = 1e6 / hz / n; r = a - d - p; if (r < 0) r = 0
         if (t == "direct") printf "%.0f / - / %.0f", d * u, r * u
@@ -548,7 +602,13 @@ target_port() {
     direct) echo "$DB_PORT" ;;
     ringmux) if ringmux_alive; then echo "$RM_PORT"; fi ;;
     haproxy) if [[ -n $HA_PID ]] && kill -0 "$HA_PID" 2>/dev/null; then echo "$HA_PORT"; fi ;;
+    *) if [[ -n ${PEER_ADDR[$1]:-} ]]; then echo "${PEER_ADDR[$1]##*:}"; fi ;;
     esac
+}
+
+# target_host TARGET: the host clients connect to.
+target_host() {
+    if [[ -n ${PEER_ADDR[$1]:-} ]]; then echo "${PEER_ADDR[$1]%:*}"; else echo 127.0.0.1; fi
 }
 
 # first_error LOG: the most telling error line of a failed run.
@@ -637,7 +697,8 @@ run_sysbench() {
     # timeout: a hung run (e.g. a proxy that stops answering) must not stall
     # the whole benchmark; 512 threads need some time to connect.
     (cd "$SB_SSL_DIR" && timeout -k 10 $((BENCH_TIME + 120)) \
-        sysbench "$test" "${SB_COMMON[@]}" --mysql-port="$port" --db-ps-mode="$psmode" --mysql-ssl="$ssl" \
+        "${TS_LOAD[@]}" sysbench "$test" "${SB_COMMON[@]}" --mysql-host="$(target_host "$tgt")" --mysql-port="$port" \
+        --db-ps-mode="$psmode" --mysql-ssl="$ssl" \
         --threads="$thr" --time="$BENCH_TIME" --report-interval=0 run) >"$logf" 2>&1 || rc=$?
     cpu_per_op "$tgt" "$(awk '/^ *queries:/ {print $2}' "$logf")"
     after_run "$tgt"
@@ -670,7 +731,7 @@ run_churn() {
     log "$scen threads=$BENCH_CHURN_THREADS target=$tgt (${BENCH_TIME}s)"
     cpu_mark "$tgt"
     timeout -k 10 $((BENCH_TIME + 60)) \
-        "$CHURN" --host 127.0.0.1 --port "$port" --user rmtest --password rmtest-pw --db rmtest \
+        "${TS_LOAD[@]}" "$CHURN" --host "$(target_host "$tgt")" --port "$port" --user rmtest --password rmtest-pw --db rmtest \
         --threads "$BENCH_CHURN_THREADS" --duration "$BENCH_TIME" --query select1 "${ssl[@]}" >"$logf" 2>&1 || rc=$?
     cpu_per_op "$tgt" "$(sed -n 's/^RESULT conns=\([0-9]*\).*/\1/p' "$logf")"
     after_run "$tgt"
@@ -718,7 +779,7 @@ run_idle() {
     rss_before=$(rss_kib "$RM_PID")
     metrics_snapshot "$WORK/m.before"
     rm -f "$WORK/idle.ready"
-    "$IDLE" --host 127.0.0.1 --port "$RM_PORT" --user rmtest --password rmtest-pw --db rmtest \
+    "${TS_LOAD[@]}" "$IDLE" --host 127.0.0.1 --port "$RM_PORT" --user rmtest --password rmtest-pw --db rmtest \
         --clients "$n" --threads 8 --hold "$BENCH_IDLE_HOLD" --ready-file "$WORK/idle.ready" \
         >"$logf" 2>&1 &
     IDLE_PID=$!
@@ -881,7 +942,8 @@ report() {
     echo "- machine: $(nproc) CPUs ($(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)), $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2 / 1048576}' /proc/meminfo), kernel $(uname -r)"
     echo "- everything co-located on this machine (MariaDB, proxies, load generators): numbers are for comparison within this run only"
     versions
-    echo "- command: \`$(for v in BENCH_TIME BENCH_SCENARIOS BENCH_THREADS BENCH_TLS_THREADS BENCH_TARGETS BENCH_MAX_BACKEND BENCH_PROXY_THREADS BENCH_CHURN_THREADS BENCH_IDLE_CLIENTS BENCH_IDLE_HOLD; do [[ -n ${!v+x} && -n $(printenv "$v" 2>/dev/null) ]] && printf '%s=%q ' "$v" "$(printenv "$v")"; done)$COMMAND_LINE\`"
+    echo "- command: \`$(for v in BENCH_TIME BENCH_SCENARIOS BENCH_THREADS BENCH_TLS_THREADS BENCH_TARGETS BENCH_DB_PORT BENCH_MAX_BACKEND BENCH_PROXY_THREADS BENCH_CHURN_THREADS BENCH_IDLE_CLIENTS BENCH_IDLE_HOLD; do [[ -n ${!v+x} && -n $(printenv "$v" 2>/dev/null) ]] && printf '%s=%q ' "$v" "$(printenv "$v")"; done)$COMMAND_LINE\`"
+    echo "- $CPU_NOTE"
     echo "- settings: ${BENCH_TIME}s per run; sysbench threads: $BENCH_THREADS (point_tls: $BENCH_TLS_THREADS); 4 tables x 10000 rows; ringmux workers and HAProxy nbthread=$BENCH_PROXY_THREADS, max_backend_connections=$BENCH_MAX_BACKEND; churn threads=$BENCH_CHURN_THREADS; ulimit -n $NOFILE; total time ${ELAPSED}s"
     echo
     if ((${#R_SCEN[@]})); then
@@ -918,5 +980,84 @@ report() {
 mkdir -p "$(dirname "$RESULTS")"
 report >"$RESULTS.tmp"
 mv -f "$RESULTS.tmp" "$RESULTS"
+
+# --- 7. --report: a dated copy with plots ------------------------------------
+# plot_scenario SCENARIO STEM: PNGs of throughput and p95 against threads,
+# one line per target; echoes the markdown that shows them.
+plot_scenario() {
+    local scen=$1 stem=$2 dat=$WORK/$1.dat i t thr targets=() threads
+    threads=$(for ((i = 0; i < ${#R_SCEN[@]}; i++)); do [[ ${R_SCEN[i]} == "$scen" ]] && echo "${R_THR[i]}"; done |
+        sort -n | uniq)
+    for t in "${ALL_TARGETS[@]}"; do
+        for ((i = 0; i < ${#R_SCEN[@]}; i++)); do
+            if [[ ${R_SCEN[i]} == "$scen" && ${R_TGT[i]} == "$t" && -n ${R_VAL[i]} ]]; then
+                targets+=("$t")
+                break
+            fi
+        done
+    done
+    ((${#targets[@]})) || return 0
+    [[ -n $threads ]] || return 0
+    # rows: threads, then throughput and p95 per target ("?" when missing)
+    for thr in $threads; do
+        printf '%s' "$thr"
+        for t in "${targets[@]}"; do
+            local q="?" p="?"
+            for ((i = 0; i < ${#R_SCEN[@]}; i++)); do
+                if [[ ${R_SCEN[i]} == "$scen" && ${R_THR[i]} == "$thr" && ${R_TGT[i]} == "$t" && -n ${R_VAL[i]} ]]; then
+                    q=${R_VAL[i]} p=${R_P95[i]}
+                fi
+            done
+            printf ' %s %s' "$q" "$p"
+        done
+        echo
+    done >"$dat"
+    local metric col plot what unit
+    for metric in qps p95; do
+        plot=""
+        for ((i = 0; i < ${#targets[@]}; i++)); do
+            col=$((2 + 2 * i))
+            [[ $metric == p95 ]] && col=$((col + 1))
+            plot+="${plot:+, }'$dat' using 1:$col with linespoints lw 2 title '${targets[i]}'"
+        done
+        if [[ $metric == qps ]]; then what="throughput" unit="queries/s"; else what="p95 latency" unit="p95 ms"; fi
+        gnuplot >>"$LOGDIR/gnuplot.log" 2>&1 <<GP || warn "gnuplot failed for $scen $metric (log: $LOGDIR/gnuplot.log)"
+set terminal pngcairo size 900,500 font ",11" noenhanced
+set output "$ROOT/bench/results/$stem-$scen-$metric.png"
+set datafile missing "?"
+set title "$scen: $what vs client threads ($(nproc) CPUs)"
+set xlabel "client threads"
+set ylabel "$unit"
+set logscale x 2
+set yrange [0:*]
+set grid
+set key below
+plot $plot
+GP
+    done
+    echo "![$scen throughput]($stem-$scen-qps.png) ![$scen p95]($stem-$scen-p95.png)"
+    echo
+}
+
+if ((REPORT)); then
+    STEM=$(date -u +%F)
+    DATED=$ROOT/bench/results/$STEM.md
+    if command -v gnuplot >/dev/null; then
+        {
+            cat "$RESULTS"
+            echo
+            echo "## Plots"
+            echo
+            for scen in point_ps point_text rw rw_text point_tls; do
+                plot_scenario "$scen" "$STEM"
+            done
+        } >"$DATED"
+    else
+        warn "gnuplot is not installed (apt-get install gnuplot-nox): $DATED has no plots"
+        cp "$RESULTS" "$DATED"
+    fi
+    log "report: $DATED"
+fi
+
 echo
 cat "$RESULTS"

@@ -573,8 +573,8 @@ void console_command(struct rm_session *s, const uint8_t *p, size_t n)
         answer_ok(s, NULL);
     } else if (is_cmd(cmd, "SHUTDOWN") || is_cmd(cmd, "SHUTDOWN WAIT")) {
         slog(LOG_WARN, s, "admin console: %s", cmd);
+        s->console_shutdown = true; /* SIGTERM once the OK is sent (session.c: sess_on_flushed) */
         answer_ok(s, NULL);
-        kill(getpid(), SIGTERM); /* graceful: statements in flight finish */
     } else if (strncmp(cmd, "KILL ", 5) == 0) {
         char *end;
         unsigned long id = strtoul(cmd + 5, &end, 10);

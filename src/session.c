@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -250,6 +251,10 @@ void sess_on_eof(struct rm_session *s, int err)
 
 void sess_on_flushed(struct rm_session *s)
 {
+    if (s->console_shutdown && conn_pending(&s->c) == 0) { /* the console's SHUTDOWN: its OK is out */
+        s->console_shutdown = false;
+        kill(getpid(), SIGTERM); /* graceful: statements in flight finish */
+    }
     if (s->state == SESS_CLOSING && conn_pending(&s->c) == 0) {
         sess_close(s, "final packet sent");
         return;

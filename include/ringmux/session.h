@@ -57,6 +57,7 @@ struct rm_session {
     int user_slot;            /* its place in the per-user session count, < 0 when not counted */
     bool unauth;              /* counted in the connections not logged in yet */
     bool console;             /* came in on [admin] console_listen: admin commands, no backend */
+    bool console_shutdown;    /* console: SHUTDOWN once its OK has reached the kernel */
     uint8_t report_kind;      /* console: the SHOW being gathered from the workers */
     int report_pending;       /* console: workers that have not answered yet */
     struct rm_buf report;     /* console: their rows so far */

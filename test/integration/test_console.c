@@ -93,6 +93,19 @@ static void test_login(void)
     snprintf(cmd, sizeof cmd, "mariadb --no-defaults -h127.0.0.1 -P%d -uadmin -p%s -e 'SHOW VERSION' 2>&1",
              console_port, ADMIN_PW);
     IT_CHECK(it_shell(cmd, out, sizeof out) == 0 && strstr(out, "ringmux "), "mariadb CLI: %s", out);
+    /* The stock client prints the result sets (tab-separated in batch mode). */
+    snprintf(cmd, sizeof cmd,
+             "mariadb --no-defaults -h127.0.0.1 -P%d -uadmin -p%s -B -e 'SHOW BACKENDS; SHOW CONFIG' 2>&1",
+             console_port, ADMIN_PW);
+    IT_CHECK(it_shell(cmd, out, sizeof out) == 0 &&
+                 strstr(out, "backend\taddress\trole\tup\tread_only\tlag_s\tconnections\terror\n") &&
+                 strstr(out, "\twriter\tyes\t") &&
+                 strstr(out, "section\tkey\tvalue\treloadable\nringmux\tlisten\t127.0.0.1:"),
+             "mariadb CLI SHOW BACKENDS / CONFIG: %s", out);
+    snprintf(cmd, sizeof cmd, "mariadb --no-defaults -h127.0.0.1 -P%d -uadmin -p%s -e 'DROP TABLE x' 2>&1",
+             console_port, ADMIN_PW);
+    IT_CHECK(it_shell(cmd, out, sizeof out) != 0 && strstr(out, "ERROR 1064") && strstr(out, "SHUTDOWN [WAIT]"),
+             "mariadb CLI, unknown command: %s", out);
 }
 
 static void test_shows(void)
