@@ -313,6 +313,11 @@ static void render_pins(struct rm_session *s, char *rows)
 
 static void report_done(struct rm_session *s)
 {
+    uint16_t missing = (uint16_t)s->report_pending;
+    s->report_pending = 0; /* late answers are dropped (console_on_message) */
+    if (missing)
+        slog(LOG_WARN, s, "admin console: %u worker(s) did not answer within %d ms; showing the others' rows", missing,
+             CONSOLE_REPORT_TIMEOUT_MS);
     buf_append(&s->report, "", 1); /* NUL */
     char *rows = (char *)buf_head(&s->report);
     switch (s->report_kind) {
@@ -321,6 +326,11 @@ static void report_done(struct rm_session *s)
     default: render_pins(s, rows); break;
     }
     buf_free(&s->report);
+}
+
+void console_report_timeout(struct rm_session *s)
+{
+    report_done(s);
 }
 
 /* Ask every worker (this one directly) for its rows of kind. */

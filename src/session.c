@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "ringmux/backend.h"
+#include "ringmux/console.h"
 #include "ringmux/handshake.h"
 #include "ringmux/kill.h"
 #include "ringmux/limits.h"
@@ -888,8 +889,12 @@ void sess_check_timeouts(struct rm_worker *w)
             MET_INC(&w->met, handshake_timeouts);
             sess_fail_and_close(s, s->seq, 1043, "08S01",
                                 "ringmux: bad handshake: not logged in within handshake_timeout");
-        } else if (s->state == SESS_IDLE && idle > 0 && quiet > (uint64_t)idle)
+        } else if (s->state == SESS_IDLE && idle > 0 && quiet > (uint64_t)idle) {
             sess_close(s, "idle_client_timeout reached");
+        } else if (s->console && s->state == SESS_KILLING && s->report_pending > 0 &&
+                   quiet > CONSOLE_REPORT_TIMEOUT_MS) {
+            console_report_timeout(s); /* a worker did not answer: say what the others said */
+        }
     }
 }
 

@@ -31,6 +31,11 @@ struct rm_msg;
 
 /* A command from a console session (p: the command payload, n bytes). */
 void console_command(struct rm_session *s, const uint8_t *p, size_t n);
+/* How long the console waits for the other workers' rows. */
+#define CONSOLE_REPORT_TIMEOUT_MS 2000
+/* That time has passed (the session's tick): answer with the rows that
+ * came, and a warning naming how many workers did not answer. */
+void console_report_timeout(struct rm_session *s);
 /* MSG_REPORT (describe this worker) and MSG_REPORT_DONE (an answer for a
  * console session of this worker).  Takes m. */
 void console_on_message(struct rm_worker *w, struct rm_msg *m);

@@ -16,6 +16,7 @@
 #include "ringmux/backend.h"
 #include "ringmux/bconn.h"
 #include "ringmux/config.h"
+#include "ringmux/console.h"
 #include "ringmux/handshake.h"
 #include "ringmux/kill.h"
 #include "ringmux/log.h"
@@ -157,10 +158,20 @@ void ring_connect(struct rm_conn *c, const struct sockaddr *sa, socklen_t len, i
 /* The monitor thread does not run here. */
 void monitor_poke(struct rm_shared *sh) {}
 
-/* Workers post KILL messages to each other; the fake has one worker. */
+/* Workers post messages to each other; the fake has one worker.  A test
+ * may claim more (fe.sh.n_workers): those never answer, messages to them
+ * are dropped (a wedged worker). */
 void worker_post(struct rm_shared *sh, int to, struct rm_msg *m)
 {
-    kill_on_message(&sh->workers[to], m);
+    if (to != 0) {
+        free(m->blob);
+        free(m);
+        return;
+    }
+    if (m->type == MSG_REPORT || m->type == MSG_REPORT_DONE)
+        console_on_message(&sh->workers[to], m);
+    else
+        kill_on_message(&sh->workers[to], m);
 }
 
 void worker_wake(struct rm_worker *w) {}
@@ -1137,8 +1148,11 @@ int fe_connect(struct fe *fe, struct fe_client *cl, const char *user, const char
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         die("socketpair");
     close(sv[1]); /* nothing travels on it: the fake kernel carries the bytes */
-    sess_accept(&fe->w, sv[0], fe->next_reader);
-    fe->next_reader = false;
+    if (fe->next_console)
+        sess_accept_console(&fe->w, sv[0]);
+    else
+        sess_accept(&fe->w, sv[0], fe->next_reader);
+    fe->next_reader = fe->next_console = false;
     if (link_empty(&fe->w.sessions))
         die("sess_accept made no session");
     struct rm_session *s = link_entry(fe->w.sessions.prev, struct rm_session, link);

@@ -52,6 +52,7 @@ struct fe {
     bool defer_sleep;        /* queries containing SLEEP( are answered by fe_server_release() */
     const char *reject_user; /* server refuses this user's login (ERR 1045) */
     bool next_reader;        /* the next fe_connect comes in on the reader endpoint */
+    bool next_console;       /* the next fe_connect comes in on the admin console */
 };
 
 /* config: the text of a ringmux.ini ([backend] and [users] required).

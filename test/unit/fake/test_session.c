@@ -5,6 +5,7 @@
  * `unit_test_session NAME`. */
 #include "fake_engine.h"
 #include "ringmux/bconn.h"
+#include "ringmux/console.h"
 #include "ringmux/packet.h"
 #include "ringmux/pool.h"
 #include "ringmux/session.h"
@@ -302,9 +303,41 @@ static void prepared_statement_cap(void)
     fe_destroy(&fe);
 }
 
+/* The admin console gathers SHOW CLIENTS from every worker; one that
+ * never answers (a second worker the fake does not run) must not leave the
+ * console waiting: after CONSOLE_REPORT_TIMEOUT_MS it answers with the
+ * rows it has. */
+static void console_worker_silent(void)
+{
+    if (fe_init(&fe, "[ringmux]\nlog_level = error\n[backend]\naddress = 127.0.0.1:3306\n[admin]\n"
+                     "console_listen = 127.0.0.1:1\npassword = adm-pw\n[users]\napp = app-pw\n") < 0) {
+        CHECK(0, "config");
+        return;
+    }
+    struct fe_client app, adm, other;
+    login(&app);
+    fe.next_console = true;
+    CHECK(fe_connect(&fe, &adm, "admin", "adm-pw", NULL, 0, &r) == FE_OK, "console login: %u %s", r.err, r.msg);
+    CHECK(fe_connect(&fe, &other, "admin", "adm-pw", NULL, 0, &r) == FE_ERR,
+          "the console account opened the client port");
+    fe.sh.n_workers = 2; /* worker 1 exists for the console, and never answers */
+    fe_send(&adm, COM_QUERY, "SHOW CLIENTS", 12);
+    CHECK_U(fe_response(&adm, &r), FE_NONE, "answered before the other worker did");
+    fe_advance(&fe, CONSOLE_REPORT_TIMEOUT_MS + 1100); /* timeouts are checked once a second */
+    CHECK(fe_response(&adm, &r) == FE_ROWS, "no answer after the timeout: %u %s", r.err, r.msg);
+    CHECK(r.n_rows >= 2, "this worker's rows are missing: %d", r.n_rows);
+    fe.sh.n_workers = 1;
+    CHECK_U(fe_query(&adm, "SHOW VERSION", &r), FE_ROWS, "the console goes on");
+    CHECK(strstr(r.first, "ringmux ") != NULL, "version %s", r.first);
+    CHECK_U(fe_query(&adm, "SHOW NONSENSE", &r), FE_ERR, "unknown command");
+    CHECK_U(r.err, 1064, "its code");
+    fe_destroy(&fe);
+}
+
 int main(int argc, char **argv)
 {
     static const struct unit_case cases[] = {
+        {"console_worker_silent", console_worker_silent},
         {"sync_tracked_vars", sync_tracked_vars},
         {"pinning", pinning},
         {"transaction_release", transaction_release},
