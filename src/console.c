@@ -23,6 +23,7 @@
 #include "ringmux/resultset.h"
 #include "ringmux/session.h"
 #include "ringmux/sql.h"
+#include "ringmux/stmt.h"
 #include "ringmux/tls.h"
 #include "ringmux/worker.h"
 #include "session_int.h"
@@ -68,9 +69,8 @@ static void table_end(struct rm_session *s, struct table *t)
     sess_become_idle(s);
 }
 
-static void answer_ok(struct rm_session *s, const char *info)
+static void answer_ok(struct rm_session *s)
 {
-    (void)info;
     sess_send_ok(s, 1);
     sess_become_idle(s);
 }
@@ -102,24 +102,6 @@ static void fieldf(struct rm_buf *b, bool last, const char *fmt, ...)
     field(b, tmp, last);
 }
 
-static void peer(const struct rm_session *s, char *out, size_t len)
-{
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    char host[INET6_ADDRSTRLEN] = "?";
-    uint16_t port = 0;
-    if (s->c.fd >= 0 && getpeername(s->c.fd, (struct sockaddr *)&ss, &sl) == 0) {
-        if (ss.ss_family == AF_INET) {
-            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof(host));
-            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        } else if (ss.ss_family == AF_INET6) {
-            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof(host));
-            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-        }
-    }
-    snprintf(out, len, "%s:%u", host, port);
-}
-
 /* Rows of this worker for report kind, into b. */
 static void build_report(struct rm_worker *w, int kind, struct rm_buf *b)
 {
@@ -148,10 +130,13 @@ static void build_report(struct rm_worker *w, int kind, struct rm_buf *b)
         for (pos = (w->sessions).next; pos != &(w->sessions); pos = pos->next) {
             struct rm_session *s = link_entry(pos, struct rm_session, link);
             char addr[64], digest[200] = "", tls[96] = "";
-            peer(s, addr, sizeof(addr));
+            sess_peer(s, addr, sizeof(addr), true);
             bool running = s->state != SESS_IDLE && s->state != SESS_HANDSHAKE && s->state != SESS_AUTH_SWITCH &&
                            s->state != SESS_CLOSING && !s->console;
-            if (running && s->cur_sql_len)
+            const struct stmt_entry *e = running && sess_stmt_command(s) ? stmt_reg_find(&s->stmts, s->cur_stmt) : NULL;
+            if (e) /* a prepared statement: its text, looked up only when shown */
+                sql_digest(e->t->text, e->t->len < 256 ? e->t->len : 256, digest, sizeof(digest));
+            else if (running && s->cur_sql_len)
                 sql_digest(s->cur_sql, s->cur_sql_len, digest, sizeof(digest));
             if (s->c.tls)
                 tls_conn_describe(&s->c, tls, sizeof(tls));
@@ -523,7 +508,7 @@ void console_command(struct rm_session *s, const uint8_t *p, size_t n)
     case COM_QUIT: sess_close(s, "COM_QUIT"); return;
     case COM_PING:
     case COM_INIT_DB:
-    case COM_RESET_CONNECTION: answer_ok(s, NULL); return;
+    case COM_RESET_CONNECTION: answer_ok(s); return;
     case COM_QUERY: break;
     default: answer_err(s, 1047, "08S01", "ringmux admin console: only text commands (COM_QUERY)"); return;
     }
@@ -580,11 +565,11 @@ void console_command(struct rm_session *s, const uint8_t *p, size_t n)
     } else if (is_cmd(cmd, "RELOAD")) {
         slog(LOG_INFO, s, "admin console: RELOAD");
         kill(getpid(), SIGHUP); /* the main thread reloads, as on SIGHUP */
-        answer_ok(s, NULL);
+        answer_ok(s);
     } else if (is_cmd(cmd, "SHUTDOWN") || is_cmd(cmd, "SHUTDOWN WAIT")) {
         slog(LOG_WARN, s, "admin console: %s", cmd);
         s->console_shutdown = true; /* SIGTERM once the OK is sent (session.c: sess_on_flushed) */
-        answer_ok(s, NULL);
+        answer_ok(s);
     } else if (strncmp(cmd, "KILL ", 5) == 0) {
         char *end;
         unsigned long id = strtoul(cmd + 5, &end, 10);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ringmux/console.h"
 #include "ringmux/log.h"
 #include "ringmux/session.h"
 #include "ringmux/sql.h"
@@ -112,7 +113,7 @@ void kill_start(struct rm_session *s, uint32_t target, bool query_only)
     worker_post(w->sh, to, m);
 }
 
-void kill_on_message(struct rm_worker *w, struct rm_msg *m)
+void worker_on_message(struct rm_worker *w, struct rm_msg *m)
 {
     switch (m->type) {
     case MSG_KILL:
@@ -127,7 +128,7 @@ void kill_on_message(struct rm_worker *w, struct rm_msg *m)
         break;
     }
     case MSG_REPORT:
-    case MSG_REPORT_DONE: break; /* console.c's: not routed here */
+    case MSG_REPORT_DONE: console_on_message(w, m); return; /* takes m */
     }
     free(m);
 }

@@ -163,17 +163,25 @@ static struct rm_session *accept_session(struct rm_worker *w, int fd, bool reade
     return s;
 }
 
-static void peer_host(struct rm_session *s, char *out, size_t len)
+void sess_peer(const struct rm_session *s, char *out, size_t len, bool with_port)
 {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
-    snprintf(out, len, "unknown");
-    if (getpeername(s->c.fd, (struct sockaddr *)&ss, &sl) < 0)
-        return;
-    if (ss.ss_family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)len);
-    else if (ss.ss_family == AF_INET6)
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)len);
+    char host[INET6_ADDRSTRLEN] = "unknown";
+    uint16_t port = 0;
+    if (s->c.fd >= 0 && getpeername(s->c.fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET) {
+            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof(host));
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof(host));
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        }
+    }
+    if (with_port)
+        snprintf(out, len, "%s:%u", host, port);
+    else
+        snprintf(out, len, "%s", host);
 }
 
 /* The hash of the client's address, looked up once. */
@@ -201,7 +209,7 @@ static bool throttled(struct rm_session *s, uint8_t seq)
     if (!wait)
         return false;
     char host[64], msg[300];
-    peer_host(s, host, sizeof(host));
+    sess_peer(s, host, sizeof(host), false);
     snprintf(msg, sizeof(msg),
              "Host '%s' is blocked after %d failed logins; try again in %llu s (ringmux max_failed_logins, "
              "failed_login_window)",
@@ -216,7 +224,7 @@ static bool throttled(struct rm_session *s, uint8_t seq)
 static void access_denied(struct rm_session *s, const char *user, size_t ulen, bool with_pw, bool keep)
 {
     char host[64], msg[256];
-    peer_host(s, host, sizeof(host));
+    sess_peer(s, host, sizeof(host), false);
     snprintf(msg, sizeof(msg), "Access denied for user '%.*s'@'%s' (using password: %s)", (int)(ulen > 64 ? 64 : ulen),
              user, host, with_pw ? "YES" : "NO");
     MET_INC(&W(s)->met, auth_failures);
@@ -383,7 +391,7 @@ static void more_data(struct rm_session *s, const void *data, size_t n)
 static void refuse_cleartext(struct rm_session *s, const char *user, size_t ulen)
 {
     char host[64], msg[300];
-    peer_host(s, host, sizeof(host));
+    sess_peer(s, host, sizeof(host), false);
     snprintf(msg, sizeof(msg),
              "Access denied for user '%.*s'@'%s': a password in the clear is only accepted over TLS "
              "(mysql_clear_password, or caching_sha2_password full authentication without [tls] "
@@ -424,7 +432,7 @@ void sess_on_handshake(struct rm_session *s, const uint8_t *p, size_t n)
     }
     if (w->cfg->require_tls && !s->c.tls) {
         char host[64], msg[300];
-        peer_host(s, host, sizeof(host));
+        sess_peer(s, host, sizeof(host), false);
         snprintf(msg, sizeof(msg),
                  "Access denied for user '%.*s'@'%s': TLS is required ([tls] require_tls = on); connect with "
                  "--ssl or ssl-mode=REQUIRED",

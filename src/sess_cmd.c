@@ -279,15 +279,7 @@ static void on_command(struct rm_session *s, const uint8_t *raw, size_t raw_len,
         size_t k = n - 1 < sizeof(s->cur_sql) ? n - 1 : sizeof(s->cur_sql);
         memcpy(s->cur_sql, p + 1, k);
         s->cur_sql_len = (uint8_t)k;
-    } else if (cmd == COM_STMT_EXECUTE && n >= 5) {
-        uint32_t id = (uint32_t)p[1] | (uint32_t)p[2] << 8 | (uint32_t)p[3] << 16 | (uint32_t)p[4] << 24;
-        const struct stmt_entry *e = stmt_reg_find(&s->stmts, id);
-        if (e) {
-            size_t k = e->t->len < sizeof(s->cur_sql) ? e->t->len : sizeof(s->cur_sql);
-            memcpy(s->cur_sql, e->t->text, k);
-            s->cur_sql_len = (uint8_t)k;
-        }
-    }
+    } /* a prepared statement's text is found by SHOW CLIENTS itself (s->cur_stmt) */
     if (s->lost_pin != PIN_NONE && cmd != COM_QUIT && cmd != COM_PING) {
         char msg[320];
         snprintf(msg, sizeof(msg),

@@ -352,7 +352,7 @@ void sess_start_command(struct rm_session *s)
 }
 
 /* Commands that name a prepared statement on the server. */
-static bool stmt_command(const struct rm_session *s)
+bool sess_stmt_command(const struct rm_session *s)
 {
     return s->cmd_byte == COM_STMT_EXECUTE || s->cmd_byte == COM_STMT_BULK_EXECUTE ||
            s->cmd_byte == COM_STMT_SEND_LONG_DATA || s->cmd_byte == COM_STMT_RESET || s->cmd_byte == COM_STMT_FETCH;
@@ -396,7 +396,7 @@ static void forward_command(struct rm_session *s, struct rm_bconn *b)
     b->uses++;
     b->last_sess = s->id;
     resp_start(&b->resp, resp_kind_for(s->cmd_byte));
-    if (stmt_command(s)) { /* the server knows the statement by its own id */
+    if (sess_stmt_command(s)) { /* the server knows the statement by its own id */
         struct stmt_entry *e = stmt_reg_find(&s->stmts, s->cur_stmt);
         struct stmt_cached *sc = e ? stmt_cache_find(&b->stmts, e->t) : NULL;
         uint8_t *joined = NULL;
@@ -437,7 +437,7 @@ static void forward_command(struct rm_session *s, struct rm_bconn *b)
  * prepared first, else the session's. */
 static const char *sync_db_target(struct rm_session *s, struct rm_bconn *b)
 {
-    struct stmt_entry *e = stmt_command(s) ? stmt_reg_find(&s->stmts, s->cur_stmt) : NULL;
+    struct stmt_entry *e = sess_stmt_command(s) ? stmt_reg_find(&s->stmts, s->cur_stmt) : NULL;
     if (e && e->t->schema && !stmt_cache_find(&b->stmts, e->t))
         return e->t->schema;
     return s->st.schema;
@@ -460,7 +460,7 @@ static enum bconn_step next_sync_step(struct rm_session *s, struct rm_bconn *b)
 {
     if (s->pending_db)
         return STEP_CHECK_DB;
-    struct stmt_entry *e = stmt_command(s) ? stmt_reg_find(&s->stmts, s->cur_stmt) : NULL;
+    struct stmt_entry *e = sess_stmt_command(s) ? stmt_reg_find(&s->stmts, s->cur_stmt) : NULL;
     if (e && !stmt_cache_find(&b->stmts, e->t)) {
         /* Prepare lazily, in the schema the client prepared it in. */
         if (e->t->schema && !(b->st.schema && strcmp(b->st.schema, e->t->schema) == 0))
@@ -703,7 +703,7 @@ static void slow_query(struct rm_session *s, const struct rm_bconn *b)
     if (s->cmd_byte == COM_QUERY) {
         sql = (const char *)buf_head(&s->slow_sql);
         len = buf_avail(&s->slow_sql);
-    } else if (stmt_command(s)) {
+    } else if (sess_stmt_command(s)) {
         const struct stmt_entry *e = stmt_reg_find(&s->stmts, s->cur_stmt);
         if (e) {
             sql = e->t->text;

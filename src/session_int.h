@@ -39,6 +39,10 @@ void sess_start_command(struct rm_session *s);
 /* Back to waiting for a command: release the conn unless kept, serve
  * pipelined input. */
 void sess_become_idle(struct rm_session *s);
+/* A command naming a prepared statement (s->cur_stmt). */
+bool sess_stmt_command(const struct rm_session *s);
+/* sess_auth.c: the client's address ("127.0.0.1", or with its port). */
+void sess_peer(const struct rm_session *s, char *out, size_t len, bool with_port);
 
 /* sess_auth.c: the connection phase */
 void sess_on_handshake(struct rm_session *s, const uint8_t *p, size_t n);

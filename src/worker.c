@@ -19,7 +19,6 @@
 
 #include "ringmux/admin.h"
 #include "ringmux/backend.h"
-#include "ringmux/console.h"
 #include "ringmux/kill.h"
 #include "ringmux/log.h"
 #include "ringmux/net.h"
@@ -314,10 +313,7 @@ static void drain_inbox(struct rm_worker *w)
     while (fifo) {
         m = fifo;
         fifo = m->next;
-        if (m->type == MSG_REPORT || m->type == MSG_REPORT_DONE)
-            console_on_message(w, m); /* takes m */
-        else
-            kill_on_message(w, m); /* takes m */
+        worker_on_message(w, m); /* takes m */
     }
 }
 

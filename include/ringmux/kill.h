@@ -37,7 +37,8 @@ bool kill_parse(const char *sql, size_t len, struct kill_req *r);
  * request to the target's worker (s waits in SESS_KILLING). */
 void kill_start(struct rm_session *s, uint32_t target, bool query_only);
 
-/* A message from another worker (takes ownership of m). */
-void kill_on_message(struct rm_worker *w, struct rm_msg *m);
+/* A message from another worker (worker.h: KILL and its answer, the admin
+ * console's reports): handled here or handed to console.c.  Takes m. */
+void worker_on_message(struct rm_worker *w, struct rm_msg *m);
 
 #endif

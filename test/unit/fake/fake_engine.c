@@ -168,10 +168,7 @@ void worker_post(struct rm_shared *sh, int to, struct rm_msg *m)
         free(m);
         return;
     }
-    if (m->type == MSG_REPORT || m->type == MSG_REPORT_DONE)
-        console_on_message(&sh->workers[to], m);
-    else
-        kill_on_message(&sh->workers[to], m);
+    worker_on_message(&sh->workers[to], m);
 }
 
 void worker_wake(struct rm_worker *w) {}
